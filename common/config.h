@@ -1,0 +1,110 @@
+// Eddy's configuration: a flat YAML file of Flink-style dotted keys ("rest.port: 8081"),
+// overridable per key with `--set key=value`. Every key is declared once in
+// config_options.cc with its type, default and description; unknown keys, wrong types and
+// out-of-range values are errors that name the key and the allowed form.
+// A Config is a value; concurrent const access is safe, mutation is not.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace CLI {
+class App;
+}
+
+namespace eddy {
+
+enum class ConfigType { kString, kInt, kBool, kDuration, kMemorySize, kPort };
+
+/// Declares one configuration key.
+struct ConfigOptionSpec {
+  std::string_view key;
+  ConfigType type;
+  std::string_view default_value;  // written as a user would write it, e.g. "5s"
+  std::string_view description;
+  int64_t min = 0;  // kInt only: inclusive range
+  int64_t max = INT64_MAX;
+  std::vector<std::string_view> allowed = {};  // kString only: if non-empty, the only values
+};
+
+/// Returns every known configuration key, sorted by key.
+const std::vector<ConfigOptionSpec>& AllConfigOptions();
+/// Returns the spec of `key`, or nullptr if no such key is declared.
+const ConfigOptionSpec* FindConfigOption(std::string_view key);
+
+/// Keys, so that code never spells a key twice.
+namespace opt {
+inline constexpr char kRestAddress[] = "rest.address";
+inline constexpr char kRestPort[] = "rest.port";
+inline constexpr char kJobManagerRpcAddress[] = "jobmanager.rpc.address";
+inline constexpr char kJobManagerRpcPort[] = "jobmanager.rpc.port";
+inline constexpr char kTaskManagerHost[] = "taskmanager.host";
+inline constexpr char kTaskManagerResourceId[] = "taskmanager.resource-id";
+inline constexpr char kTaskManagerSlots[] = "taskmanager.numberOfTaskSlots";
+inline constexpr char kTaskManagerDataPort[] = "taskmanager.data.port";
+inline constexpr char kTaskManagerRegistrationBackoff[] =
+    "taskmanager.registration.max-backoff";
+inline constexpr char kHeartbeatInterval[] = "heartbeat.interval";
+inline constexpr char kHeartbeatTimeout[] = "heartbeat.timeout";
+inline constexpr char kRpcMaxFrameSize[] = "rpc.max-frame-size";
+inline constexpr char kRpcTimeout[] = "rpc.timeout";
+inline constexpr char kLogLevel[] = "log.level";
+}  // namespace opt
+
+/// Parses a duration such as "500ms", "5s", "1min", "2h", "1d"; a bare number means
+/// milliseconds. Negative values are rejected.
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(std::string_view text);
+/// Formats a duration in the largest unit that divides it exactly ("1500ms", "5s", "1min").
+std::string FormatDuration(std::chrono::milliseconds d);
+/// Parses a memory size such as "32kb", "16mb", "1gb" (binary units, case-insensitive,
+/// "b" optional: "64k"); a bare number means bytes.
+absl::StatusOr<int64_t> ParseMemorySize(std::string_view text);
+
+class Config {
+ public:
+  /// Makes a Config holding every key's default.
+  Config();
+
+  /// Builds the effective configuration: defaults, then the YAML file (if `yaml_path` is
+  /// non-empty), then each "key=value" override in order.
+  static absl::StatusOr<Config> Load(const std::string& yaml_path,
+                                     const std::vector<std::string>& overrides);
+
+  /// Validates and sets one key. Errors name the key and the allowed form.
+  absl::Status Set(std::string_view key, std::string_view value);
+  /// Applies a "key=value" override as given to --set.
+  absl::Status ApplyOverride(std::string_view key_equals_value);
+  /// Applies a flat YAML mapping of keys to scalars; `source` names it in errors.
+  absl::Status MergeYaml(std::string_view yaml_text, std::string_view source);
+
+  // Typed getters. Asking for an undeclared key or with the wrong type is a bug (check).
+  std::string GetString(std::string_view key) const;
+  int64_t GetInt(std::string_view key) const;
+  bool GetBool(std::string_view key) const;
+  std::chrono::milliseconds GetDuration(std::string_view key) const;
+  int64_t GetMemorySize(std::string_view key) const;
+  uint16_t GetPort(std::string_view key) const;
+
+  /// Returns every key with its current value as written ("5s"), sorted by key.
+  const std::map<std::string, std::string, std::less<>>& values() const { return values_; }
+
+ private:
+  std::map<std::string, std::string, std::less<>> values_;
+};
+
+/// Command-line flags shared by every binary: --config FILE and repeatable --set key=value.
+struct ConfigFlags {
+  std::string config_file;
+  std::vector<std::string> overrides;
+};
+/// Adds --config and --set to `app`, storing into `flags`.
+void AddConfigFlags(CLI::App& app, ConfigFlags* flags);
+
+}  // namespace eddy

@@ -1,0 +1,84 @@
+// The one place where configuration keys are declared: type, default and description.
+// docs/configuration.md mirrors this table; keep them in step.
+
+#include <algorithm>
+#include <vector>
+
+#include "common/config.h"
+
+namespace eddy {
+
+const std::vector<ConfigOptionSpec>& AllConfigOptions() {
+  static const std::vector<ConfigOptionSpec>* const options = [] {
+    auto* v = new std::vector<ConfigOptionSpec>{
+        {.key = opt::kRestAddress,
+         .type = ConfigType::kString,
+         .default_value = "127.0.0.1",
+         .description = "Address the JobManager's REST endpoint binds to."},
+        {.key = opt::kRestPort,
+         .type = ConfigType::kPort,
+         .default_value = "8081",
+         .description = "Port of the JobManager's REST endpoint (0 picks a free port)."},
+        {.key = opt::kJobManagerRpcAddress,
+         .type = ConfigType::kString,
+         .default_value = "127.0.0.1",
+         .description = "Address of the JobManager's RPC endpoint, used by TaskManagers to "
+                        "register."},
+        {.key = opt::kJobManagerRpcPort,
+         .type = ConfigType::kPort,
+         .default_value = "6123",
+         .description = "Port of the JobManager's RPC endpoint."},
+        {.key = opt::kTaskManagerHost,
+         .type = ConfigType::kString,
+         .default_value = "127.0.0.1",
+         .description = "Address a TaskManager binds to and advertises to the JobManager."},
+        {.key = opt::kTaskManagerResourceId,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Identifier of the TaskManager; empty picks a random one."},
+        {.key = opt::kTaskManagerSlots,
+         .type = ConfigType::kInt,
+         .default_value = "2",
+         .description = "Number of task slots a TaskManager offers.",
+         .min = 1,
+         .max = 1024},
+        {.key = opt::kTaskManagerDataPort,
+         .type = ConfigType::kPort,
+         .default_value = "0",
+         .description = "Port a TaskManager receives data on from other TaskManagers (0 "
+                        "picks a free port)."},
+        {.key = opt::kTaskManagerRegistrationBackoff,
+         .type = ConfigType::kDuration,
+         .default_value = "2s",
+         .description = "Longest wait between a TaskManager's attempts to register with "
+                        "the JobManager."},
+        {.key = opt::kHeartbeatInterval,
+         .type = ConfigType::kDuration,
+         .default_value = "1s",
+         .description = "Time between heartbeats from TaskManagers to the JobManager."},
+        {.key = opt::kHeartbeatTimeout,
+         .type = ConfigType::kDuration,
+         .default_value = "10s",
+         .description = "Time without a heartbeat after which a peer is considered dead."},
+        {.key = opt::kRpcMaxFrameSize,
+         .type = ConfigType::kMemorySize,
+         .default_value = "16mb",
+         .description = "Largest RPC frame that is sent or accepted."},
+        {.key = opt::kRpcTimeout,
+         .type = ConfigType::kDuration,
+         .default_value = "10s",
+         .description = "Time after which an RPC without a reply fails."},
+        {.key = opt::kLogLevel,
+         .type = ConfigType::kString,
+         .default_value = "info",
+         .description = "Least severe log level that is printed.",
+         .allowed = {"debug", "info", "warn", "error"}},
+    };
+    std::sort(v->begin(), v->end(),
+              [](const ConfigOptionSpec& a, const ConfigOptionSpec& b) { return a.key < b.key; });
+    return v;
+  }();
+  return *options;
+}
+
+}  // namespace eddy

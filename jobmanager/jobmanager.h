@@ -1,0 +1,60 @@
+// The JobManager process core: control-RPC endpoint for TaskManagers (registration,
+// heartbeats), the TaskManager registry with heartbeat expiry, and the REST endpoint.
+// Start() and Stop() are called from one owning thread; everything else runs on the
+// internal io_context threads.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "absl/status/status.h"
+#include "common/config.h"
+#include "common/rpc/rpc_server.h"
+#include "jobmanager/rest_server.h"
+#include "jobmanager/taskmanager_registry.h"
+
+namespace eddy {
+
+class JobManager {
+ public:
+  explicit JobManager(Config config);
+  ~JobManager();
+
+  /// Binds the RPC and REST ports and starts serving.
+  absl::Status Start();
+  /// Stops serving and joins the internal threads. Safe to call twice.
+  void Stop();
+
+  uint16_t rpc_port() const { return rpc_port_; }
+  uint16_t rest_port() const { return rest_port_; }
+  const std::string& session() const { return session_; }
+  const TaskManagerRegistry& registry() const { return registry_; }
+
+ private:
+  void RegisterRpcMethods();
+  void RegisterRestRoutes();
+  void ScheduleExpiryCheck();
+  nlohmann::json OverviewJson() const;
+  nlohmann::json TaskManagersJson() const;
+
+  Config config_;
+  std::string session_;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  TaskManagerRegistry registry_;
+  rpc::RpcServer rpc_server_;
+  RestServer rest_server_;
+  boost::asio::steady_timer expiry_timer_;
+  uint16_t rpc_port_ = 0;
+  uint16_t rest_port_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace eddy

@@ -1,0 +1,535 @@
+#include "jobmanager/rest_server.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <optional>
+#include <set>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/bind_handler.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/check.h"
+#include "common/logging.h"
+
+namespace eddy {
+namespace {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+
+// A connection that sends nothing for this long is closed.
+constexpr std::chrono::seconds kIdleTimeout(60);
+// After an error response, how long the peer may keep sending before the socket is closed.
+constexpr std::chrono::seconds kLingerTimeout(2);
+// Backoff after a failed accept (e.g. out of file descriptors) so the loop does not spin.
+constexpr std::chrono::milliseconds kAcceptRetryDelay(100);
+
+// Set while a thread runs a handler of the server it points to; Stop() from inside a
+// handler must not wait for handlers to finish.
+thread_local const void* t_dispatching_server = nullptr;
+
+// Debian's Abseil has its own absl::string_view, distinct from std::string_view.
+absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+std::string_view Sv(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes (malformed ones are kept literally) and, in query strings, '+'.
+std::string PercentDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%' && i + 2 < in.size() && HexValue(in[i + 1]) >= 0 &&
+        HexValue(in[i + 2]) >= 0) {
+      out.push_back(static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Splits a path into its decoded, non-empty segments: "/a//b/" -> {"a", "b"}.
+std::vector<std::string> SplitPath(std::string_view path) {
+  std::vector<std::string> segments;
+  for (absl::string_view segment : absl::StrSplit(Av(path), '/', absl::SkipEmpty())) {
+    segments.push_back(PercentDecode(Sv(segment), /*plus_is_space=*/false));
+  }
+  return segments;
+}
+
+std::map<std::string, std::string> ParseQuery(std::string_view query) {
+  std::map<std::string, std::string> params;
+  for (absl::string_view pair : absl::StrSplit(Av(query), '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(pair, absl::MaxSplits('=', 1));
+    params[PercentDecode(Sv(kv.first), true)] = PercentDecode(Sv(kv.second), true);
+  }
+  return params;
+}
+
+struct RouteEntry {
+  std::string method;
+  std::string pattern;
+  std::vector<std::string> segments;  // ":name" captures a parameter
+  RestServer::Handler handler;
+};
+
+bool MatchRoute(const RouteEntry& route, const std::vector<std::string>& path,
+                std::map<std::string, std::string>* params) {
+  if (route.segments.size() != path.size()) return false;
+  for (size_t i = 0; i < path.size(); ++i) {
+    const std::string& segment = route.segments[i];
+    if (segment.size() > 1 && segment.front() == ':') {
+      if (params != nullptr) (*params)[segment.substr(1)] = path[i];
+    } else if (segment != path[i]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string ToString(beast::string_view s) { return std::string(s.data(), s.size()); }
+
+}  // namespace
+
+RestResponse RestResponse::Json(const nlohmann::json& value, int status) {
+  RestResponse response;
+  response.status = status;
+  // Replacing invalid UTF-8 (e.g. from user data in messages) beats failing the request.
+  response.body = value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return response;
+}
+
+RestResponse RestResponse::Error(int status, const std::string& message) {
+  return Json(nlohmann::json{{"errors", nlohmann::json::array({message})}}, status);
+}
+
+struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
+  class Session;
+
+  Impl(net::io_context& io, size_t max_body_bytes) : io(io), max_body_bytes(max_body_bytes) {}
+
+  // Routes `request` and fills its path_params; on 405 sets `allow` to the path's methods.
+  RestResponse Dispatch(RestRequest& request, std::string* allow) const;
+  // Brackets a dispatch from a connection; false once the server is stopped.
+  bool BeginNetworkDispatch();
+  void EndNetworkDispatch();
+
+  void DoAcceptLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void OnAccept(const beast::error_code& ec, tcp::socket socket);
+  void RetryAcceptLater();
+  void Stop();
+
+  net::io_context& io;
+  const size_t max_body_bytes;
+  std::vector<RouteEntry> routes;  // written only before Listen(), read-only afterwards
+
+  absl::Mutex mu;
+  bool listening ABSL_GUARDED_BY(mu) = false;
+  bool stopped ABSL_GUARDED_BY(mu) = false;
+  int dispatching ABSL_GUARDED_BY(mu) = 0;  // handlers running for connections
+  std::optional<tcp::acceptor> acceptor ABSL_GUARDED_BY(mu);
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+};
+
+// One HTTP/1.1 connection. All its work runs on its own strand; only Close() may be called
+// from elsewhere.
+class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(std::shared_ptr<Impl> server, tcp::socket socket)
+      : server_(std::move(server)), stream_(std::move(socket)) {}
+
+  ~Session() {
+    absl::MutexLock lock(&server_->mu);
+    server_->sessions.erase(this);
+  }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(),
+                  beast::bind_front_handler(&Session::DoReadHeader, shared_from_this()));
+  }
+
+  /// Closes the connection from any thread; a running handler finishes first.
+  void Close() {
+    net::post(stream_.get_executor(),
+              beast::bind_front_handler(&Session::CloseNow, shared_from_this()));
+  }
+
+ private:
+  void DoReadHeader() {
+    if (closed_) return;
+    parser_.emplace();
+    parser_->body_limit(server_->max_body_bytes);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+  }
+
+  void OnReadHeader(beast::error_code ec, size_t /*bytes*/) {
+    if (ec) return OnReadError(ec);
+    if (parser_->is_done()) return HandleRequest();
+    if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      continue_.emplace(http::status::continue_, parser_->get().version());
+      stream_.expires_after(kIdleTimeout);
+      http::async_write(stream_, *continue_,
+                        [self = shared_from_this()](beast::error_code e, size_t) {
+                          if (e) return self->CloseNow();
+                          self->DoReadBody();
+                        });
+      return;
+    }
+    DoReadBody();
+  }
+
+  void DoReadBody() {
+    if (closed_) return;
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnReadBody, shared_from_this()));
+  }
+
+  void OnReadBody(beast::error_code ec, size_t /*bytes*/) {
+    if (ec) return OnReadError(ec);
+    HandleRequest();
+  }
+
+  void OnReadError(const beast::error_code& ec) {
+    static const auto& http_category = http::make_error_code(http::error::body_limit).category();
+    if (ec == http::error::body_limit) {
+      return RespondError(
+          413, absl::StrCat("Request body exceeds the limit of ", server_->max_body_bytes,
+                            " bytes"));
+    }
+    if (ec == http::error::header_limit) {
+      return RespondError(431, "Request header fields too large");
+    }
+    if (ec.category() == http_category && ec != http::error::end_of_stream &&
+        ec != http::error::partial_message) {
+      return RespondError(400, absl::StrCat("Malformed HTTP request: ", ec.message()));
+    }
+    // The peer closed, went idle (the stream is already closed) or Stop() closed us.
+    if (ec != http::error::end_of_stream && ec != beast::error::timeout &&
+        ec != net::error::operation_aborted) {
+      EDDY_LOG(DEBUG) << "REST connection read failed: " << ec.message();
+    }
+    CloseNow();
+  }
+
+  void HandleRequest() {
+    http::request<http::string_body> message = parser_->release();
+    parser_.reset();
+    RestRequest request;
+    request.method = ToString(message.method_string());
+    std::string_view target(message.target().data(), message.target().size());
+    size_t query_start = target.find('?');
+    request.path = std::string(target.substr(0, query_start));
+    if (query_start != std::string_view::npos) {
+      request.query_params = ParseQuery(target.substr(query_start + 1));
+    }
+    for (const auto& field : message) {
+      std::string name = absl::AsciiStrToLower(ToString(field.name_string()));
+      std::string value = ToString(field.value());
+      auto [it, inserted] = request.headers.try_emplace(name, value);
+      if (!inserted) absl::StrAppend(&it->second, ", ", value);
+    }
+    request.body = std::move(message.body());
+
+    if (!server_->BeginNetworkDispatch()) return CloseNow();
+    std::string allow;
+    RestResponse response = server_->Dispatch(request, &allow);
+    server_->EndNetworkDispatch();
+
+    Respond(std::move(response), allow, message.version(), message.keep_alive(),
+            message.method() == http::verb::head, /*linger=*/false);
+  }
+
+  void RespondError(int status, const std::string& message) {
+    Respond(RestResponse::Error(status, message), "", 11, /*keep_alive=*/false,
+            /*head=*/false, /*linger=*/true);
+  }
+
+  // `linger` drains unread input before closing: after a read error some may be left, and
+  // closing a socket with unread input resets the connection, which can destroy the response.
+  void Respond(RestResponse response, const std::string& allow, unsigned version,
+               bool keep_alive, bool head, bool linger) {
+    if (closed_) return;
+    if (response.status < 100 || response.status > 999) {
+      EDDY_LOG(ERROR) << "REST handler returned invalid status " << response.status;
+      response = RestResponse::Error(500, absl::StrCat("Internal server error: invalid status ",
+                                                       response.status));
+    }
+    response_.emplace();
+    response_->result(static_cast<unsigned>(response.status));
+    response_->version(version);
+    response_->set(http::field::server, "eddy");
+    response_->set(http::field::content_type, response.content_type);
+    response_->set(http::field::access_control_allow_origin, "*");
+    if (!allow.empty()) response_->set(http::field::allow, allow);
+    response_->keep_alive(keep_alive);
+    response_->content_length(response.body.size());
+    if (!head) response_->body() = std::move(response.body);
+
+    stream_.expires_after(kIdleTimeout);
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this(), keep_alive, linger](beast::error_code ec,
+                                                                     size_t) {
+                        self->OnWrite(ec, keep_alive, linger);
+                      });
+  }
+
+  void OnWrite(const beast::error_code& ec, bool keep_alive, bool linger) {
+    response_.reset();
+    if (ec) return CloseNow();
+    if (keep_alive) return DoReadHeader();
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (!linger) return CloseNow();
+    linger_buffer_.resize(4096);
+    stream_.expires_after(kLingerTimeout);
+    DoLinger();
+  }
+
+  // Discards input until the peer closes or the linger timeout closes the stream.
+  void DoLinger() {
+    stream_.async_read_some(net::buffer(linger_buffer_),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->CloseNow();
+                              self->DoLinger();
+                            });
+  }
+
+  void CloseNow() {
+    if (closed_) return;
+    closed_ = true;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.close();
+  }
+
+  const std::shared_ptr<Impl> server_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::empty_body>> continue_;
+  std::optional<http::response<http::string_body>> response_;
+  std::vector<char> linger_buffer_;
+  bool closed_ = false;
+};
+
+RestResponse RestServer::Impl::Dispatch(RestRequest& request, std::string* allow) const {
+  std::vector<std::string> path = SplitPath(request.path);
+  std::set<std::string> path_methods;
+  const RouteEntry* match = nullptr;
+  for (const RouteEntry& route : routes) {
+    if (!MatchRoute(route, path, nullptr)) continue;
+    if (route.method == request.method) {
+      match = &route;
+      break;
+    }
+    path_methods.insert(route.method);
+  }
+  if (match == nullptr) {
+    if (path_methods.empty()) return RestResponse::Error(404, "Not found: " + request.path);
+    if (allow != nullptr) *allow = absl::StrJoin(path_methods, ", ");
+    return RestResponse::Error(
+        405, absl::StrCat("Method ", request.method, " is not allowed for ", request.path));
+  }
+  request.path_params.clear();
+  MatchRoute(*match, path, &request.path_params);
+  try {
+    return match->handler(request);
+  } catch (const std::exception& e) {
+    EDDY_LOG(ERROR) << request.method << " " << request.path << " failed: " << e.what();
+    return RestResponse::Error(500, absl::StrCat("Internal server error: ", e.what()));
+  } catch (...) {
+    EDDY_LOG(ERROR) << request.method << " " << request.path
+                    << " failed with a non-standard exception";
+    return RestResponse::Error(500, "Internal server error: unknown exception");
+  }
+}
+
+bool RestServer::Impl::BeginNetworkDispatch() {
+  absl::MutexLock lock(&mu);
+  if (stopped) return false;
+  ++dispatching;
+  t_dispatching_server = this;
+  return true;
+}
+
+void RestServer::Impl::EndNetworkDispatch() {
+  absl::MutexLock lock(&mu);
+  --dispatching;
+  t_dispatching_server = nullptr;
+}
+
+void RestServer::Impl::DoAcceptLocked() {
+  acceptor->async_accept(
+      net::make_strand(io),
+      beast::bind_front_handler(&Impl::OnAccept, shared_from_this()));
+}
+
+void RestServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket) {
+  std::shared_ptr<Session> session;  // dropped outside `mu`: ~Session takes it
+  {
+    absl::MutexLock lock(&mu);
+    if (stopped || !acceptor.has_value()) return;
+    if (ec) {
+      if (ec == net::error::operation_aborted) return;
+      EDDY_LOG(ERROR) << "REST server accept failed: " << ec.message();
+      RetryAcceptLater();
+      return;
+    }
+    session = std::make_shared<Session>(shared_from_this(), std::move(socket));
+    sessions.emplace(session.get(), session);
+    DoAcceptLocked();
+  }
+  session->Start();
+}
+
+void RestServer::Impl::RetryAcceptLater() {
+  auto timer = std::make_shared<net::steady_timer>(io, kAcceptRetryDelay);
+  timer->async_wait([self = shared_from_this(), timer](const beast::error_code&) {
+    absl::MutexLock lock(&self->mu);
+    if (!self->stopped && self->acceptor.has_value()) self->DoAcceptLocked();
+  });
+}
+
+void RestServer::Impl::Stop() {
+  std::vector<std::shared_ptr<Session>> open;
+  {
+    absl::MutexLock lock(&mu);
+    stopped = true;
+    // Destroying the acceptor closes the socket and aborts the pending accept.
+    acceptor.reset();
+    for (auto& [ptr, weak] : sessions) {
+      if (auto session = weak.lock()) open.push_back(std::move(session));
+    }
+    // Afterwards no handler runs for a connection, so handlers may capture objects that die
+    // right after the server. A handler stopping its own server cannot wait for itself.
+    if (t_dispatching_server != this) {
+      mu.Await(absl::Condition(
+          +[](int* n) { return *n == 0; }, &dispatching));
+    }
+  }
+  for (const auto& session : open) session->Close();
+}
+
+RestServer::RestServer(boost::asio::io_context& io, size_t max_body_bytes)
+    : impl_(std::make_shared<Impl>(io, max_body_bytes)) {}
+
+RestServer::~RestServer() { Stop(); }
+
+void RestServer::Route(const std::string& method, const std::string& pattern,
+                       Handler handler) {
+  {
+    absl::MutexLock lock(&impl_->mu);
+    EDDY_CHECK(!impl_->listening) << "Route(" << method << " " << pattern
+                                  << ") after Listen(): routes must be added first";
+  }
+  EDDY_CHECK(!pattern.empty() && pattern.front() == '/')
+      << "route pattern must start with '/': " << pattern;
+  EDDY_CHECK(handler != nullptr) << "no handler for " << method << " " << pattern;
+  std::vector<std::string> segments;
+  for (absl::string_view segment : absl::StrSplit(pattern, '/', absl::SkipEmpty())) {
+    segments.emplace_back(segment);
+  }
+  impl_->routes.push_back(RouteEntry{method, pattern, std::move(segments), std::move(handler)});
+}
+
+absl::StatusOr<uint16_t> RestServer::Listen(const std::string& address, uint16_t port) {
+  const std::string where = absl::StrCat(address, ":", port);
+  beast::error_code ec;
+  tcp::endpoint endpoint;
+  net::ip::address ip = net::ip::make_address(address, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(ip, port);
+  } else {
+    // A host name such as "localhost": listen on its first address.
+    tcp::resolver resolver(impl_->io);
+    auto results = resolver.resolve(address, std::to_string(port), ec);
+    if (ec || results.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot listen on ", where, ": cannot resolve address: ",
+          ec ? ec.message() : "no addresses"));
+    }
+    endpoint = results.begin()->endpoint();
+  }
+
+  absl::MutexLock lock(&impl_->mu);
+  if (impl_->stopped) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", where, ": the server is stopped"));
+  }
+  if (impl_->listening) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot listen on ", where, ": the server is already listening"));
+  }
+  tcp::acceptor acceptor(impl_->io);
+  auto fail = [&](std::string_view step) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot listen on ", where, ": ", Av(step), ": ", ec.message()));
+  };
+  acceptor.open(endpoint.protocol(), ec);
+  if (ec) return fail("open");
+  acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (ec) return fail("set reuse_address");
+  acceptor.bind(endpoint, ec);
+  if (ec) return fail("bind");
+  acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return fail("listen");
+  uint16_t bound = acceptor.local_endpoint(ec).port();
+  if (ec) return fail("local endpoint");
+
+  impl_->acceptor.emplace(std::move(acceptor));
+  impl_->listening = true;
+  impl_->DoAcceptLocked();
+  return bound;
+}
+
+void RestServer::Stop() { impl_->Stop(); }
+
+RestResponse RestServer::Dispatch(const RestRequest& request) const {
+  RestRequest copy = request;
+  return impl_->Dispatch(copy, nullptr);
+}
+
+}  // namespace eddy

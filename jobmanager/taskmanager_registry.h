@@ -1,0 +1,56 @@
+// The JobManager's registry of live TaskManagers and their slots, with heartbeat
+// bookkeeping: a TaskManager whose last heartbeat is older than the timeout is expired.
+// Time is passed in by the caller so tests control it. Thread-safe (one internal mutex).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/ids.h"
+
+namespace eddy {
+
+struct TaskManagerInfo {
+  using Clock = std::chrono::steady_clock;
+  TaskManagerId id;
+  std::string host;        // where its data port listens
+  uint16_t data_port = 0;
+  int slots_total = 0;
+  int slots_free = 0;
+  std::string rpc_peer;    // "host:port" of its control connection
+  Clock::time_point registered_at;
+  Clock::time_point last_heartbeat;
+};
+
+class TaskManagerRegistry {
+ public:
+  using Clock = TaskManagerInfo::Clock;
+
+  explicit TaskManagerRegistry(std::chrono::milliseconds heartbeat_timeout)
+      : heartbeat_timeout_(heartbeat_timeout) {}
+
+  /// Adds or refreshes a TaskManager; returns true if it was not registered before.
+  /// A re-registration keeps the TaskManager's slots and counts as a heartbeat.
+  bool Register(TaskManagerInfo info, Clock::time_point now);
+  /// Records a heartbeat; returns false if the TaskManager is unknown (e.g. expired).
+  bool Heartbeat(const TaskManagerId& id, Clock::time_point now);
+  /// Removes and returns every TaskManager whose last heartbeat is older than the timeout.
+  std::vector<TaskManagerInfo> ExpireLost(Clock::time_point now);
+  /// Returns every registered TaskManager, ordered by id.
+  std::vector<TaskManagerInfo> List() const;
+
+  int total_slots() const;
+  int free_slots() const;
+  size_t size() const;
+  std::chrono::milliseconds heartbeat_timeout() const { return heartbeat_timeout_; }
+
+ private:
+  const std::chrono::milliseconds heartbeat_timeout_;
+  mutable std::mutex mu_;
+  std::map<TaskManagerId, TaskManagerInfo> task_managers_;  // guarded by mu_
+};
+
+}  // namespace eddy

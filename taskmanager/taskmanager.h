@@ -1,0 +1,64 @@
+// The TaskManager process core: opens its data port, registers its slots with the
+// JobManager, sends heartbeats, and registers again by itself when the JobManager restarts
+// or forgets it. Start() and Stop() are called from one owning thread; the registration
+// loop runs on its own thread and socket I/O on an internal io_context thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "absl/status/status.h"
+#include "common/config.h"
+#include "common/ids.h"
+#include "common/rpc/rpc_client.h"
+
+namespace eddy {
+
+class TaskManager {
+ public:
+  explicit TaskManager(Config config);
+  ~TaskManager();
+
+  /// Opens the data port and starts the registration loop.
+  absl::Status Start();
+  /// Stops the loop and closes every socket. Safe to call twice.
+  void Stop();
+
+  const TaskManagerId& id() const { return id_; }
+  uint16_t data_port() const { return data_port_; }
+  /// Returns true while registered with a JobManager.
+  bool registered() const { return registered_.load(); }
+
+ private:
+  void RegistrationLoop();
+  absl::Status RegisterOnce();
+  absl::Status HeartbeatOnce();
+  void AcceptData();
+  /// Waits up to `d` or until Stop(); returns false if stopping.
+  bool WaitFor(std::chrono::milliseconds d);
+
+  Config config_;
+  TaskManagerId id_;
+  boost::asio::io_context io_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread io_thread_;
+  std::thread loop_thread_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> data_acceptor_;
+  uint16_t data_port_ = 0;
+  rpc::RpcClient client_;
+  std::string jobmanager_session_;
+  std::atomic<bool> registered_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // guarded by mu_
+  bool started_ = false;
+};
+
+}  // namespace eddy

@@ -1,0 +1,247 @@
+// End-to-end tests of the cluster skeleton: a real JobManager and real TaskManager
+// processes on loopback, killed and restarted the hard way.
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/http_client.h"
+#include "tests/support/process.h"
+
+namespace eddy {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ChildProcess;
+using testing::WaitUntil;
+using namespace std::chrono_literals;
+
+constexpr auto kHeartbeatTimeout = 3s;
+constexpr auto kStartupTimeout = 20s;
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTestDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    rest_port_ = testing::PickFreePort();
+    rpc_port_ = testing::PickFreePort();
+  }
+
+  std::vector<std::string> CommonArgs() const {
+    return {"--set", "jobmanager.rpc.address=127.0.0.1",
+            "--set", "jobmanager.rpc.port=" + std::to_string(rpc_port_),
+            "--set", "heartbeat.interval=200ms",
+            "--set", "heartbeat.timeout=3s",
+            "--set", "taskmanager.registration.max-backoff=300ms"};
+  }
+
+  ChildProcess StartJobManager() {
+    auto args = CommonArgs();
+    args.insert(args.end(), {"--set", "rest.address=127.0.0.1", "--set",
+                             "rest.port=" + std::to_string(rest_port_)});
+    return ChildProcess("eddy-jobmanager", args, dir_ + "/jobmanager.log");
+  }
+
+  ChildProcess StartTaskManager(int index) {
+    auto args = CommonArgs();
+    args.insert(args.end(), {"--set", "taskmanager.numberOfTaskSlots=2", "--set",
+                             "taskmanager.data.port=0"});
+    return ChildProcess("eddy-taskmanager", args,
+                        dir_ + "/taskmanager-" + std::to_string(index) + ".log");
+  }
+
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(rest_port_) + path;
+  }
+
+  /// Returns the JSON of GET `path`, or null when the JobManager does not answer.
+  nlohmann::json Get(const std::string& path) {
+    auto response = HttpRequest("GET", Url(path), "", "application/json", 2s);
+    if (!response.ok() || response->status != 200) return nullptr;
+    return nlohmann::json::parse(response->body, nullptr, false);
+  }
+
+  int RegisteredTaskManagers() {
+    auto overview = Get("/overview");
+    return overview.is_object() ? overview.value("taskmanagers", -1) : -1;
+  }
+
+  std::set<std::string> TaskManagerIds() {
+    std::set<std::string> ids;
+    auto list = Get("/taskmanagers");
+    if (!list.is_object()) return ids;
+    for (const auto& tm : list["taskmanagers"]) ids.insert(tm["id"].get<std::string>());
+    return ids;
+  }
+
+  void StartCluster() {
+    jobmanager_ = StartJobManager();
+    tm_[0] = StartTaskManager(0);
+    tm_[1] = StartTaskManager(1);
+    ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 2; }, kStartupTimeout))
+        << "cluster did not come up; jobmanager log:\n" << jobmanager_.Log();
+  }
+
+  std::string dir_;
+  uint16_t rest_port_ = 0;
+  uint16_t rpc_port_ = 0;
+  ChildProcess jobmanager_;
+  ChildProcess tm_[3];
+};
+
+TEST_F(ClusterTest, OverviewShowsTwoTaskManagersAndFourSlots) {
+  StartCluster();
+  auto overview = Get("/overview");
+  ASSERT_TRUE(overview.is_object());
+  EXPECT_EQ(overview["taskmanagers"], 2);
+  EXPECT_EQ(overview["slots-total"], 4);
+  EXPECT_EQ(overview["slots-available"], 4);
+  for (const char* key : {"jobs-running", "jobs-finished", "jobs-cancelled", "jobs-failed"}) {
+    EXPECT_EQ(overview[key], 0) << key;
+  }
+  EXPECT_EQ(overview["eddy-version"], EDDY_VERSION);
+
+  auto list = Get("/taskmanagers");
+  ASSERT_TRUE(list.is_object());
+  ASSERT_EQ(list["taskmanagers"].size(), 2u);
+  for (const auto& tm : list["taskmanagers"]) {
+    EXPECT_EQ(tm["address"], "127.0.0.1");
+    EXPECT_EQ(tm["slotsNumber"], 2);
+    EXPECT_EQ(tm["freeSlots"], 2);
+    EXPECT_LT(tm["timeSinceLastHeartbeat"].get<int64_t>(), 3000);
+    // The reported data port is the one the TaskManager really listens on.
+    uint16_t port = tm["dataPort"].get<uint16_t>();
+    ASSERT_GT(port, 0);
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::socket socket(io);
+    boost::system::error_code ec;
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port}, ec);
+    EXPECT_FALSE(ec) << "data port " << port << ": " << ec.message();
+  }
+
+  auto health = HttpRequest("GET", Url("/healthz"));
+  ASSERT_TRUE(health.ok());
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(ClusterTest, RestAnswersUnknownPathAndWrongMethodWithJsonErrors) {
+  jobmanager_ = StartJobManager();
+  ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 0; }, kStartupTimeout));
+  auto missing = HttpRequest("GET", Url("/no/such/thing"));
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(missing->status, 404);
+  auto body = nlohmann::json::parse(missing->body);
+  ASSERT_TRUE(body["errors"].is_array());
+  EXPECT_THAT(body["errors"][0].get<std::string>(), HasSubstr("/no/such/thing"));
+
+  auto wrong = HttpRequest("DELETE", Url("/overview"));
+  ASSERT_TRUE(wrong.ok());
+  EXPECT_EQ(wrong->status, 405);
+  EXPECT_TRUE(nlohmann::json::parse(wrong->body)["errors"].is_array());
+}
+
+TEST_F(ClusterTest, KilledTaskManagerIsDeclaredLostWithinTimeout) {
+  StartCluster();
+  auto before = TaskManagerIds();
+  tm_[1].Kill9();
+  auto killed_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 1; }, kHeartbeatTimeout + 2s))
+      << "jobmanager log:\n" << jobmanager_.Log();
+  auto took = std::chrono::steady_clock::now() - killed_at;
+  EXPECT_LE(took, kHeartbeatTimeout + 2s);
+  auto overview = Get("/overview");
+  EXPECT_EQ(overview["slots-total"], 2);
+  EXPECT_THAT(jobmanager_.Log(), HasSubstr("lost: no heartbeat"));
+  // The survivor keeps its registration the whole time.
+  auto after = TaskManagerIds();
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_TRUE(before.count(*after.begin()));
+}
+
+TEST_F(ClusterTest, RestartedTaskManagerRegistersAgain) {
+  StartCluster();
+  tm_[1].Kill9();
+  ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 1; }, kHeartbeatTimeout + 2s));
+  tm_[2] = StartTaskManager(2);
+  ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 2; }, kStartupTimeout));
+  EXPECT_EQ(Get("/overview")["slots-total"], 4);
+}
+
+TEST_F(ClusterTest, TaskManagersRegisterAgainWithRestartedJobManager) {
+  StartCluster();
+  auto ids = TaskManagerIds();
+  std::string old_session = Get("/overview")["session"];
+  jobmanager_.Kill9();
+  ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == -1; }, 5s));
+  jobmanager_ = StartJobManager();
+  ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 2; }, kStartupTimeout))
+      << "jobmanager log:\n" << jobmanager_.Log() << "\ntaskmanager log:\n" << tm_[0].Log();
+  EXPECT_NE(Get("/overview")["session"], old_session);
+  EXPECT_EQ(TaskManagerIds(), ids);  // the same two processes, not new ones
+  EXPECT_TRUE(tm_[0].running());
+  EXPECT_TRUE(tm_[1].running());
+}
+
+TEST_F(ClusterTest, GarbageOnRpcPortDoesNotDisturbTheCluster) {
+  StartCluster();
+  std::mt19937 gen(1234);
+  boost::asio::io_context io;
+  for (int i = 0; i < 30; ++i) {
+    boost::asio::ip::tcp::socket socket(io);
+    boost::system::error_code ec;
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), rpc_port_}, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    std::string junk(1 + gen() % 4096, '\0');
+    for (auto& c : junk) c = static_cast<char>(gen());
+    if (i % 3 == 0) junk.replace(0, 4, std::string("\x7f\xff\xff\xff", 4));  // huge length
+    boost::asio::write(socket, boost::asio::buffer(junk), ec);
+    socket.close();
+  }
+  // Wait two full timeouts: no TaskManager may be lost meanwhile.
+  auto deadline = std::chrono::steady_clock::now() + 2 * kHeartbeatTimeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    ASSERT_EQ(RegisteredTaskManagers(), 2);
+    std::this_thread::sleep_for(200ms);  // sampling interval of a must-hold-throughout check
+  }
+  EXPECT_TRUE(jobmanager_.running());
+  EXPECT_THAT(jobmanager_.Log(), HasSubstr("closing"));
+  EXPECT_THAT(jobmanager_.Log(), ::testing::Not(HasSubstr("lost: no heartbeat")));
+}
+
+TEST_F(ClusterTest, EddyClusterPrintsOverviewAndTaskManagerTable) {
+  StartCluster();
+  std::string out_path = dir_ + "/eddy-cluster.out";
+  ChildProcess cli("eddy", {"cluster", "--jobmanager", Url("")}, out_path);
+  ASSERT_TRUE(WaitUntil([&] { return !cli.running(); }, 20s));
+  std::string out = cli.Log();
+  EXPECT_THAT(out, HasSubstr("TaskManagers  2"));
+  EXPECT_THAT(out, HasSubstr("4 total, 4 available"));
+  for (const auto& id : TaskManagerIds()) EXPECT_THAT(out, HasSubstr(id));
+}
+
+TEST_F(ClusterTest, EddyClusterNamesUnreachableJobManager) {
+  std::string out_path = dir_ + "/eddy-cluster.out";
+  ChildProcess cli("eddy", {"cluster", "--jobmanager", Url("")}, out_path);
+  ASSERT_TRUE(WaitUntil([&] { return !cli.running(); }, 20s));
+  EXPECT_THAT(cli.Log(), HasSubstr("cannot reach the JobManager at " + Url("")));
+}
+
+TEST_F(ClusterTest, BadConfigKeyStopsTheProcessWithItsName) {
+  ChildProcess jm("eddy-jobmanager", {"--set", "rest.prot=9"}, dir_ + "/bad.log");
+  ASSERT_TRUE(WaitUntil([&] { return !jm.running(); }, 20s));
+  EXPECT_THAT(jm.Log(), HasSubstr("rest.prot"));
+  EXPECT_THAT(jm.Log(), HasSubstr("rest.port"));  // the suggestion
+  ChildProcess tm("eddy-taskmanager", {"--set", "heartbeat.interval=soon"}, dir_ + "/bad2.log");
+  ASSERT_TRUE(WaitUntil([&] { return !tm.running(); }, 20s));
+  EXPECT_THAT(tm.Log(), HasSubstr("heartbeat.interval"));
+}
+
+}  // namespace
+}  // namespace eddy

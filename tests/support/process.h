@@ -1,0 +1,53 @@
+// Test support for multi-process tests: starts Eddy binaries as child processes with their
+// output in a log file, kills them (SIGKILL or SIGTERM), and waits on conditions with
+// deadlines. Not thread-safe; one test thread owns its processes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace eddy::testing {
+
+/// Returns the directory with the eddy binaries ($EDDY_BIN_DIR, set by ctest).
+std::string BinDir();
+
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  /// Starts `binary` (a name in BinDir() or a path) with `args`; output goes to `log_path`.
+  ChildProcess(const std::string& binary, const std::vector<std::string>& args,
+               const std::string& log_path);
+  ChildProcess(ChildProcess&& other) noexcept;
+  ChildProcess& operator=(ChildProcess&& other) noexcept;
+  ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  bool running();
+  /// Sends `signal` and waits for the process to exit (SIGKILL after `grace`).
+  int Stop(int signal, std::chrono::milliseconds grace = std::chrono::seconds(10));
+  /// Kills with SIGKILL at once, like a crashed host.
+  void Kill9() { Stop(9); }
+  /// Returns the log file's contents.
+  std::string Log() const;
+  const std::string& log_path() const { return log_path_; }
+
+ private:
+  pid_t pid_ = -1;
+  int exit_status_ = -1;
+  std::string log_path_;
+};
+
+/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+
+/// Returns a TCP port on 127.0.0.1 that was free a moment ago.
+uint16_t PickFreePort();
+
+/// Makes a fresh directory for one test's logs and files.
+std::string MakeTestDir(const std::string& name);
+
+}  // namespace eddy::testing
