@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git curl procps
+  build-essential cmake ninja-build pkg-config git curl procps python3
   libboost-dev libboost-system-dev
   libprotobuf-dev protobuf-compiler
   libabsl-dev

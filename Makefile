@@ -1,0 +1,51 @@
+# Eddy: the two commands that matter are `make run` and `make test`.
+PRESET ?= dev
+BUILD_DIR := build
+JOBS ?= $(shell nproc)
+DEPS_STAMP := $(BUILD_DIR)/.deps-installed
+
+.PHONY: all deps build test test-unit test-e2e run stop bench release format clean
+
+all: build
+
+$(DEPS_STAMP): deploy/install-deps.sh
+	./deploy/install-deps.sh
+	@mkdir -p $(BUILD_DIR) && touch $@
+
+deps:
+	./deploy/install-deps.sh
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt CMakePresets.json $(DEPS_STAMP)
+	cmake --preset $(PRESET)
+
+build: $(DEPS_STAMP) $(BUILD_DIR)/build.ninja
+	cmake --build --preset $(PRESET) -j $(JOBS)
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+
+test-unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
+
+test-e2e: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L e2e
+
+run: build
+	./deploy/local/cluster.sh start 2
+	@echo
+	$(BUILD_DIR)/bin/eddy cluster
+	@echo
+	@echo "REST API:  http://127.0.0.1:8081/overview"
+	@echo "Stop with: deploy/local/cluster.sh stop"
+
+stop:
+	./deploy/local/cluster.sh stop
+
+release: $(DEPS_STAMP)
+	cmake --preset release && cmake --build --preset release -j $(JOBS)
+
+format:
+	git ls-files '*.cc' '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)
