@@ -1,15 +1,23 @@
-// eddy: the command-line client of an Eddy cluster (a thin REST client).
+// eddy: the command-line client of an Eddy cluster (a thin REST client), plus `eddy local`
+// which runs a whole cluster in this process.
 #include <cstdlib>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/cluster_command.h"
+#include "cli/job_commands.h"
 
 namespace {
 std::string DefaultJobManagerUrl() {
   const char* env = std::getenv("EDDY_JOBMANAGER");
   return env != nullptr && *env != '\0' ? env : "http://127.0.0.1:8081";
+}
+
+int Report(const absl::Status& status) {
+  if (status.ok()) return 0;
+  std::cerr << "eddy: " << status.message() << "\n";
+  return 1;
 }
 }  // namespace
 
@@ -18,20 +26,56 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string jobmanager = DefaultJobManagerUrl();
   app.add_option("--jobmanager,-m", jobmanager,
-                 "JobManager REST URL (default $EDDY_JOBMANAGER or http://127.0.0.1:8081)")
-      ->capture_default_str();
+                 "JobManager REST URL (default $EDDY_JOBMANAGER or http://127.0.0.1:8081)");
 
   auto* cluster = app.add_subcommand("cluster", "Show the cluster overview and its TaskManagers");
   cluster->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
 
+  eddy::cli::RunOptions run;
+  auto* run_cmd = app.add_subcommand("run", "Submit a job library: eddy run JOB.so [-p N] [-- ARGS]");
+  run_cmd->add_option("library", run.library, "Job library (.so) built with eddy_add_job")->required();
+  run_cmd->add_option("-p,--parallelism", run.parallelism, "Default parallelism")->check(CLI::Range(1, 128));
+  run_cmd->add_option("--name", run.name, "Job name (default: the EDDY_JOB name)");
+  run_cmd->add_flag("--wait,-w", run.wait, "Follow the job to its end; exit non-zero unless it FINISHED");
+  run_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
+  run_cmd->add_option("args", run.args, "Job arguments (after --)");
+
+  auto* list_cmd = app.add_subcommand("list", "List jobs");
+  list_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
+
+  std::string job_id;
+  auto* status_cmd = app.add_subcommand("status", "Show a job's vertices and metrics");
+  status_cmd->add_option("job", job_id, "Job id")->required();
+  status_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
+
+  auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a job");
+  cancel_cmd->add_option("job", job_id, "Job id")->required();
+  cancel_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
+
+  eddy::cli::LocalOptions local;
+  auto* local_cmd = app.add_subcommand(
+      "local", "Run a job on a JobManager and TaskManagers inside this process");
+  local_cmd->add_option("library", local.run.library, "Job library (.so)")->required();
+  local_cmd->add_option("-p,--parallelism", local.run.parallelism, "Default parallelism")
+      ->check(CLI::Range(1, 128));
+  local_cmd->add_option("--name", local.run.name, "Job name");
+  local_cmd->add_option("--taskmanagers", local.taskmanagers, "Number of TaskManagers")
+      ->check(CLI::Range(1, 64));
+  local_cmd->add_option("--slots", local.slots, "Slots per TaskManager (default: enough)");
+  local_cmd->add_option("args", local.run.args, "Job arguments (after --)");
+
   CLI11_PARSE(app, argc, argv);
 
-  if (*cluster) {
-    auto status = eddy::cli::RunClusterCommand(jobmanager, std::cout);
-    if (!status.ok()) {
-      std::cerr << "eddy: " << status.message() << "\n";
-      return 1;
-    }
+  if (*cluster) return Report(eddy::cli::RunClusterCommand(jobmanager, std::cout));
+  if (*run_cmd) {
+    auto id = eddy::cli::RunJob(jobmanager, run, std::cout);
+    if (!id.ok()) return Report(id.status());
+    if (!run.wait) std::cout << *id << "\n";
+    return 0;
   }
+  if (*list_cmd) return Report(eddy::cli::ListJobs(jobmanager, std::cout));
+  if (*status_cmd) return Report(eddy::cli::ShowJob(jobmanager, job_id, std::cout));
+  if (*cancel_cmd) return Report(eddy::cli::CancelJob(jobmanager, job_id, std::cout));
+  if (*local_cmd) return Report(eddy::cli::RunLocal(local, std::cout));
   return 0;
 }

@@ -1,14 +1,20 @@
-# eddy_library(NAME <name> SRCS ... [DEPS ...] [PUBLIC_DEPS ...])
-# Makes target eddy_<name> with alias eddy::<name>. Our warnings (-Werror) apply to our
+# eddy_library(NAME <name> [SHARED] SRCS ... [DEPS ...] [PUBLIC_DEPS ...])
+# Makes target eddy_<name> with alias eddy::<name>; static unless SHARED. Libraries that job
+# plugins (.so) link are SHARED so that the engine and every plugin use one copy of their
+# code and globals (protobuf descriptors may be registered only once per process). Our warnings (-Werror) apply to our
 # targets only; dependencies are linked through their imported targets.
 function(eddy_target_options target)
   target_compile_options(${target} PRIVATE -Wall -Wextra -Werror -Wno-missing-field-initializers)
 endfunction()
 
 function(eddy_library)
-  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS;PUBLIC_DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "SHARED" "NAME" "SRCS;DEPS;PUBLIC_DEPS" ${ARGN})
   set(target eddy_${ARG_NAME})
-  add_library(${target} STATIC ${ARG_SRCS})
+  if(ARG_SHARED)
+    add_library(${target} SHARED ${ARG_SRCS})
+  else()
+    add_library(${target} STATIC ${ARG_SRCS})
+  endif()
   add_library(eddy::${ARG_NAME} ALIAS ${target})
   target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_DEPS})

@@ -56,6 +56,13 @@ inline constexpr char kHeartbeatTimeout[] = "heartbeat.timeout";
 inline constexpr char kRpcMaxFrameSize[] = "rpc.max-frame-size";
 inline constexpr char kRpcTimeout[] = "rpc.timeout";
 inline constexpr char kLogLevel[] = "log.level";
+inline constexpr char kTaskManagerRpcPort[] = "taskmanager.rpc.port";
+inline constexpr char kTaskManagerNetworkBuffers[] = "taskmanager.network.buffers";
+inline constexpr char kTaskManagerTmpDir[] = "taskmanager.tmp.dir";
+inline constexpr char kBufferTimeout[] = "execution.buffer-timeout";
+inline constexpr char kSlotRequestTimeout[] = "slot.request.timeout";
+inline constexpr char kJobManagerBlobDir[] = "blob.storage.directory";
+inline constexpr char kRestMaxContentLength[] = "rest.server.max-content-length";
 }  // namespace opt
 
 /// Parses a duration such as "500ms", "5s", "1min", "2h", "1d"; a bare number means

@@ -23,7 +23,8 @@ JobManager::JobManager(Config config)
                       .max_frame_bytes = static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
                       .frame_timeout = config_.GetDuration(opt::kRpcTimeout)},
                   "jobmanager"),
-      rest_server_(io_),
+      rest_server_(io_, static_cast<size_t>(config_.GetMemorySize(opt::kRestMaxContentLength))),
+      blobs_(config_.GetString(opt::kJobManagerBlobDir)),
       expiry_timer_(io_) {}
 
 JobManager::~JobManager() { Stop(); }
@@ -42,6 +43,16 @@ absl::Status JobManager::Start() {
     return rest_port.status();
   }
   rest_port_ = *rest_port;
+  Dispatcher::Options options;
+  options.slot_request_timeout = config_.GetDuration(opt::kSlotRequestTimeout);
+  options.rpc_timeout = config_.GetDuration(opt::kRpcTimeout);
+  options.connection = rpc::ConnectionOptions{
+      .max_frame_bytes = static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
+      .frame_timeout = config_.GetDuration(opt::kRpcTimeout)};
+  options.blob_url_base =
+      absl::StrCat("http://", config_.GetString(opt::kRestAddress), ":", rest_port_, "/blobs/");
+  dispatcher_ = std::make_unique<Dispatcher>(io_, registry_, options);
+  dispatcher_->Start();
   work_ = std::make_unique<decltype(work_)::element_type>(io_.get_executor());
   ScheduleExpiryCheck();
   for (int i = 0; i < kIoThreads; ++i) threads_.emplace_back([this] { io_.run(); });
@@ -59,6 +70,7 @@ void JobManager::Stop() {
   started_ = false;
   rpc_server_.Stop();
   rest_server_.Stop();
+  if (dispatcher_) dispatcher_->Stop();
   boost::asio::post(io_, [this] { expiry_timer_.cancel(); });
   work_.reset();
   io_.stop();
@@ -85,6 +97,7 @@ void JobManager::RegisterRpcMethods() {
         info.data_port = static_cast<uint16_t>(req.data_port());
         info.slots_total = static_cast<int>(req.num_slots());
         info.rpc_peer = ctx.peer;
+        info.rpc_port = static_cast<uint16_t>(req.rpc_port());
         bool fresh = registry_.Register(info, TaskManagerRegistry::Clock::now());
         EDDY_LOG(INFO) << (fresh ? "registered" : "re-registered") << " TaskManager "
                        << req.resource_id() << " at " << req.host() << " (data port "
@@ -101,10 +114,24 @@ void JobManager::RegisterRpcMethods() {
       [this](const rpc::CallContext&,
              const rpc::HeartbeatRequest& req) -> absl::StatusOr<rpc::HeartbeatResponse> {
         rpc::HeartbeatResponse resp;
-        resp.set_known(registry_.Heartbeat(TaskManagerId(req.resource_id()),
-                                           TaskManagerRegistry::Clock::now()));
+        TaskManagerId id(req.resource_id());
+        resp.set_known(registry_.Heartbeat(id, TaskManagerRegistry::Clock::now()));
         resp.set_jobmanager_session(session_);
+        if (resp.known()) {
+          const auto& report = req.report();
+          registry_.SetNetworkMetrics(id, report.bytes_sent_remote(), report.bytes_received_remote(),
+                                      report.network_buffers_available(),
+                                      report.network_buffers_total());
+          for (const auto& task : report.tasks()) dispatcher_->OnTaskReport(id, task);
+        }
         return resp;
+      });
+  rpc_server_.Register<rpc::UpdateTaskStateRequest, rpc::UpdateTaskStateResponse>(
+      "UpdateTaskState",
+      [this](const rpc::CallContext&, const rpc::UpdateTaskStateRequest& req)
+          -> absl::StatusOr<rpc::UpdateTaskStateResponse> {
+        dispatcher_->OnTaskReport(TaskManagerId(req.resource_id()), req.task());
+        return rpc::UpdateTaskStateResponse();
       });
 }
 
@@ -121,20 +148,22 @@ void JobManager::ScheduleExpiryCheck() {
                      << FormatDuration(registry_.heartbeat_timeout()) << "); removed its "
                      << lost.slots_total << " slots; cluster now has " << registry_.size()
                      << " TaskManagers, " << registry_.total_slots() << " slots";
+      if (dispatcher_) dispatcher_->OnTaskManagerLost(lost.id);
     }
     ScheduleExpiryCheck();
   });
 }
 
 nlohmann::json JobManager::OverviewJson() const {
+  Dispatcher::Counts jobs = dispatcher_ ? dispatcher_->counts() : Dispatcher::Counts{};
   return nlohmann::json{
       {"taskmanagers", registry_.size()},
       {"slots-total", registry_.total_slots()},
       {"slots-available", registry_.free_slots()},
-      {"jobs-running", 0},
-      {"jobs-finished", 0},
-      {"jobs-cancelled", 0},
-      {"jobs-failed", 0},
+      {"jobs-running", jobs.running},
+      {"jobs-finished", jobs.finished},
+      {"jobs-cancelled", jobs.cancelled},
+      {"jobs-failed", jobs.failed},
       {"eddy-version", EDDY_VERSION},
       {"session", session_},
   };
@@ -152,6 +181,11 @@ nlohmann::json JobManager::TaskManagersJson() const {
         {"timeSinceLastHeartbeat", MillisSince(tm.last_heartbeat)},
         {"registeredFor", MillisSince(tm.registered_at)},
         {"rpcPeer", tm.rpc_peer},
+        {"metrics",
+         {{"netBytesSentRemote", tm.bytes_sent_remote},
+          {"netBytesReceivedRemote", tm.bytes_received_remote},
+          {"networkBuffersAvailable", tm.network_buffers_available},
+          {"networkBuffersTotal", tm.network_buffers_total}}},
     });
   }
   return nlohmann::json{{"taskmanagers", list}};
@@ -172,6 +206,38 @@ void JobManager::RegisterRestRoutes() {
     }
     return RestResponse::Json(list);
   });
+  rest_server_.Route("GET", "/metrics", [this](const RestRequest&) {
+    RestResponse response;
+    response.body = PrometheusMetrics();
+    response.content_type = "text/plain; version=0.0.4";
+    return response;
+  });
+  RegisterJobRoutes();
+}
+
+std::string JobManager::PrometheusMetrics() const {
+  std::string out;
+  Dispatcher::Counts jobs = dispatcher_ ? dispatcher_->counts() : Dispatcher::Counts{};
+  absl::StrAppend(&out, "# TYPE eddy_taskmanagers gauge\neddy_taskmanagers ", registry_.size(), "\n");
+  absl::StrAppend(&out, "# TYPE eddy_slots_total gauge\neddy_slots_total ", registry_.total_slots(), "\n");
+  absl::StrAppend(&out, "# TYPE eddy_slots_available gauge\neddy_slots_available ",
+                  registry_.free_slots(), "\n");
+  absl::StrAppend(&out, "# TYPE eddy_jobs gauge\n");
+  absl::StrAppend(&out, "eddy_jobs{state=\"running\"} ", jobs.running, "\n");
+  absl::StrAppend(&out, "eddy_jobs{state=\"finished\"} ", jobs.finished, "\n");
+  absl::StrAppend(&out, "eddy_jobs{state=\"cancelled\"} ", jobs.cancelled, "\n");
+  absl::StrAppend(&out, "eddy_jobs{state=\"failed\"} ", jobs.failed, "\n");
+  absl::StrAppend(&out, "# TYPE eddy_taskmanager_net_bytes_sent_remote counter\n");
+  for (const auto& tm : registry_.List()) {
+    absl::StrAppend(&out, "eddy_taskmanager_net_bytes_sent_remote{taskmanager=\"", tm.id.value(),
+                    "\"} ", tm.bytes_sent_remote, "\n");
+  }
+  absl::StrAppend(&out, "# TYPE eddy_taskmanager_net_bytes_received_remote counter\n");
+  for (const auto& tm : registry_.List()) {
+    absl::StrAppend(&out, "eddy_taskmanager_net_bytes_received_remote{taskmanager=\"",
+                    tm.id.value(), "\"} ", tm.bytes_received_remote, "\n");
+  }
+  return out;
 }
 
 }  // namespace eddy

@@ -1,5 +1,6 @@
 // The JobManager process core: control-RPC endpoint for TaskManagers (registration,
-// heartbeats), the TaskManager registry with heartbeat expiry, and the REST endpoint.
+// heartbeats, task states), the TaskManager registry with heartbeat expiry, the blob store
+// of job libraries, the dispatcher that schedules jobs, and the REST endpoint.
 // Start() and Stop() are called from one owning thread; everything else runs on the
 // internal io_context threads.
 #pragma once
@@ -16,6 +17,8 @@
 #include "absl/status/status.h"
 #include "common/config.h"
 #include "common/rpc/rpc_server.h"
+#include "jobmanager/blob_store.h"
+#include "jobmanager/dispatcher.h"
 #include "jobmanager/rest_server.h"
 #include "jobmanager/taskmanager_registry.h"
 
@@ -35,10 +38,13 @@ class JobManager {
   uint16_t rest_port() const { return rest_port_; }
   const std::string& session() const { return session_; }
   const TaskManagerRegistry& registry() const { return registry_; }
+  Dispatcher& dispatcher() { return *dispatcher_; }
 
  private:
   void RegisterRpcMethods();
   void RegisterRestRoutes();
+  void RegisterJobRoutes();
+  std::string PrometheusMetrics() const;
   void ScheduleExpiryCheck();
   nlohmann::json OverviewJson() const;
   nlohmann::json TaskManagersJson() const;
@@ -51,6 +57,8 @@ class JobManager {
   TaskManagerRegistry registry_;
   rpc::RpcServer rpc_server_;
   RestServer rest_server_;
+  BlobStore blobs_;
+  std::unique_ptr<Dispatcher> dispatcher_;
   boost::asio::steady_timer expiry_timer_;
   uint16_t rpc_port_ = 0;
   uint16_t rest_port_ = 0;

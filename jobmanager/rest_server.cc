@@ -1,13 +1,18 @@
 #include "jobmanager/rest_server.h"
 
-#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -27,13 +32,11 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
 #include "common/check.h"
 #include "common/logging.h"
 
@@ -107,17 +110,19 @@ std::map<std::string, std::string> ParseQuery(std::string_view query) {
 
 struct RouteEntry {
   std::string method;
-  std::string pattern;
   std::vector<std::string> segments;  // ":name" captures a parameter
+  int literal_segments = 0;           // more is more specific
   RestServer::Handler handler;
 };
+
+bool IsCapture(const std::string& segment) { return segment.size() > 1 && segment[0] == ':'; }
 
 bool MatchRoute(const RouteEntry& route, const std::vector<std::string>& path,
                 std::map<std::string, std::string>* params) {
   if (route.segments.size() != path.size()) return false;
   for (size_t i = 0; i < path.size(); ++i) {
     const std::string& segment = route.segments[i];
-    if (segment.size() > 1 && segment.front() == ':') {
+    if (IsCapture(segment)) {
       if (params != nullptr) (*params)[segment.substr(1)] = path[i];
     } else if (segment != path[i]) {
       return false;
@@ -153,7 +158,8 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
   bool BeginNetworkDispatch();
   void EndNetworkDispatch();
 
-  void DoAcceptLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // REQUIRES: mu held, acceptor set.
+  void DoAcceptLocked();
   void OnAccept(const beast::error_code& ec, tcp::socket socket);
   void RetryAcceptLater();
   void Stop();
@@ -162,12 +168,16 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
   const size_t max_body_bytes;
   std::vector<RouteEntry> routes;  // written only before Listen(), read-only afterwards
 
-  absl::Mutex mu;
-  bool listening ABSL_GUARDED_BY(mu) = false;
-  bool stopped ABSL_GUARDED_BY(mu) = false;
-  int dispatching ABSL_GUARDED_BY(mu) = 0;  // handlers running for connections
-  std::optional<tcp::acceptor> acceptor ABSL_GUARDED_BY(mu);
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions ABSL_GUARDED_BY(mu);
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with TSan annotations,
+  // so the tsan preset would report false races on everything absl::Mutex guards.
+  std::mutex mu;
+  std::condition_variable dispatch_done;  // signalled when `dispatching` drops to zero
+  // Guarded by mu:
+  bool listening = false;
+  bool stopped = false;
+  int dispatching = 0;  // handlers running for connections
+  std::optional<tcp::acceptor> acceptor;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
 };
 
 // One HTTP/1.1 connection. All its work runs on its own strand; only Close() may be called
@@ -178,7 +188,7 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
       : server_(std::move(server)), stream_(std::move(socket)) {}
 
   ~Session() {
-    absl::MutexLock lock(&server_->mu);
+    std::lock_guard<std::mutex> lock(server_->mu);
     server_->sessions.erase(this);
   }
 
@@ -292,7 +302,7 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void Respond(RestResponse response, const std::string& allow, unsigned version,
                bool keep_alive, bool head, bool linger) {
     if (closed_) return;
-    if (response.status < 100 || response.status > 999) {
+    if (response.status < 200 || response.status > 599) {
       EDDY_LOG(ERROR) << "REST handler returned invalid status " << response.status;
       response = RestResponse::Error(500, absl::StrCat("Internal server error: invalid status ",
                                                        response.status));
@@ -361,11 +371,11 @@ RestResponse RestServer::Impl::Dispatch(RestRequest& request, std::string* allow
   const RouteEntry* match = nullptr;
   for (const RouteEntry& route : routes) {
     if (!MatchRoute(route, path, nullptr)) continue;
-    if (route.method == request.method) {
-      match = &route;
-      break;
+    if (route.method != request.method) {
+      path_methods.insert(route.method);
+    } else if (match == nullptr || route.literal_segments > match->literal_segments) {
+      match = &route;  // "/jobs/overview" wins over "/jobs/:jobid"
     }
-    path_methods.insert(route.method);
   }
   if (match == nullptr) {
     if (path_methods.empty()) return RestResponse::Error(404, "Not found: " + request.path);
@@ -388,7 +398,7 @@ RestResponse RestServer::Impl::Dispatch(RestRequest& request, std::string* allow
 }
 
 bool RestServer::Impl::BeginNetworkDispatch() {
-  absl::MutexLock lock(&mu);
+  std::lock_guard<std::mutex> lock(mu);
   if (stopped) return false;
   ++dispatching;
   t_dispatching_server = this;
@@ -396,9 +406,9 @@ bool RestServer::Impl::BeginNetworkDispatch() {
 }
 
 void RestServer::Impl::EndNetworkDispatch() {
-  absl::MutexLock lock(&mu);
-  --dispatching;
+  std::lock_guard<std::mutex> lock(mu);
   t_dispatching_server = nullptr;
+  if (--dispatching == 0) dispatch_done.notify_all();
 }
 
 void RestServer::Impl::DoAcceptLocked() {
@@ -410,7 +420,7 @@ void RestServer::Impl::DoAcceptLocked() {
 void RestServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket) {
   std::shared_ptr<Session> session;  // dropped outside `mu`: ~Session takes it
   {
-    absl::MutexLock lock(&mu);
+    std::lock_guard<std::mutex> lock(mu);
     if (stopped || !acceptor.has_value()) return;
     if (ec) {
       if (ec == net::error::operation_aborted) return;
@@ -428,7 +438,7 @@ void RestServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket)
 void RestServer::Impl::RetryAcceptLater() {
   auto timer = std::make_shared<net::steady_timer>(io, kAcceptRetryDelay);
   timer->async_wait([self = shared_from_this(), timer](const beast::error_code&) {
-    absl::MutexLock lock(&self->mu);
+    std::lock_guard<std::mutex> lock(self->mu);
     if (!self->stopped && self->acceptor.has_value()) self->DoAcceptLocked();
   });
 }
@@ -436,7 +446,7 @@ void RestServer::Impl::RetryAcceptLater() {
 void RestServer::Impl::Stop() {
   std::vector<std::shared_ptr<Session>> open;
   {
-    absl::MutexLock lock(&mu);
+    std::unique_lock<std::mutex> lock(mu);
     stopped = true;
     // Destroying the acceptor closes the socket and aborts the pending accept.
     acceptor.reset();
@@ -446,8 +456,7 @@ void RestServer::Impl::Stop() {
     // Afterwards no handler runs for a connection, so handlers may capture objects that die
     // right after the server. A handler stopping its own server cannot wait for itself.
     if (t_dispatching_server != this) {
-      mu.Await(absl::Condition(
-          +[](int* n) { return *n == 0; }, &dispatching));
+      dispatch_done.wait(lock, [this] { return dispatching == 0; });
     }
   }
   for (const auto& session : open) session->Close();
@@ -461,18 +470,19 @@ RestServer::~RestServer() { Stop(); }
 void RestServer::Route(const std::string& method, const std::string& pattern,
                        Handler handler) {
   {
-    absl::MutexLock lock(&impl_->mu);
+    std::lock_guard<std::mutex> lock(impl_->mu);
     EDDY_CHECK(!impl_->listening) << "Route(" << method << " " << pattern
                                   << ") after Listen(): routes must be added first";
   }
   EDDY_CHECK(!pattern.empty() && pattern.front() == '/')
       << "route pattern must start with '/': " << pattern;
   EDDY_CHECK(handler != nullptr) << "no handler for " << method << " " << pattern;
-  std::vector<std::string> segments;
+  RouteEntry route{method, {}, 0, std::move(handler)};
   for (absl::string_view segment : absl::StrSplit(pattern, '/', absl::SkipEmpty())) {
-    segments.emplace_back(segment);
+    route.segments.emplace_back(segment);
+    if (!IsCapture(route.segments.back())) ++route.literal_segments;
   }
-  impl_->routes.push_back(RouteEntry{method, pattern, std::move(segments), std::move(handler)});
+  impl_->routes.push_back(std::move(route));
 }
 
 absl::StatusOr<uint16_t> RestServer::Listen(const std::string& address, uint16_t port) {
@@ -494,7 +504,7 @@ absl::StatusOr<uint16_t> RestServer::Listen(const std::string& address, uint16_t
     endpoint = results.begin()->endpoint();
   }
 
-  absl::MutexLock lock(&impl_->mu);
+  std::lock_guard<std::mutex> lock(impl_->mu);
   if (impl_->stopped) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot listen on ", where, ": the server is stopped"));

@@ -12,6 +12,7 @@ bool TaskManagerRegistry::Register(TaskManagerInfo info, Clock::time_point now) 
     known.host = std::move(info.host);
     known.data_port = info.data_port;
     known.rpc_peer = std::move(info.rpc_peer);
+    known.rpc_port = info.rpc_port;
     known.slots_total = info.slots_total;
     known.slots_free = std::max(0, info.slots_total - used);
     known.last_heartbeat = now;
@@ -30,6 +31,40 @@ bool TaskManagerRegistry::Heartbeat(const TaskManagerId& id, Clock::time_point n
   if (it == task_managers_.end()) return false;
   it->second.last_heartbeat = std::max(it->second.last_heartbeat, now);
   return true;
+}
+
+void TaskManagerRegistry::SetNetworkMetrics(const TaskManagerId& id, uint64_t sent,
+                                            uint64_t received, uint32_t buffers_available,
+                                            uint32_t buffers_total) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = task_managers_.find(id);
+  if (it == task_managers_.end()) return;
+  it->second.bytes_sent_remote = sent;
+  it->second.bytes_received_remote = received;
+  it->second.network_buffers_available = buffers_available;
+  it->second.network_buffers_total = buffers_total;
+}
+
+bool TaskManagerRegistry::TakeSlots(const TaskManagerId& id, int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = task_managers_.find(id);
+  if (it == task_managers_.end() || it->second.slots_free < n) return false;
+  it->second.slots_free -= n;
+  return true;
+}
+
+void TaskManagerRegistry::ReturnSlots(const TaskManagerId& id, int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = task_managers_.find(id);
+  if (it == task_managers_.end()) return;
+  it->second.slots_free = std::min(it->second.slots_total, it->second.slots_free + n);
+}
+
+std::optional<TaskManagerInfo> TaskManagerRegistry::Find(const TaskManagerId& id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = task_managers_.find(id);
+  if (it == task_managers_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::vector<TaskManagerInfo> TaskManagerRegistry::ExpireLost(Clock::time_point now) {

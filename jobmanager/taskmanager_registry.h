@@ -6,6 +6,7 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ struct TaskManagerInfo {
   int slots_total = 0;
   int slots_free = 0;
   std::string rpc_peer;    // "host:port" of its control connection
+  uint16_t rpc_port = 0;   // its own RPC port (task deployment)
+  // Network metrics from its last heartbeat.
+  uint64_t bytes_sent_remote = 0;
+  uint64_t bytes_received_remote = 0;
+  uint32_t network_buffers_available = 0;
+  uint32_t network_buffers_total = 0;
   Clock::time_point registered_at;
   Clock::time_point last_heartbeat;
 };
@@ -37,6 +44,15 @@ class TaskManagerRegistry {
   bool Register(TaskManagerInfo info, Clock::time_point now);
   /// Records a heartbeat; returns false if the TaskManager is unknown (e.g. expired).
   bool Heartbeat(const TaskManagerId& id, Clock::time_point now);
+  /// Records network metrics reported with a heartbeat.
+  void SetNetworkMetrics(const TaskManagerId& id, uint64_t sent, uint64_t received,
+                         uint32_t buffers_available, uint32_t buffers_total);
+  /// Takes `n` free slots of a TaskManager; false if it is unknown or has fewer free.
+  bool TakeSlots(const TaskManagerId& id, int n);
+  /// Returns `n` slots (ignored if the TaskManager is gone).
+  void ReturnSlots(const TaskManagerId& id, int n);
+  /// Returns the TaskManager with `id`, if registered.
+  std::optional<TaskManagerInfo> Find(const TaskManagerId& id) const;
   /// Removes and returns every TaskManager whose last heartbeat is older than the timeout.
   std::vector<TaskManagerInfo> ExpireLost(Clock::time_point now);
   /// Returns every registered TaskManager, ordered by id.

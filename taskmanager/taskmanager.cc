@@ -15,6 +15,12 @@ TaskManager::TaskManager(Config config)
       id_(config_.GetString(opt::kTaskManagerResourceId).empty()
               ? TaskManagerId(RandomHexId(16))
               : TaskManagerId(config_.GetString(opt::kTaskManagerResourceId))),
+      rpc_server_(io_,
+                  rpc::ConnectionOptions{
+                      .max_frame_bytes =
+                          static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
+                      .frame_timeout = config_.GetDuration(opt::kRpcTimeout)},
+                  absl::StrCat("taskmanager-", id_.value())),
       client_(io_,
               rpc::ConnectionOptions{
                   .max_frame_bytes =
@@ -25,33 +31,31 @@ TaskManager::TaskManager(Config config)
 TaskManager::~TaskManager() { Stop(); }
 
 absl::Status TaskManager::Start() {
-  namespace ip = boost::asio::ip;
   const std::string host = config_.GetString(opt::kTaskManagerHost);
-  const uint16_t port = config_.GetPort(opt::kTaskManagerDataPort);
-  boost::system::error_code ec;
-  auto addr = ip::make_address(host, ec);
-  if (ec) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config key '", opt::kTaskManagerHost, "': expected an IP address; got '", host, "'"));
-  }
-  data_acceptor_ = std::make_unique<ip::tcp::acceptor>(io_);
-  ip::tcp::endpoint endpoint(addr, port);
-  data_acceptor_->open(endpoint.protocol(), ec);
-  if (!ec) data_acceptor_->set_option(ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) data_acceptor_->bind(endpoint, ec);
-  if (!ec) data_acceptor_->listen(boost::asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot open data port ", host, ":", port, ": ", ec.message()));
-  }
-  data_port_ = data_acceptor_->local_endpoint().port();
-  AcceptData();
+  net::NetworkOptions options;
+  options.num_buffers = static_cast<size_t>(config_.GetInt(opt::kTaskManagerNetworkBuffers));
+  network_ = net::NetworkEnvironment::Create(network_io_, options);
+  auto data_port = network_->Listen(host, config_.GetPort(opt::kTaskManagerDataPort));
+  if (!data_port.ok()) return data_port.status();
+  data_port_ = *data_port;
+  runner_ = std::make_unique<JobRunner>(
+      network_.get(), absl::StrCat(config_.GetString(opt::kTaskManagerTmpDir), "/eddy-tm-", id_.value()),
+      config_.GetDuration(opt::kBufferTimeout),
+      [this](const rpc::TaskReport& report) { ReportTask(report); });
+  RegisterRpcMethods();
+  auto rpc_port = rpc_server_.Listen(host, config_.GetPort(opt::kTaskManagerRpcPort));
+  if (!rpc_port.ok()) return rpc_port.status();
+  rpc_port_ = *rpc_port;
+
+  network_work_ = std::make_unique<decltype(network_work_)::element_type>(network_io_.get_executor());
+  network_thread_ = std::thread([this] { network_io_.run(); });
   work_ = std::make_unique<decltype(work_)::element_type>(io_.get_executor());
   io_thread_ = std::thread([this] { io_.run(); });
   started_ = true;
   EDDY_LOG(INFO) << "TaskManager " << id_ << " " << EDDY_VERSION << ": "
                  << config_.GetInt(opt::kTaskManagerSlots) << " slots, data port " << host << ":"
-                 << data_port_ << ", JobManager at "
+                 << data_port_ << ", rpc port " << rpc_port_ << ", "
+                 << network_->pool().total() << " network buffers, JobManager at "
                  << config_.GetString(opt::kJobManagerRpcAddress) << ":"
                  << config_.GetPort(opt::kJobManagerRpcPort);
   loop_thread_ = std::thread([this] { RegistrationLoop(); });
@@ -67,29 +71,55 @@ void TaskManager::Stop() {
   }
   cv_.notify_all();
   loop_thread_.join();
+  runner_->Stop();
   client_.Close();
-  boost::asio::post(io_, [this] {
-    boost::system::error_code ignored;
-    data_acceptor_->close(ignored);
-  });
+  rpc_server_.Stop();
+  network_->Stop();
   work_.reset();
   io_.stop();
   io_thread_.join();
+  network_work_.reset();
+  network_io_.stop();
+  network_thread_.join();
   EDDY_LOG(INFO) << "TaskManager " << id_ << " stopped";
 }
 
-void TaskManager::AcceptData() {
-  // The data plane (record exchange between tasks) is served here; until a job's tasks use
-  // it, connections are accepted and closed so that peers see a live port.
-  data_acceptor_->async_accept([this](const boost::system::error_code& ec,
-                                      boost::asio::ip::tcp::socket socket) {
-    if (ec == boost::asio::error::operation_aborted || !data_acceptor_->is_open()) return;
-    if (!ec) {
-      boost::system::error_code ignored;
-      socket.close(ignored);
-    }
-    AcceptData();
-  });
+void TaskManager::RegisterRpcMethods() {
+  rpc_server_.Register<rpc::SubmitTasksRequest, rpc::SubmitTasksResponse>(
+      "SubmitTasks", [this](const rpc::CallContext&, const rpc::SubmitTasksRequest& request)
+                         -> absl::StatusOr<rpc::SubmitTasksResponse> {
+        EDDY_LOG(INFO) << "deploying " << request.tasks_size() << " tasks of job "
+                       << request.job_id();
+        runner_->Submit(request);
+        return rpc::SubmitTasksResponse();
+      });
+  rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
+      "CancelJob",
+      [this](const rpc::CallContext&, const rpc::JobRequest& request) -> absl::StatusOr<rpc::JobResponse> {
+        EDDY_LOG(INFO) << "cancelling tasks of job " << request.job_id();
+        runner_->Cancel(request.job_id());
+        return rpc::JobResponse();
+      });
+  rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
+      "ReleaseJob",
+      [this](const rpc::CallContext&, const rpc::JobRequest& request) -> absl::StatusOr<rpc::JobResponse> {
+        runner_->Release(request.job_id());
+        return rpc::JobResponse();
+      });
+}
+
+void TaskManager::ReportTask(const rpc::TaskReport& report) {
+  if (!registered_) return;  // the next heartbeat after registering carries it
+  rpc::UpdateTaskStateRequest request;
+  request.set_resource_id(id_.value());
+  *request.mutable_task() = report;
+  auto response = client_.Call<rpc::UpdateTaskStateResponse>("UpdateTaskState", request,
+                                                             config_.GetDuration(opt::kRpcTimeout));
+  if (!response.ok()) {
+    EDDY_LOG(WARN) << "cannot report task state " << report.state() << " of job "
+                   << report.job_id() << ": " << response.status().message()
+                   << " (the next heartbeat carries it)";
+  }
 }
 
 bool TaskManager::WaitFor(std::chrono::milliseconds d) {
@@ -108,6 +138,7 @@ absl::Status TaskManager::RegisterOnce() {
   request.set_resource_id(id_.value());
   request.set_host(config_.GetString(opt::kTaskManagerHost));
   request.set_data_port(data_port_);
+  request.set_rpc_port(rpc_port_);
   request.set_num_slots(static_cast<uint32_t>(config_.GetInt(opt::kTaskManagerSlots)));
   request.set_eddy_version(EDDY_VERSION);
   EDDY_ASSIGN_OR_RETURN(auto response, client_.Call<rpc::RegisterTaskManagerResponse>(
@@ -119,6 +150,13 @@ absl::Status TaskManager::RegisterOnce() {
 absl::Status TaskManager::HeartbeatOnce() {
   rpc::HeartbeatRequest request;
   request.set_resource_id(id_.value());
+  auto* report = request.mutable_report();
+  for (auto& task : runner_->Reports()) *report->add_tasks() = std::move(task);
+  const auto& stats = network_->stats();
+  report->set_bytes_sent_remote(stats.bytes_sent_remote.load());
+  report->set_bytes_received_remote(stats.bytes_received_remote.load());
+  report->set_network_buffers_available(static_cast<uint32_t>(network_->pool().available()));
+  report->set_network_buffers_total(static_cast<uint32_t>(network_->pool().total()));
   // A heartbeat that takes longer than the interval is as good as lost.
   auto timeout = std::max(config_.GetDuration(opt::kHeartbeatInterval),
                           std::chrono::milliseconds(200));

@@ -1,6 +1,7 @@
-// The TaskManager process core: opens its data port, registers its slots with the
-// JobManager, sends heartbeats, and registers again by itself when the JobManager restarts
-// or forgets it. Start() and Stop() are called from one owning thread; the registration
+// The TaskManager process core: opens its data port (the network stack) and its RPC port
+// (task deployment), registers its slots with the JobManager, sends heartbeats carrying
+// task states and metrics, and registers again by itself when the JobManager restarts or
+// forgets it. Start() and Stop() are called from one owning thread; the registration
 // loop runs on its own thread and socket I/O on an internal io_context thread.
 #pragma once
 
@@ -18,6 +19,9 @@
 #include "common/config.h"
 #include "common/ids.h"
 #include "common/rpc/rpc_client.h"
+#include "common/rpc/rpc_server.h"
+#include "taskmanager/job_runner.h"
+#include "taskmanager/network/network_environment.h"
 
 namespace eddy {
 
@@ -33,6 +37,7 @@ class TaskManager {
 
   const TaskManagerId& id() const { return id_; }
   uint16_t data_port() const { return data_port_; }
+  uint16_t rpc_port() const { return rpc_port_; }
   /// Returns true while registered with a JobManager.
   bool registered() const { return registered_.load(); }
 
@@ -40,7 +45,8 @@ class TaskManager {
   void RegistrationLoop();
   absl::Status RegisterOnce();
   absl::Status HeartbeatOnce();
-  void AcceptData();
+  void RegisterRpcMethods();
+  void ReportTask(const rpc::TaskReport& report);
   /// Waits up to `d` or until Stop(); returns false if stopping.
   bool WaitFor(std::chrono::milliseconds d);
 
@@ -50,8 +56,15 @@ class TaskManager {
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread io_thread_;
   std::thread loop_thread_;
-  std::unique_ptr<boost::asio::ip::tcp::acceptor> data_acceptor_;
+  boost::asio::io_context network_io_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      network_work_;
+  std::thread network_thread_;
+  std::unique_ptr<net::NetworkEnvironment> network_;
   uint16_t data_port_ = 0;
+  rpc::RpcServer rpc_server_;
+  uint16_t rpc_port_ = 0;
+  std::unique_ptr<JobRunner> runner_;
   rpc::RpcClient client_;
   std::string jobmanager_session_;
   std::atomic<bool> registered_{false};

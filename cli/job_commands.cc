@@ -1,0 +1,250 @@
+#include "cli/job_commands.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "api/job_library.h"
+#include "cli/cluster_command.h"
+#include "common/config.h"
+#include "common/http_client.h"
+#include "common/multipart.h"
+#include "common/sha256.h"
+#include "common/status.h"
+#include "jobmanager/jobmanager.h"
+#include "taskmanager/taskmanager.h"
+
+namespace eddy::cli {
+namespace {
+
+std::string Base(const std::string& url) {
+  std::string base = url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base;
+}
+
+absl::StatusOr<nlohmann::json> SendJson(const std::string& method, const std::string& url,
+                                        const std::string& body, const std::string& content_type) {
+  auto response = HttpRequest(method, url, body, content_type, std::chrono::seconds(120));
+  if (!response.ok()) return response.status();
+  nlohmann::json json = nlohmann::json::parse(response->body, nullptr, false);
+  if (response->status / 100 != 2) {
+    std::string detail = response->body;
+    if (json.is_object() && json.contains("errors") && json["errors"].is_array() &&
+        !json["errors"].empty()) {
+      detail = json["errors"][0].get<std::string>();
+    }
+    return absl::FailedPreconditionError(detail);
+  }
+  return json;
+}
+
+bool IsTerminal(const std::string& state) {
+  return state == "FINISHED" || state == "FAILED" || state == "CANCELED";
+}
+
+std::string Thousands(uint64_t n) {
+  std::string s = std::to_string(n);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(i, ",");
+  return s;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunOptions& options,
+                                   std::ostream& out) {
+  if (!std::filesystem::exists(options.library)) {
+    return absl::NotFoundError(absl::StrCat("job library ", options.library, " does not exist"));
+  }
+  EDDY_ASSIGN_OR_RETURN(auto library, JobLibrary::Open(options.library));
+  EDDY_ASSIGN_OR_RETURN(auto builder, library->Build(options.args, options.parallelism));
+  EDDY_ASSIGN_OR_RETURN(job::JobGraph graph, builder->ToJobGraph());
+  if (!options.name.empty()) graph.set_name(options.name);
+  for (const auto& a : options.args) graph.add_args(a);
+  EDDY_ASSIGN_OR_RETURN(std::string sha, Sha256OfFile(options.library));
+  graph.set_library_sha256(sha);
+
+  std::ifstream in(options.library, std::ios::binary);
+  std::stringstream bytes;
+  bytes << in.rdbuf();
+  std::string base = Base(jobmanager_url);
+  auto [content_type, body] = BuildMultipartFile(
+      "jarfile", std::filesystem::path(options.library).filename().string(), bytes.str());
+  auto uploaded = SendJson("POST", base + "/jars/upload", body, content_type);
+  if (!uploaded.ok()) {
+    return absl::Status(uploaded.status().code(),
+                        absl::StrCat("uploading ", options.library, " to ", base, ": ",
+                                     uploaded.status().message()));
+  }
+  std::string jar_id = (*uploaded)["filename"].get<std::string>();
+
+  std::string graph_json;
+  auto printed = google::protobuf::util::MessageToJsonString(graph, &graph_json);
+  if (!printed.ok()) return absl::InternalError(printed.ToString());
+  nlohmann::json run = {{"jobGraph", nlohmann::json::parse(graph_json)},
+                        {"programArgsList", options.args},
+                        {"parallelism", options.parallelism}};
+  auto submitted = SendJson("POST", base + "/jars/" + jar_id + "/run", run.dump(), "application/json");
+  if (!submitted.ok()) {
+    return absl::Status(submitted.status().code(),
+                        absl::StrCat("submitting ", graph.name(), ": ", submitted.status().message()));
+  }
+  std::string job_id = (*submitted)["jobid"].get<std::string>();
+  int tasks = 0;
+  for (const auto& v : graph.vertices()) tasks += v.parallelism();
+  out << "Job " << job_id << " submitted: " << graph.name() << " (" << graph.vertices_size()
+      << " vertices, " << tasks << " tasks, " << (graph.bounded() ? "batch" : "streaming") << ")\n";
+  out.flush();
+  if (!options.wait) return job_id;
+  EDDY_ASSIGN_OR_RETURN(std::string state, WaitForJob(jobmanager_url, job_id, out, isatty(1)));
+  if (state != "FINISHED") {
+    auto exceptions = SendJson("GET", base + "/jobs/" + job_id + "/exceptions", "", "application/json");
+    std::string cause;
+    if (exceptions.ok() && exceptions->contains("root-exception")) {
+      cause = (*exceptions)["root-exception"].get<std::string>();
+    }
+    return absl::AbortedError(absl::StrCat("job ", job_id, " ", state,
+                                           cause.empty() ? "" : ": ", cause));
+  }
+  return job_id;
+}
+
+absl::StatusOr<std::string> WaitForJob(const std::string& jobmanager_url, const std::string& job_id,
+                                       std::ostream& out, bool live) {
+  std::string base = Base(jobmanager_url);
+  std::string last_line;
+  auto last_print = std::chrono::steady_clock::now();
+  while (true) {
+    auto job = SendJson("GET", base + "/jobs/" + job_id, "", "application/json");
+    if (!job.ok()) return job.status();
+    std::string state = (*job)["state"].get<std::string>();
+    uint64_t in = 0, out_records = 0;
+    for (const auto& v : (*job)["vertices"]) {
+      // Records entering the job at its sources and leaving at its sinks.
+      in += v["metrics"]["read-records"].get<uint64_t>();
+      out_records += v["metrics"]["write-records"].get<uint64_t>();
+    }
+    std::string line = absl::StrFormat("%-9s %7.1fs  records in %s, out %s", state,
+                                       (*job)["duration"].get<int64_t>() / 1000.0, Thousands(in),
+                                       Thousands(out_records));
+    auto now = std::chrono::steady_clock::now();
+    if (live) {
+      out << "\r" << line << "   " << std::flush;
+    } else if (IsTerminal(state) || now - last_print >= std::chrono::seconds(5)) {
+      out << line << "\n" << std::flush;
+      last_print = now;
+    }
+    if (IsTerminal(state)) {
+      if (live) out << "\n";
+      return state;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));  // polling interval
+  }
+}
+
+absl::Status ListJobs(const std::string& jobmanager_url, std::ostream& out) {
+  EDDY_ASSIGN_OR_RETURN(auto jobs, GetJson(jobmanager_url, "/jobs/overview"));
+  if (jobs["jobs"].empty()) {
+    out << "No jobs.\n";
+    return absl::OkStatus();
+  }
+  out << absl::StrFormat("%-34s %-24s %-10s %10s %6s\n", "JOB ID", "NAME", "STATE", "DURATION", "TASKS");
+  for (const auto& j : jobs["jobs"]) {
+    out << absl::StrFormat("%-34s %-24s %-10s %9.1fs %6d\n", j["jid"].get<std::string>(),
+                           j["name"].get<std::string>(), j["state"].get<std::string>(),
+                           j["duration"].get<int64_t>() / 1000.0, j["tasks"]["total"].get<int>());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShowJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out) {
+  EDDY_ASSIGN_OR_RETURN(auto job, GetJson(jobmanager_url, "/jobs/" + job_id));
+  out << "Job       " << job["jid"].get<std::string>() << "\n"
+      << "Name      " << job["name"].get<std::string>() << "\n"
+      << "State     " << job["state"].get<std::string>() << "  (" << job["job-type"].get<std::string>()
+      << ")\n"
+      << absl::StrFormat("Duration  %.1fs\n\n", job["duration"].get<int64_t>() / 1000.0);
+  out << absl::StrFormat("%-40s %11s %-10s %15s %15s\n", "VERTEX", "PARALLELISM", "STATUS",
+                         "RECORDS IN", "RECORDS OUT");
+  for (const auto& v : job["vertices"]) {
+    std::string name = v["name"].get<std::string>();
+    if (name.size() > 40) name = name.substr(0, 37) + "...";
+    out << absl::StrFormat("%-40s %11d %-10s %15s %15s\n", name, v["parallelism"].get<int>(),
+                           v["status"].get<std::string>(),
+                           Thousands(v["metrics"]["read-records"].get<uint64_t>()),
+                           Thousands(v["metrics"]["write-records"].get<uint64_t>()));
+  }
+  if (job["state"] == "FAILED") {
+    auto exceptions = GetJson(jobmanager_url, "/jobs/" + job_id + "/exceptions");
+    if (exceptions.ok() && exceptions->contains("root-exception")) {
+      out << "\nRoot cause: " << (*exceptions)["root-exception"].get<std::string>() << "\n";
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out) {
+  std::string base = Base(jobmanager_url);
+  auto cancelled = SendJson("PATCH", base + "/jobs/" + job_id + "?mode=cancel", "", "application/json");
+  if (!cancelled.ok()) {
+    return absl::Status(cancelled.status().code(),
+                        absl::StrCat("cannot cancel job ", job_id, ": ", cancelled.status().message()));
+  }
+  out << "Cancelling job " << job_id << " ...\n" << std::flush;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    EDDY_ASSIGN_OR_RETURN(auto job, GetJson(jobmanager_url, "/jobs/" + job_id));
+    std::string state = job["state"].get<std::string>();
+    if (IsTerminal(state)) {
+      out << "Job " << job_id << " " << state << "\n";
+      return absl::OkStatus();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling interval
+  }
+  return absl::DeadlineExceededError(absl::StrCat("job ", job_id, " did not stop within 30s"));
+}
+
+absl::Status RunLocal(const LocalOptions& options, std::ostream& out) {
+  auto config = Config::Load("", {"rest.port=0", "jobmanager.rpc.port=0", "log.level=warn",
+                                  "heartbeat.interval=500ms"});
+  if (!config.ok()) return config.status();
+  int slots = options.slots > 0 ? options.slots
+                                : std::max(1, (options.run.parallelism + options.taskmanagers - 1) /
+                                                  options.taskmanagers);
+  SetLogLevel(LogLevel::kWarn);
+  JobManager jobmanager(*config);
+  EDDY_RETURN_IF_ERROR(jobmanager.Start());
+  std::vector<std::unique_ptr<TaskManager>> taskmanagers;
+  for (int i = 0; i < options.taskmanagers; ++i) {
+    Config tm_config = *config;
+    EDDY_RETURN_IF_ERROR(tm_config.Set(opt::kJobManagerRpcPort, std::to_string(jobmanager.rpc_port())));
+    EDDY_RETURN_IF_ERROR(tm_config.Set(opt::kTaskManagerSlots, std::to_string(slots)));
+    taskmanagers.push_back(std::make_unique<TaskManager>(tm_config));
+    EDDY_RETURN_IF_ERROR(taskmanagers.back()->Start());
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (jobmanager.registry().size() < static_cast<size_t>(options.taskmanagers)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::DeadlineExceededError("local TaskManagers did not register within 30s");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling interval
+  }
+  std::string url = absl::StrCat("http://127.0.0.1:", jobmanager.rest_port());
+  out << "Local cluster: JobManager " << url << ", " << options.taskmanagers << " TaskManagers x "
+      << slots << " slots\n";
+  RunOptions run = options.run;
+  run.wait = true;
+  auto result = RunJob(url, run, out);
+  for (auto& tm : taskmanagers) tm->Stop();
+  jobmanager.Stop();
+  return result.status();
+}
+
+}  // namespace eddy::cli

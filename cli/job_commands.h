@@ -1,0 +1,42 @@
+// `eddy run | list | status | cancel | local`: job submission and monitoring over the
+// JobManager's REST API. `run` loads the job library locally, builds its JobGraph, uploads
+// the library and submits the graph. Stateless functions; thread-safe.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace eddy::cli {
+
+struct RunOptions {
+  std::string library;              // path to the job .so
+  int parallelism = 1;
+  std::string name;                 // overrides the job's name
+  bool wait = false;                // follow the job to its end
+  std::vector<std::string> args;    // after "--"
+};
+
+/// Submits a job; returns its id. With `wait`, follows it and returns an error unless it
+/// FINISHED (the error carries the root cause).
+absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunOptions& options,
+                                   std::ostream& out);
+/// Polls the job until it is terminal, printing a live progress line; returns its state.
+absl::StatusOr<std::string> WaitForJob(const std::string& jobmanager_url, const std::string& job_id,
+                                       std::ostream& out, bool live);
+absl::Status ListJobs(const std::string& jobmanager_url, std::ostream& out);
+absl::Status ShowJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out);
+absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out);
+
+struct LocalOptions {
+  RunOptions run;
+  int taskmanagers = 2;
+  int slots = 0;  // per TaskManager; 0: enough for the parallelism
+};
+/// Runs a JobManager and TaskManagers inside this process, runs the job on them to its end
+/// and shuts them down.
+absl::Status RunLocal(const LocalOptions& options, std::ostream& out);
+
+}  // namespace eddy::cli

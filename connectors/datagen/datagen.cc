@@ -1,0 +1,76 @@
+#include "connectors/datagen/datagen.h"
+
+namespace eddy::connectors::datagen {
+namespace internal {
+namespace {
+
+uint64_t SplitMix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+/// Emits [from, to] split into contiguous sub-ranges. The range may hold 2^64 values, so
+/// positions are computed in 128 bits.
+class SequenceSource final : public SourceFunction<int64_t> {
+ public:
+  SequenceSource(int64_t from, int64_t to) : from_(from), to_(to) {}
+
+  void Open(RuntimeContext& ctx) override {
+    subtask_ = ctx.subtask;
+    parallelism_ = std::max(ctx.parallelism, 1);
+  }
+
+  void Run(SourceContext<int64_t>& ctx) override {
+    if (to_ < from_) return;
+    using U128 = unsigned __int128;
+    const U128 n = static_cast<U128>(static_cast<__int128>(to_) - from_) + 1;
+    const U128 begin = n * static_cast<U128>(subtask_) / static_cast<U128>(parallelism_);
+    const U128 end = n * static_cast<U128>(subtask_ + 1) / static_cast<U128>(parallelism_);
+    for (U128 k = begin; k < end; ++k) {
+      if (ctx.cancelled()) return;
+      ctx.emit(static_cast<int64_t>(static_cast<__int128>(from_) + static_cast<__int128>(k)));
+    }
+  }
+
+ private:
+  int64_t from_;
+  int64_t to_;
+  int subtask_ = 0;
+  int parallelism_ = 1;
+};
+
+}  // namespace
+
+uint64_t SubtaskSeed(uint64_t seed, int subtask) {
+  return SplitMix64(seed ^ SplitMix64(static_cast<uint64_t>(subtask)));
+}
+
+RateSchedule::RateSchedule(double per_second) : per_second_(per_second), start_(Clock::now()) {}
+
+Clock::time_point RateSchedule::NextDue(Clock::time_point now) {
+  auto due = start_ + std::chrono::duration_cast<Clock::duration>(
+                          std::chrono::duration<double>(static_cast<double>(emitted_) / per_second_));
+  if (now - due > kMaxCatchUp) {
+    // Far behind (downstream was slow): forget the debt instead of bursting it all out.
+    start_ = now;
+    emitted_ = 0;
+    return now;
+  }
+  return due;
+}
+
+}  // namespace internal
+
+SourceDef<int64_t> sequence(int64_t from, int64_t to) {
+  SourceDef<int64_t> def;
+  def.name = "Sequence";
+  def.bounded = true;
+  def.factory = [from, to]() -> std::unique_ptr<SourceFunction<int64_t>> {
+    return std::make_unique<internal::SequenceSource>(from, to);
+  };
+  return def;
+}
+
+}  // namespace eddy::connectors::datagen

@@ -1,0 +1,66 @@
+#include "connectors/files/part_file_writer.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <system_error>
+
+namespace eddy::connectors::files {
+
+PartFileWriter::~PartFileWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+absl::Status PartFileWriter::Error(const std::string& what, int err) const {
+  return absl::UnavailableError(what + " '" + path_ + "': " + std::strerror(err));
+}
+
+absl::Status PartFileWriter::Open(const std::string& dir, int subtask) {
+  if (fd_ >= 0) return absl::FailedPreconditionError("part file '" + path_ + "' is already open");
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return absl::UnavailableError("cannot create directory '" + dir + "': " + ec.message());
+  path_ = (std::filesystem::path(dir) / ("part-" + std::to_string(subtask))).string();
+  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd_ < 0) return Error("cannot open", errno);
+  buffer_.clear();
+  buffer_.reserve(kBufferSize);
+  return absl::OkStatus();
+}
+
+absl::Status PartFileWriter::AppendLine(std::string_view line) {
+  if (fd_ < 0) return absl::FailedPreconditionError("part file '" + path_ + "' is not open");
+  buffer_.append(line.data(), line.size());
+  buffer_.push_back('\n');
+  if (buffer_.size() >= kBufferSize) return Flush();
+  return absl::OkStatus();
+}
+
+absl::Status PartFileWriter::Flush() {
+  size_t done = 0;
+  while (done < buffer_.size()) {
+    ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      buffer_.clear();  // do not retry the same bytes on Close()
+      return Error("cannot write", err);
+    }
+    done += static_cast<size_t>(n);
+  }
+  buffer_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status PartFileWriter::Close() {
+  if (fd_ < 0) return absl::OkStatus();
+  absl::Status status = Flush();
+  if (::close(fd_) != 0 && status.ok()) status = Error("cannot close", errno);
+  fd_ = -1;
+  return status;
+}
+
+}  // namespace eddy::connectors::files

@@ -1,0 +1,132 @@
+// REST routes for jobs and job libraries (Flink's paths): /jars, /jars/upload,
+// /jars/{id}/run, /jobs, /jobs/overview, /jobs/{id}, /jobs/{id}/exceptions,
+// PATCH /jobs/{id}?mode=cancel, and /blobs/{sha256} for TaskManagers.
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/str_cat.h"
+#include "api/job_builder.h"
+#include "common/logging.h"
+#include "common/multipart.h"
+#include "jobmanager/jobmanager.h"
+
+namespace eddy {
+namespace {
+
+RestResponse FromStatus(const absl::Status& status) {
+  int code = 500;
+  switch (status.code()) {
+    case absl::StatusCode::kNotFound: code = 404; break;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition: code = 400; break;
+    case absl::StatusCode::kAlreadyExists: code = 409; break;
+    default: break;
+  }
+  return RestResponse::Error(code, std::string(status.message()));
+}
+
+std::string HeaderOr(const RestRequest& request, const std::string& name) {
+  auto it = request.headers.find(name);
+  return it == request.headers.end() ? "" : it->second;
+}
+
+}  // namespace
+
+void JobManager::RegisterJobRoutes() {
+  rest_server_.Route("POST", "/jars/upload", [this](const RestRequest& request) {
+    auto parts = ParseMultipart(HeaderOr(request, "content-type"), request.body);
+    if (!parts.ok()) return RestResponse::Error(400, std::string(parts.status().message()));
+    for (const auto& part : *parts) {
+      if (part.filename.empty()) continue;
+      if (part.body.empty()) return RestResponse::Error(400, "the uploaded file '" + part.filename + "' is empty");
+      auto info = blobs_.Put(part.filename, part.body);
+      if (!info.ok()) return FromStatus(info.status());
+      EDDY_LOG(INFO) << "stored job library " << info->name << " (" << info->size
+                     << " bytes, sha256 " << info->sha256 << ") as " << info->id;
+      return RestResponse::Json({{"filename", info->id},
+                                 {"id", info->id},
+                                 {"sha256", info->sha256},
+                                 {"status", "success"}});
+    }
+    return RestResponse::Error(400, "the upload has no file part (send it as form field 'jarfile')");
+  });
+
+  rest_server_.Route("GET", "/jars", [this](const RestRequest&) {
+    auto files = nlohmann::json::array();
+    for (const auto& b : blobs_.List()) {
+      files.push_back({{"id", b.id}, {"name", b.name}, {"uploaded", b.uploaded_ms},
+                       {"size", b.size}, {"sha256", b.sha256}});
+    }
+    return RestResponse::Json(
+        {{"address", absl::StrCat("http://", config_.GetString(opt::kRestAddress), ":", rest_port_)},
+         {"files", files}});
+  });
+
+  rest_server_.Route("POST", "/jars/:jarid/run", [this](const RestRequest& request) {
+    const std::string& jar_id = request.path_params.at("jarid");
+    auto jar = blobs_.Find(jar_id);
+    if (!jar) return RestResponse::Error(404, "no uploaded job library with id '" + jar_id + "'");
+    nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+    if (!body.is_object() || !body.contains("jobGraph")) {
+      return RestResponse::Error(
+          400, "the run request needs a JSON body with \"jobGraph\" (eddy run builds it from the "
+               "library)");
+    }
+    job::JobGraph graph;
+    auto parsed = google::protobuf::util::JsonStringToMessage(body["jobGraph"].dump(), &graph);
+    if (!parsed.ok()) {
+      return RestResponse::Error(400, "invalid jobGraph: " + parsed.ToString());
+    }
+    if (graph.abi_version() != kAbiVersion) {
+      return RestResponse::Error(
+          400, absl::StrCat("the job was built for Eddy job ABI ", graph.abi_version(),
+                            ", this JobManager speaks ABI ", kAbiVersion));
+    }
+    if (!graph.library_sha256().empty() && graph.library_sha256() != jar->sha256) {
+      return RestResponse::Error(400, "the jobGraph names library " + graph.library_sha256() +
+                                          " but jar " + jar_id + " has sha256 " + jar->sha256);
+    }
+    graph.set_library_sha256(jar->sha256);
+    if (body.contains("jobName") && body["jobName"].is_string()) {
+      graph.set_name(body["jobName"].get<std::string>());
+    }
+    auto job_id = dispatcher_->Submit(std::move(graph));
+    if (!job_id.ok()) return FromStatus(job_id.status());
+    return RestResponse::Json({{"jobid", *job_id}});
+  });
+
+  rest_server_.Route("GET", "/blobs/:sha", [this](const RestRequest& request) {
+    auto bytes = blobs_.Read(request.path_params.at("sha"));
+    if (!bytes.ok()) return FromStatus(bytes.status());
+    RestResponse response;
+    response.body = std::move(*bytes);
+    response.content_type = "application/octet-stream";
+    return response;
+  });
+
+  rest_server_.Route("GET", "/jobs", [this](const RestRequest&) {
+    return RestResponse::Json(dispatcher_->JobsJson());
+  });
+  rest_server_.Route("GET", "/jobs/overview", [this](const RestRequest&) {
+    return RestResponse::Json(dispatcher_->JobsOverviewJson());
+  });
+  rest_server_.Route("GET", "/jobs/:jobid", [this](const RestRequest& request) {
+    auto json = dispatcher_->JobJson(request.path_params.at("jobid"));
+    return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
+  });
+  rest_server_.Route("GET", "/jobs/:jobid/exceptions", [this](const RestRequest& request) {
+    auto json = dispatcher_->ExceptionsJson(request.path_params.at("jobid"));
+    return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
+  });
+  rest_server_.Route("PATCH", "/jobs/:jobid", [this](const RestRequest& request) {
+    auto mode = request.query_params.find("mode");
+    std::string m = mode == request.query_params.end() ? "cancel" : mode->second;
+    if (m != "cancel") {
+      return RestResponse::Error(400, "unsupported mode '" + m + "'; supported: cancel");
+    }
+    absl::Status status = dispatcher_->Cancel(request.path_params.at("jobid"));
+    if (!status.ok()) return FromStatus(status);
+    return RestResponse::Json(nlohmann::json::object(), 202);
+  });
+}
+
+}  // namespace eddy

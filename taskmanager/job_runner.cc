@@ -1,0 +1,193 @@
+#include "taskmanager/job_runner.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/http_client.h"
+#include "common/logging.h"
+#include "common/sha256.h"
+
+namespace eddy {
+
+JobRunner::JobRunner(net::NetworkEnvironment* network, std::string cache_dir,
+                     std::chrono::milliseconds buffer_timeout, ReportFn report)
+    : network_(network),
+      cache_dir_(std::move(cache_dir)),
+      buffer_timeout_(buffer_timeout),
+      report_(std::move(report)) {
+  worker_ = std::thread([this] { WorkerLoop(); });
+}
+
+JobRunner::~JobRunner() { Stop(); }
+
+void JobRunner::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+    for (auto& [id, tasks] : jobs_) {
+      for (auto& t : tasks) t->Cancel();
+    }
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  std::map<std::string, std::vector<std::unique_ptr<Task>>> jobs;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs.swap(jobs_);
+  }
+  jobs.clear();  // joins task threads
+}
+
+void JobRunner::WorkerLoop() {
+  while (true) {
+    std::function<void()> work;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      work = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    work();
+  }
+}
+
+void JobRunner::Submit(rpc::SubmitTasksRequest request) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queue_.push_back([this, request = std::move(request)] { Deploy(request); });
+  }
+  cv_.notify_all();
+}
+
+void JobRunner::Cancel(const std::string& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  for (auto& t : it->second) t->Cancel();
+}
+
+void JobRunner::Release(const std::string& job_id) {
+  std::vector<std::unique_ptr<Task>> tasks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(job_id);
+    if (it != jobs_.end()) {
+      tasks = std::move(it->second);
+      jobs_.erase(it);
+    }
+  }
+  for (auto& t : tasks) t->Cancel();
+  network_->ReleaseJob(job_id);
+  // Joining may take a moment: do it on the worker thread, not the caller's.
+  auto holder = std::make_shared<std::vector<std::unique_ptr<Task>>>(std::move(tasks));
+  std::lock_guard<std::mutex> lock(mu_);
+  queue_.push_back([holder] { holder->clear(); });
+  cv_.notify_all();
+}
+
+std::vector<rpc::TaskReport> JobRunner::Reports() const {
+  std::vector<rpc::TaskReport> out;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, tasks] : jobs_) {
+    for (const auto& t : tasks) out.push_back(t->Report());
+  }
+  return out;
+}
+
+void JobRunner::FailAll(const rpc::SubmitTasksRequest& request, const std::string& failure) {
+  EDDY_LOG(WARN) << "cannot deploy tasks of job " << request.job_id() << ": " << failure;
+  for (const auto& d : request.tasks()) {
+    rpc::TaskReport report;
+    report.set_job_id(request.job_id());
+    report.set_vertex_id(d.vertex_id());
+    report.set_subtask(d.subtask());
+    report.set_state("FAILED");
+    report.set_failure(failure);
+    report_(report);
+  }
+}
+
+absl::StatusOr<std::shared_ptr<JobLibrary>> JobRunner::FetchLibrary(const std::string& url,
+                                                                   const std::string& sha256) {
+  auto it = libraries_.find(sha256);
+  if (it != libraries_.end()) return it->second;
+  auto response = HttpRequest("GET", url, "", "application/octet-stream", std::chrono::seconds(60));
+  if (!response.ok()) return response.status();
+  if (response->status != 200) {
+    return absl::UnavailableError(
+        absl::StrCat("fetching job library ", url, " answered HTTP ", response->status));
+  }
+  std::string actual = Sha256Hex(response->body);
+  if (actual != sha256) {
+    return absl::DataLossError(absl::StrCat("job library from ", url, " has SHA-256 ", actual,
+                                            ", expected ", sha256));
+  }
+  std::filesystem::create_directories(cache_dir_);
+  std::string path = absl::StrCat(cache_dir_, "/job-", sha256, ".so");
+  {
+    std::string tmp = path + ".part";
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(response->body.data(), static_cast<std::streamsize>(response->body.size()));
+    out.close();
+    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
+    std::filesystem::rename(tmp, path);
+  }
+  auto lib = JobLibrary::Open(path);
+  if (!lib.ok()) return lib.status();
+  libraries_[sha256] = *lib;
+  return *lib;
+}
+
+void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
+  auto graph = std::make_shared<job::JobGraph>();
+  if (!graph->ParseFromString(request.job_graph())) {
+    return FailAll(request, "cannot decode the job graph");
+  }
+  auto lib = FetchLibrary(request.library_url(), request.library_sha256());
+  if (!lib.ok()) return FailAll(request, std::string(lib.status().message()));
+  std::vector<std::string> args(graph->args().begin(), graph->args().end());
+  auto plan = (*lib)->Build(args, graph->default_parallelism(), graph->max_parallelism());
+  if (!plan.ok()) return FailAll(request, std::string(plan.status().message()));
+  // The builder must be deterministic: the same operators as the client saw.
+  auto rebuilt = (*plan)->ToJobGraph();
+  if (!rebuilt.ok()) return FailAll(request, std::string(rebuilt.status().message()));
+  if (rebuilt->operators_size() != graph->operators_size()) {
+    return FailAll(request, "the job's builder is not deterministic: it produced a different "
+                            "set of operators in the TaskManager than at submission");
+  }
+  for (int i = 0; i < graph->operators_size(); ++i) {
+    if (rebuilt->operators(i).id() != graph->operators(i).id() ||
+        rebuilt->operators(i).kind() != graph->operators(i).kind()) {
+      return FailAll(request, absl::StrCat("the job's builder is not deterministic: operator ",
+                                           graph->operators(i).id(), " differs"));
+    }
+  }
+  auto job_args = JobArgs::Parse(args);
+  auto shared_args = std::make_shared<const JobArgs>(job_args.ok() ? *job_args : JobArgs());
+  std::shared_ptr<const JobBuilder> shared_plan(std::move(*plan));
+  std::vector<Task*> started;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    auto& tasks = jobs_[request.job_id()];
+    for (const auto& d : request.tasks()) {
+      TaskSetup setup;
+      setup.job_id = request.job_id();
+      setup.graph = graph;
+      setup.plan = shared_plan;
+      setup.args = shared_args;
+      setup.deployment = d;
+      setup.network = network_;
+      setup.buffer_timeout = buffer_timeout_;
+      tasks.push_back(std::make_unique<Task>(std::move(setup), report_));
+      started.push_back(tasks.back().get());
+    }
+  }
+  for (Task* t : started) t->Start();
+  EDDY_LOG(INFO) << "job " << request.job_id() << ": started " << started.size() << " tasks";
+}
+
+}  // namespace eddy

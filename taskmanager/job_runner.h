@@ -1,0 +1,64 @@
+// Runs the tasks the JobManager deploys to this TaskManager: fetches and verifies each job
+// library (by SHA-256, cached per process), runs its builder, checks that it yields the
+// submitted JobGraph, and starts one Task per deployed subtask. Thread-safe: RPC handlers
+// enqueue work that one worker thread performs, so no RPC thread ever blocks.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/job_library.h"
+#include "common/proto/rpc.pb.h"
+#include "taskmanager/network/network_environment.h"
+#include "taskmanager/task.h"
+
+namespace eddy {
+
+class JobRunner {
+ public:
+  using ReportFn = std::function<void(const rpc::TaskReport&)>;
+
+  JobRunner(net::NetworkEnvironment* network, std::string cache_dir,
+            std::chrono::milliseconds buffer_timeout, ReportFn report);
+  ~JobRunner();
+
+  /// Queues the deployment; tasks report their states through the report function.
+  void Submit(rpc::SubmitTasksRequest request);
+  /// Cancels every task of the job.
+  void Cancel(const std::string& job_id);
+  /// Forgets a terminal job's tasks and network partitions.
+  void Release(const std::string& job_id);
+  /// Returns the reports of every task held.
+  std::vector<rpc::TaskReport> Reports() const;
+  /// Cancels everything and joins all threads.
+  void Stop();
+
+ private:
+  void WorkerLoop();
+  void Deploy(const rpc::SubmitTasksRequest& request);
+  absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& url,
+                                                          const std::string& sha256);
+  void FailAll(const rpc::SubmitTasksRequest& request, const std::string& failure);
+
+  net::NetworkEnvironment* network_;
+  std::string cache_dir_;
+  std::chrono::milliseconds buffer_timeout_;
+  ReportFn report_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;                          // guarded by mu_
+  bool stopping_ = false;                                            // guarded by mu_
+  std::map<std::string, std::vector<std::unique_ptr<Task>>> jobs_;   // guarded by mu_
+  std::map<std::string, std::shared_ptr<JobLibrary>> libraries_;     // worker thread only
+  std::thread worker_;
+};
+
+}  // namespace eddy
