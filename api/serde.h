@@ -98,7 +98,7 @@ class ByteReader {
   /// Reads a 4-byte little-endian integer.
   bool GetFixed32(uint32_t* value) {
     if (size_ - pos_ < 4) [[unlikely]] return Fail("truncated input: expected a 4-byte fixed32");
-    uint32_t raw;
+    uint32_t raw{};
     std::memcpy(&raw, data_ + pos_, 4);
     *value = FromLittleEndian(raw);
     pos_ += 4;
@@ -108,7 +108,7 @@ class ByteReader {
   /// Reads an 8-byte little-endian integer.
   bool GetFixed64(uint64_t* value) {
     if (size_ - pos_ < 8) [[unlikely]] return Fail("truncated input: expected an 8-byte fixed64");
-    uint64_t raw;
+    uint64_t raw{};
     std::memcpy(&raw, data_ + pos_, 8);
     *value = FromLittleEndian(raw);
     pos_ += 8;
@@ -126,7 +126,7 @@ class ByteReader {
   /// Reads a varint length and then that many bytes, as written by PutLengthPrefixed.
   bool GetLengthPrefixed(std::string_view* bytes) {
     const size_t start = pos_;
-    uint64_t n;
+    uint64_t n{};
     if (!GetVarint64(&n)) return false;
     if (n > size_ - pos_) [[unlikely]] {
       pos_ = start;
@@ -369,7 +369,7 @@ struct Serde {
   static_assert(!internal::HasAnyEddyFields<T>,
                 "eddy: this type inherits EDDY_FIELDS from a base class; declare EDDY_FIELDS(T, "
                 "...) for the type itself, listing the base's fields too");
-  static_assert(internal::kDependentFalse<T>,
+  static_assert(internal::HasAnyEddyFields<T> || internal::kDependentFalse<T>,
                 "eddy: no Serde<T> for this type; declare its fields with EDDY_FIELDS(T, ...) or "
                 "specialize eddy::Serde<T>");
   static void Write(const T&, std::string*) {}
@@ -381,7 +381,7 @@ struct Serde<bool> {
   static constexpr size_t kMinSize = 1;
   static void Write(bool value, std::string* out) { out->push_back(value ? 1 : 0); }
   static bool Read(ByteReader& in, bool* value) {
-    uint8_t byte;
+    uint8_t byte{};
     if (!in.GetByte(&byte)) return false;
     if (byte > 1) [[unlikely]] return in.FailAt(in.offset() - 1, "invalid bool (not 0 or 1)");
     *value = byte == 1;
@@ -395,7 +395,7 @@ struct Serde<T> {
   static constexpr size_t kMinSize = 1;
   static void Write(T value, std::string* out) { out->push_back(std::bit_cast<char>(value)); }
   static bool Read(ByteReader& in, T* value) {
-    uint8_t byte;
+    uint8_t byte{};
     if (!in.GetByte(&byte)) return false;
     *value = std::bit_cast<T>(byte);
     return true;
@@ -416,7 +416,7 @@ struct Serde<T> {
   }
   static bool Read(ByteReader& in, T* value) {
     const size_t start = in.offset();
-    uint64_t raw;
+    uint64_t raw{};
     if (!in.GetVarint64(&raw)) return false;
     if constexpr (std::is_signed_v<T>) {
       const int64_t decoded = ZigZagDecode(raw);
@@ -448,7 +448,7 @@ struct Serde<T> {
     Serde<Underlying>::Write(static_cast<Underlying>(value), out);
   }
   static bool Read(ByteReader& in, T* value) {
-    Underlying raw;
+    Underlying raw{};
     if (!Serde<Underlying>::Read(in, &raw)) return false;
     *value = static_cast<T>(raw);
     return true;
@@ -463,7 +463,7 @@ struct Serde<float> {
     PutFixed32(out, std::bit_cast<uint32_t>(value));
   }
   static bool Read(ByteReader& in, float* value) {
-    uint32_t bits;
+    uint32_t bits{};
     if (!in.GetFixed32(&bits)) return false;
     *value = std::bit_cast<float>(bits);
     return true;
@@ -478,7 +478,7 @@ struct Serde<double> {
     PutFixed64(out, std::bit_cast<uint64_t>(value));
   }
   static bool Read(ByteReader& in, double* value) {
-    uint64_t bits;
+    uint64_t bits{};
     if (!in.GetFixed64(&bits)) return false;
     *value = std::bit_cast<double>(bits);
     return true;
@@ -549,7 +549,7 @@ struct Serde<std::vector<T, Alloc>> {
     }
   }
   static bool Read(ByteReader& in, std::vector<T, Alloc>* value) {
-    uint64_t count;
+    uint64_t count{};
     if (!in.GetCount(internal::MinEncodedSize<T>(), &count)) return false;
     const auto n = static_cast<size_t>(count);
     if constexpr (internal::kIsBulkCopyable<T>) {
@@ -560,7 +560,7 @@ struct Serde<std::vector<T, Alloc>> {
     } else if constexpr (std::is_same_v<T, bool>) {
       value->resize(n);
       for (size_t i = 0; i < n; ++i) {
-        bool element;
+        bool element{};
         if (!Serde<bool>::Read(in, &element)) return false;
         (*value)[i] = element;
       }
@@ -582,7 +582,7 @@ struct Serde<std::optional<T>> {
     if (value.has_value()) Serde<T>::Write(*value, out);
   }
   static bool Read(ByteReader& in, std::optional<T>* value) {
-    uint8_t tag;
+    uint8_t tag{};
     if (!in.GetByte(&tag)) return false;
     if (tag == 0) {
       value->reset();
@@ -657,7 +657,7 @@ struct Serde<std::chrono::duration<Rep, Period>> {
     Serde<Rep>::Write(value.count(), out);
   }
   static bool Read(ByteReader& in, std::chrono::duration<Rep, Period>* value) {
-    Rep count;
+    Rep count{};
     if (!Serde<Rep>::Read(in, &count)) return false;
     *value = std::chrono::duration<Rep, Period>(count);
     return true;
@@ -735,7 +735,7 @@ template <typename Map>
 bool ReadMap(ByteReader& in, Map* value) {
   using K = typename Map::key_type;
   using V = typename Map::mapped_type;
-  uint64_t count;
+  uint64_t count{};
   if (!in.GetCount(MinEncodedSize<K>() + MinEncodedSize<V>(), &count)) return false;
   value->clear();
   constexpr bool kOrdered = requires(const Map& m) { m.key_comp(); };
@@ -763,7 +763,7 @@ bool ReadMap(ByteReader& in, Map* value) {
 template <typename Set>
 bool ReadSet(ByteReader& in, Set* value) {
   using K = typename Set::key_type;
-  uint64_t count;
+  uint64_t count{};
   if (!in.GetCount(MinEncodedSize<K>(), &count)) return false;
   value->clear();
   constexpr bool kOrdered = requires(const Set& s) { s.key_comp(); };

@@ -15,6 +15,7 @@
 #include "cli/cluster_command.h"
 #include "common/config.h"
 #include "common/http_client.h"
+#include "common/logging.h"
 #include "common/multipart.h"
 #include "common/sha256.h"
 #include "common/status.h"

@@ -43,6 +43,6 @@ function(eddy_test)
   endif()
   gtest_discover_tests(${ARG_NAME}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-               ENVIRONMENT "EDDY_BIN_DIR=${CMAKE_BINARY_DIR}/bin"
+               ENVIRONMENT "EDDY_BIN_DIR=${CMAKE_BINARY_DIR}/bin;EDDY_TEST_JOBS_DIR=${CMAKE_BINARY_DIR}/tests/jobs;EDDY_EXAMPLES_DIR=${CMAKE_BINARY_DIR}/examples"
     DISCOVERY_TIMEOUT 60)
 endfunction()

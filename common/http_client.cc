@@ -1,11 +1,5 @@
 #include "common/http_client.h"
 
-#include <charconv>
-#include <cstdint>
-#include <limits>
-#include <string>
-#include <utility>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -16,6 +10,11 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <charconv>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -48,8 +47,8 @@ void RunStep(net::io_context& io) {
   io.restart();
 }
 
-absl::Status StepError(const beast::error_code& ec, std::string_view what,
-                       const std::string& url, std::chrono::milliseconds timeout) {
+absl::Status StepError(const beast::error_code& ec, std::string_view what, const std::string& url,
+                       std::chrono::milliseconds timeout) {
   if (ec == beast::error::timeout || ec == net::error::operation_aborted) {
     return absl::DeadlineExceededError(
         absl::StrCat("timed out after ", timeout.count(), "ms ", Av(what), " ", url));
@@ -116,8 +115,8 @@ absl::StatusOr<ParsedUrl> ParseHttpUrl(std::string_view url) {
   if (has_port) {
     uint32_t value = 0;
     auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-    if (port.empty() || ec != std::errc() || end != port.data() + port.size() ||
-        value == 0 || value > std::numeric_limits<uint16_t>::max()) {
+    if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value == 0 ||
+        value > std::numeric_limits<uint16_t>::max()) {
       return invalid(absl::StrCat("bad port '", Av(port), "' (expected 1-65535)"));
     }
     parsed.port = static_cast<uint16_t>(value);
@@ -127,8 +126,7 @@ absl::StatusOr<ParsedUrl> ParseHttpUrl(std::string_view url) {
 }
 
 absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
-                                         std::string_view body,
-                                         std::string_view content_type,
+                                         std::string_view body, std::string_view content_type,
                                          std::chrono::milliseconds timeout) {
   absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
   if (!parsed.ok()) return parsed.status();
@@ -158,9 +156,8 @@ absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_vi
 
   beast::tcp_stream stream(io);
   stream.expires_at(deadline);
-  stream.async_connect(endpoints, [&](const beast::error_code& e, const tcp::endpoint&) {
-    ec = e;
-  });
+  stream.async_connect(endpoints,
+                       [&](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
   RunStep(io);
   if (ec) return StepError(ec, "connect to", server, timeout);
 

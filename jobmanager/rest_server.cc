@@ -1,19 +1,5 @@
 #include "jobmanager/rest_server.h"
 
-#include <chrono>
-#include <condition_variable>
-#include <exception>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <optional>
-#include <set>
-#include <string>
-#include <string_view>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -31,6 +17,19 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -76,8 +75,7 @@ std::string PercentDecode(std::string_view in, bool plus_is_space) {
   out.reserve(in.size());
   for (size_t i = 0; i < in.size(); ++i) {
     char c = in[i];
-    if (c == '%' && i + 2 < in.size() && HexValue(in[i + 1]) >= 0 &&
-        HexValue(in[i + 2]) >= 0) {
+    if (c == '%' && i + 2 < in.size() && HexValue(in[i + 1]) >= 0 && HexValue(in[i + 2]) >= 0) {
       out.push_back(static_cast<char>(HexValue(in[i + 1]) * 16 + HexValue(in[i + 2])));
       i += 2;
     } else if (c == '+' && plus_is_space) {
@@ -209,9 +207,8 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->body_limit(server_->max_body_bytes);
     stream_.expires_after(kIdleTimeout);
-    http::async_read_header(
-        stream_, buffer_, *parser_,
-        beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
   }
 
   void OnReadHeader(beast::error_code ec, size_t /*bytes*/) {
@@ -245,9 +242,8 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void OnReadError(const beast::error_code& ec) {
     static const auto& http_category = http::make_error_code(http::error::body_limit).category();
     if (ec == http::error::body_limit) {
-      return RespondError(
-          413, absl::StrCat("Request body exceeds the limit of ", server_->max_body_bytes,
-                            " bytes"));
+      return RespondError(413, absl::StrCat("Request body exceeds the limit of ",
+                                            server_->max_body_bytes, " bytes"));
     }
     if (ec == http::error::header_limit) {
       return RespondError(431, "Request header fields too large");
@@ -299,13 +295,13 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   // `linger` drains unread input before closing: after a read error some may be left, and
   // closing a socket with unread input resets the connection, which can destroy the response.
-  void Respond(RestResponse response, const std::string& allow, unsigned version,
-               bool keep_alive, bool head, bool linger) {
+  void Respond(RestResponse response, const std::string& allow, unsigned version, bool keep_alive,
+               bool head, bool linger) {
     if (closed_) return;
     if (response.status < 200 || response.status > 599) {
       EDDY_LOG(ERROR) << "REST handler returned invalid status " << response.status;
-      response = RestResponse::Error(500, absl::StrCat("Internal server error: invalid status ",
-                                                       response.status));
+      response = RestResponse::Error(
+          500, absl::StrCat("Internal server error: invalid status ", response.status));
     }
     response_.emplace();
     response_->result(static_cast<unsigned>(response.status));
@@ -320,10 +316,8 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
     stream_.expires_after(kIdleTimeout);
     http::async_write(stream_, *response_,
-                      [self = shared_from_this(), keep_alive, linger](beast::error_code ec,
-                                                                     size_t) {
-                        self->OnWrite(ec, keep_alive, linger);
-                      });
+                      [self = shared_from_this(), keep_alive, linger](
+                          beast::error_code ec, size_t) { self->OnWrite(ec, keep_alive, linger); });
   }
 
   void OnWrite(const beast::error_code& ec, bool keep_alive, bool linger) {
@@ -412,9 +406,8 @@ void RestServer::Impl::EndNetworkDispatch() {
 }
 
 void RestServer::Impl::DoAcceptLocked() {
-  acceptor->async_accept(
-      net::make_strand(io),
-      beast::bind_front_handler(&Impl::OnAccept, shared_from_this()));
+  acceptor->async_accept(net::make_strand(io),
+                         beast::bind_front_handler(&Impl::OnAccept, shared_from_this()));
 }
 
 void RestServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket) {
@@ -467,8 +460,7 @@ RestServer::RestServer(boost::asio::io_context& io, size_t max_body_bytes)
 
 RestServer::~RestServer() { Stop(); }
 
-void RestServer::Route(const std::string& method, const std::string& pattern,
-                       Handler handler) {
+void RestServer::Route(const std::string& method, const std::string& pattern, Handler handler) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     EDDY_CHECK(!impl_->listening) << "Route(" << method << " " << pattern
@@ -497,9 +489,9 @@ absl::StatusOr<uint16_t> RestServer::Listen(const std::string& address, uint16_t
     tcp::resolver resolver(impl_->io);
     auto results = resolver.resolve(address, std::to_string(port), ec);
     if (ec || results.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "cannot listen on ", where, ": cannot resolve address: ",
-          ec ? ec.message() : "no addresses"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot listen on ", where,
+                       ": cannot resolve address: ", ec ? ec.message() : "no addresses"));
     }
     endpoint = results.begin()->endpoint();
   }

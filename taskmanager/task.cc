@@ -289,7 +289,7 @@ void Task::RunChain() {
           if (!more.ok()) throw std::runtime_error(std::string(more.status().message()));
           if (!*more) break;
           auto pushed = rt.decoders[in.channel]->Push(record);
-          if (!pushed.ok()) throw std::runtime_error(std::string(pushed.status().message()));
+          if (!pushed.ok()) throw std::runtime_error(std::string(pushed.message()));
         }
       }
       Poll();

@@ -3,13 +3,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 namespace eddy::connectors::files {
 
 SplitLineReader::SplitLineReader(size_t buffer_size)
-    : buffer_size_(buffer_size == 0 ? 1 : buffer_size) {}
+    : max_buffer_size_(std::max<size_t>(buffer_size, 1)) {}
 
 SplitLineReader::~SplitLineReader() { CloseFile(); }
 
@@ -33,7 +34,13 @@ void SplitLineReader::Open(const FileSplit& split) {
   last_line_start_ = 1;
   done_ = split_.begin >= split_.end;
   if (done_) return;
-  if (buffer_ == nullptr) buffer_ = std::make_unique_for_overwrite<char[]>(buffer_size_);
+  // A small split needs no 1 MiB buffer (a line running past it just takes more reads).
+  const uint64_t want = std::min<uint64_t>(
+      max_buffer_size_, std::max<uint64_t>(split_.end - split_.begin + 1, kMinBufferSize));
+  if (buffer_ == nullptr || buffer_size_ < want) {
+    buffer_size_ = static_cast<size_t>(want);
+    buffer_ = std::make_unique_for_overwrite<char[]>(buffer_size_);
+  }
   fd_ = ::open(split_.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) return Fail("cannot open", errno);
   if (split_.begin == 0) {

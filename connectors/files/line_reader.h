@@ -21,7 +21,10 @@ namespace eddy::connectors::files {
 class SplitLineReader {
  public:
   static constexpr size_t kDefaultBufferSize = size_t{1} << 20;
+  /// Smallest buffer allocated for a split shorter than `buffer_size` (unless that is smaller).
+  static constexpr size_t kMinBufferSize = size_t{64} << 10;
 
+  /// Reads with a buffer of up to `buffer_size` bytes (less for splits that are shorter).
   explicit SplitLineReader(size_t buffer_size = kDefaultBufferSize);
   ~SplitLineReader();
   SplitLineReader(const SplitLineReader&) = delete;
@@ -49,7 +52,8 @@ class SplitLineReader {
   FileSplit split_;
   int fd_ = -1;
   std::unique_ptr<char[]> buffer_;  // allocated on first use, not zero-filled
-  size_t buffer_size_;
+  size_t max_buffer_size_;
+  size_t buffer_size_ = 0;
   size_t pos_ = 0;             // next unread byte in buffer_
   size_t lim_ = 0;             // end of valid bytes in buffer_
   uint64_t line_start_ = 0;    // file offset of buffer_[pos_] when at a line boundary

@@ -83,7 +83,7 @@ Buffer BufferPool::TryRequest() {
 }
 
 Buffer BufferPool::Request(std::chrono::milliseconds timeout) {
-  return RequestUntil(std::chrono::steady_clock::now() + timeout, nullptr);
+  return RequestUntil(DeadlineAfter(timeout), nullptr);
 }
 
 Buffer BufferPool::RequestUntil(std::optional<std::chrono::steady_clock::time_point> deadline,

@@ -4,6 +4,7 @@
 // gets its memory back instead of the pool (partition quotas, a channel's exclusive buffers).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -18,6 +19,13 @@
 namespace eddy::net {
 
 inline constexpr size_t kDefaultBufferSize = 32 * 1024;
+
+/// Returns now + `timeout`, capped at a year so that "wait forever" timeouts cannot overflow.
+inline std::chrono::steady_clock::time_point DeadlineAfter(std::chrono::milliseconds timeout) {
+  constexpr std::chrono::milliseconds kYear{365LL * 24 * 3600 * 1000};
+  return std::chrono::steady_clock::now() +
+         std::clamp(timeout, std::chrono::milliseconds(0), kYear);
+}
 
 /// What a buffer carries: serialized records, or one event.
 enum class BufferKind : uint8_t {

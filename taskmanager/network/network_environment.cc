@@ -97,7 +97,8 @@ void NetworkEnvironmentImpl::Accept() {
         std::string peer = absl::StrCat(remote.address().to_string(), ":", remote.port());
         socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
         auto conn = std::make_shared<PartitionServerConnection>(
-            std::move(socket), weak, self->stats_, self->options_.buffer_size, peer);
+            std::move(socket), weak, self->stats_, self->options_.buffer_size,
+            self->options_.frame_timeout, peer);
         bool accepted = false;
         {
           std::lock_guard<std::mutex> lock(self->mu_);

@@ -46,6 +46,9 @@ struct NetworkOptions {
   int extra_buffers_per_partition = 8;
   /// How long a consumer retries a partition that is not (yet) produced on its TaskManager.
   std::chrono::milliseconds partition_request_timeout{10000};
+  /// How long a consumer's partially received frame may stall before the producer closes
+  /// that connection (a peer that stops mid-frame must not hold a connection forever).
+  std::chrono::milliseconds frame_timeout{10000};
 };
 
 /// Where a consumer channel reads from.

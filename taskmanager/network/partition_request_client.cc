@@ -125,7 +125,7 @@ void PartitionRequestClient::Close(absl::Status reason) {
 
 void PartitionRequestClient::SendRequest(RemoteInputChannel& channel) {
   if (!channel.request_deadline) {
-    channel.request_deadline = std::chrono::steady_clock::now() + request_timeout_;
+    channel.request_deadline = DeadlineAfter(request_timeout_);
   }
   wire::PartitionRequest request;
   request.channel = channel.id();

@@ -36,11 +36,15 @@ class ServerChannelListener final : public SubpartitionListener {
 PartitionServerConnection::PartitionServerConnection(boost::asio::ip::tcp::socket socket,
                                                      std::weak_ptr<NetworkEnvironmentImpl> env,
                                                      std::shared_ptr<NetworkStats> stats,
-                                                     size_t buffer_size, std::string peer)
+                                                     size_t buffer_size,
+                                                     std::chrono::milliseconds frame_timeout,
+                                                     std::string peer)
     : env_(std::move(env)),
       stats_(std::move(stats)),
+      frame_timeout_(frame_timeout),
       peer_(std::move(peer)),
       socket_(std::move(socket)),
+      frame_timer_(socket_.get_executor()),
       parser_(buffer_size),
       read_buffer_(new char[kReadBufferBytes]) {}
 
@@ -100,7 +104,28 @@ void PartitionServerConnection::OnRead(const boost::system::error_code& ec, size
     CloseOnStrand(fed);
     return;
   }
+  ArmFrameTimer();
   ReadSome();
+}
+
+void PartitionServerConnection::ArmFrameTimer() {
+  if (!parser_.in_frame()) {
+    if (frame_timer_armed_) {
+      frame_timer_armed_ = false;
+      frame_timer_.cancel();
+    }
+    return;
+  }
+  if (frame_timer_armed_) return;  // the deadline runs from the frame's first byte
+  frame_timer_armed_ = true;
+  frame_timer_.expires_after(frame_timeout_);
+  frame_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (ec || self->closed_ || !self->frame_timer_armed_) return;
+    std::string message = absl::StrCat("truncated frame: only ", self->parser_.DescribePartial(),
+                                       " arrived within ", self->frame_timeout_.count(), " ms");
+    EDDY_LOG(ERROR) << "data connection from " << self->peer_ << ": " << message << "; closing";
+    self->CloseOnStrand(absl::DataLossError(message));
+  });
 }
 
 void PartitionServerConnection::CloseOnStrand(const absl::Status& reason) {
@@ -110,6 +135,8 @@ void PartitionServerConnection::CloseOnStrand(const absl::Status& reason) {
   boost::system::error_code ignored;
   socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+  frame_timer_armed_ = false;
+  frame_timer_.cancel();
   for (auto& [id, channel] : channels_) channel.partition->DetachReader(channel.subpartition);
   channels_.clear();
   ready_.clear();
@@ -129,8 +156,7 @@ absl::Status PartitionServerConnection::OnControl(wire::MessageType type,
                                                   std::string_view body) {
   switch (type) {
     case wire::MessageType::kPartitionRequest:
-      OnPartitionRequest(body);
-      return absl::OkStatus();
+      return OnPartitionRequest(body);
     case wire::MessageType::kAddCredit: {
       if (body.size() != 8) return absl::DataLossError("malformed add-credit message");
       auto it = channels_.find(wire::ReadU32(body.data()));
@@ -153,36 +179,32 @@ absl::Status PartitionServerConnection::OnControl(wire::MessageType type,
   }
 }
 
-void PartitionServerConnection::OnPartitionRequest(std::string_view body) {
+absl::Status PartitionServerConnection::OnPartitionRequest(std::string_view body) {
   auto request = wire::DecodePartitionRequest(body);
-  if (!request.ok()) {
-    // The channel id is unknown too: nothing to answer; the stream itself is intact.
-    EDDY_LOG(WARN) << "data connection from " << peer_ << ": " << request.status().message();
-    return;
-  }
+  if (!request.ok()) return request.status();
   const uint32_t id = request->channel;
   if (channels_.count(id) != 0) {
     QueueControl(wire::EncodeErrorResponse(
         id, absl::FailedPreconditionError(absl::StrCat("channel id ", id, " already in use"))));
-    return;
+    return absl::OkStatus();
   }
   auto env = env_.lock();
   if (env == nullptr) {
     QueueControl(wire::EncodeErrorResponse(
         id, absl::UnavailableError("the TaskManager's network environment is stopped")));
-    return;
+    return absl::OkStatus();
   }
   std::shared_ptr<PipelinedPartition> partition = env->FindPartition(request->partition);
   if (partition == nullptr) {
     stats_->partition_requests_not_found.fetch_add(1, std::memory_order_relaxed);
     QueueControl(wire::EncodeChannelMessage(wire::MessageType::kPartitionNotFound, id));
-    return;
+    return absl::OkStatus();
   }
   absl::Status attached = partition->AttachReader(
       request->subpartition, std::make_shared<ServerChannelListener>(weak_from_this(), id));
   if (!attached.ok()) {
     QueueControl(wire::EncodeErrorResponse(id, attached));
-    return;
+    return absl::OkStatus();
   }
   ServedChannel channel;
   channel.id = id;
@@ -192,6 +214,7 @@ void PartitionServerConnection::OnPartitionRequest(std::string_view body) {
   auto [it, inserted] = channels_.emplace(id, std::move(channel));
   MaybeEnqueue(it->second);
   WriteNext();
+  return absl::OkStatus();
 }
 
 void PartitionServerConnection::MaybeEnqueue(ServedChannel& channel) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "taskmanager/network/data_protocol.h"
 #include "taskmanager/network/pipelined_partition.h"
@@ -31,7 +32,7 @@ class PartitionServerConnection final
   PartitionServerConnection(boost::asio::ip::tcp::socket socket,
                             std::weak_ptr<NetworkEnvironmentImpl> env,
                             std::shared_ptr<NetworkStats> stats, size_t buffer_size,
-                            std::string peer);
+                            std::chrono::milliseconds frame_timeout, std::string peer);
   ~PartitionServerConnection() override;
 
   /// Starts the read loop.
@@ -63,13 +64,15 @@ class PartitionServerConnection final
 
   void ReadSome();
   void OnRead(const boost::system::error_code& ec, size_t n);
+  /// Arms (or disarms) the deadline for the partial frame received so far.
+  void ArmFrameTimer();
   void CloseOnStrand(const absl::Status& reason);
   void MaybeEnqueue(ServedChannel& channel);
   void DropChannel(uint32_t channel_id);
   void QueueControl(std::string frame);
   void WriteNext();
   void OnWritten(const boost::system::error_code& ec);
-  void OnPartitionRequest(std::string_view body);
+  absl::Status OnPartitionRequest(std::string_view body);
 
   // wire::FrameSink
   absl::StatusOr<char*> OnBufferHeader(uint32_t channel, uint32_t sequence, BufferKind kind,
@@ -79,10 +82,13 @@ class PartitionServerConnection final
 
   const std::weak_ptr<NetworkEnvironmentImpl> env_;
   const std::shared_ptr<NetworkStats> stats_;
+  const std::chrono::milliseconds frame_timeout_;
   const std::string peer_;
 
   // Strand only.
   boost::asio::ip::tcp::socket socket_;
+  boost::asio::steady_timer frame_timer_;
+  bool frame_timer_armed_ = false;
   bool closed_ = false;
   wire::FrameParser parser_;
   std::unique_ptr<char[]> read_buffer_;

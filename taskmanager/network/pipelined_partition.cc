@@ -91,7 +91,7 @@ absl::StatusOr<Buffer> PipelinedPartition::RequestBuffer() {
 }
 
 absl::StatusOr<Buffer> PipelinedPartition::RequestBufferFor(std::chrono::milliseconds timeout) {
-  auto buffer = quota_->Acquire(std::chrono::steady_clock::now() + timeout, id_);
+  auto buffer = quota_->Acquire(DeadlineAfter(timeout), id_);
   if (!buffer.ok()) return buffer.status();
   buffer->AttachRecycler(quota_);
   return buffer;

@@ -92,8 +92,7 @@ SingleInputGate::~SingleInputGate() { Release(); }
 
 absl::Status SingleInputGate::Setup() {
   const NetworkOptions& options = env_->options();
-  const auto now = std::chrono::steady_clock::now();
-  const auto deadline = now + options.partition_request_timeout;
+  const auto deadline = DeadlineAfter(options.partition_request_timeout);
   // Reserve every exclusive buffer first, so that a gate either gets all or fails.
   for (size_t i = 0; i < channels_.size(); ++i) {
     Channel& ch = channels_[i];
@@ -196,7 +195,7 @@ void SingleInputGate::EnqueueLocked(int index) {
 
 absl::StatusOr<std::optional<InputBuffer>> SingleInputGate::Next(
     std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = DeadlineAfter(timeout);
   std::unique_lock<std::mutex> lock(mu_);
   auto take = [&](int index, Buffer buffer) -> std::optional<InputBuffer> {
     // REQUIRES: mu_ held

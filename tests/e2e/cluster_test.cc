@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/http_client.h"
+#include "tests/support/cluster.h"
 #include "tests/support/process.h"
 
 namespace eddy {
@@ -30,48 +31,13 @@ class ClusterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::MakeTestDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    rest_port_ = testing::PickFreePort();
-    rpc_port_ = testing::PickFreePort();
+    cluster_ = std::make_unique<testing::TestCluster>(dir_);
+    rpc_port_ = cluster_->rpc_port();
   }
 
-  std::vector<std::string> CommonArgs() const {
-    return {"--set", "jobmanager.rpc.address=127.0.0.1",
-            "--set", "jobmanager.rpc.port=" + std::to_string(rpc_port_),
-            "--set", "heartbeat.interval=200ms",
-            "--set", "heartbeat.timeout=3s",
-            "--set", "taskmanager.registration.max-backoff=300ms"};
-  }
-
-  ChildProcess StartJobManager() {
-    auto args = CommonArgs();
-    args.insert(args.end(), {"--set", "rest.address=127.0.0.1", "--set",
-                             "rest.port=" + std::to_string(rest_port_)});
-    return ChildProcess("eddy-jobmanager", args, dir_ + "/jobmanager.log");
-  }
-
-  ChildProcess StartTaskManager(int index) {
-    auto args = CommonArgs();
-    args.insert(args.end(), {"--set", "taskmanager.numberOfTaskSlots=2", "--set",
-                             "taskmanager.data.port=0"});
-    return ChildProcess("eddy-taskmanager", args,
-                        dir_ + "/taskmanager-" + std::to_string(index) + ".log");
-  }
-
-  std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(rest_port_) + path;
-  }
-
-  /// Returns the JSON of GET `path`, or null when the JobManager does not answer.
-  nlohmann::json Get(const std::string& path) {
-    auto response = HttpRequest("GET", Url(path), "", "application/json", 2s);
-    if (!response.ok() || response->status != 200) return nullptr;
-    return nlohmann::json::parse(response->body, nullptr, false);
-  }
-
-  int RegisteredTaskManagers() {
-    auto overview = Get("/overview");
-    return overview.is_object() ? overview.value("taskmanagers", -1) : -1;
-  }
+  std::string Url(const std::string& path) const { return cluster_->Url(path); }
+  nlohmann::json Get(const std::string& path) { return cluster_->Get(path); }
+  int RegisteredTaskManagers() { return cluster_->RegisteredTaskManagers(); }
 
   std::set<std::string> TaskManagerIds() {
     std::set<std::string> ids;
@@ -82,18 +48,15 @@ class ClusterTest : public ::testing::Test {
   }
 
   void StartCluster() {
-    jobmanager_ = StartJobManager();
-    tm_[0] = StartTaskManager(0);
-    tm_[1] = StartTaskManager(1);
-    ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 2; }, kStartupTimeout))
-        << "cluster did not come up; jobmanager log:\n" << jobmanager_.Log();
+    ASSERT_TRUE(cluster_->Start(2)) << "cluster did not come up\n" << cluster_->Logs();
   }
 
+  ChildProcess& jobmanager() { return cluster_->jobmanager(); }
+  ChildProcess& tm(int i) { return cluster_->taskmanager(i); }
+
   std::string dir_;
-  uint16_t rest_port_ = 0;
+  std::unique_ptr<testing::TestCluster> cluster_;
   uint16_t rpc_port_ = 0;
-  ChildProcess jobmanager_;
-  ChildProcess tm_[3];
 };
 
 TEST_F(ClusterTest, OverviewShowsTwoTaskManagersAndFourSlots) {
@@ -132,7 +95,7 @@ TEST_F(ClusterTest, OverviewShowsTwoTaskManagersAndFourSlots) {
 }
 
 TEST_F(ClusterTest, RestAnswersUnknownPathAndWrongMethodWithJsonErrors) {
-  jobmanager_ = StartJobManager();
+  cluster_->StartJobManager();
   ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 0; }, kStartupTimeout));
   auto missing = HttpRequest("GET", Url("/no/such/thing"));
   ASSERT_TRUE(missing.ok());
@@ -150,15 +113,15 @@ TEST_F(ClusterTest, RestAnswersUnknownPathAndWrongMethodWithJsonErrors) {
 TEST_F(ClusterTest, KilledTaskManagerIsDeclaredLostWithinTimeout) {
   StartCluster();
   auto before = TaskManagerIds();
-  tm_[1].Kill9();
+  tm(1).Kill9();
   auto killed_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 1; }, kHeartbeatTimeout + 2s))
-      << "jobmanager log:\n" << jobmanager_.Log();
+      << "jobmanager log:\n" << jobmanager().Log();
   auto took = std::chrono::steady_clock::now() - killed_at;
   EXPECT_LE(took, kHeartbeatTimeout + 2s);
   auto overview = Get("/overview");
   EXPECT_EQ(overview["slots-total"], 2);
-  EXPECT_THAT(jobmanager_.Log(), HasSubstr("lost: no heartbeat"));
+  EXPECT_THAT(jobmanager().Log(), HasSubstr("lost: no heartbeat"));
   // The survivor keeps its registration the whole time.
   auto after = TaskManagerIds();
   ASSERT_EQ(after.size(), 1u);
@@ -167,9 +130,9 @@ TEST_F(ClusterTest, KilledTaskManagerIsDeclaredLostWithinTimeout) {
 
 TEST_F(ClusterTest, RestartedTaskManagerRegistersAgain) {
   StartCluster();
-  tm_[1].Kill9();
+  tm(1).Kill9();
   ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 1; }, kHeartbeatTimeout + 2s));
-  tm_[2] = StartTaskManager(2);
+  cluster_->StartTaskManager();
   ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 2; }, kStartupTimeout));
   EXPECT_EQ(Get("/overview")["slots-total"], 4);
 }
@@ -178,15 +141,15 @@ TEST_F(ClusterTest, TaskManagersRegisterAgainWithRestartedJobManager) {
   StartCluster();
   auto ids = TaskManagerIds();
   std::string old_session = Get("/overview")["session"];
-  jobmanager_.Kill9();
+  jobmanager().Kill9();
   ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == -1; }, 5s));
-  jobmanager_ = StartJobManager();
+  cluster_->StartJobManager();
   ASSERT_TRUE(WaitUntil([&] { return RegisteredTaskManagers() == 2; }, kStartupTimeout))
-      << "jobmanager log:\n" << jobmanager_.Log() << "\ntaskmanager log:\n" << tm_[0].Log();
+      << "jobmanager log:\n" << jobmanager().Log() << "\ntaskmanager log:\n" << tm(0).Log();
   EXPECT_NE(Get("/overview")["session"], old_session);
   EXPECT_EQ(TaskManagerIds(), ids);  // the same two processes, not new ones
-  EXPECT_TRUE(tm_[0].running());
-  EXPECT_TRUE(tm_[1].running());
+  EXPECT_TRUE(tm(0).running());
+  EXPECT_TRUE(tm(1).running());
 }
 
 TEST_F(ClusterTest, GarbageOnRpcPortDoesNotDisturbTheCluster) {
@@ -210,9 +173,9 @@ TEST_F(ClusterTest, GarbageOnRpcPortDoesNotDisturbTheCluster) {
     ASSERT_EQ(RegisteredTaskManagers(), 2);
     std::this_thread::sleep_for(200ms);  // sampling interval of a must-hold-throughout check
   }
-  EXPECT_TRUE(jobmanager_.running());
-  EXPECT_THAT(jobmanager_.Log(), HasSubstr("closing"));
-  EXPECT_THAT(jobmanager_.Log(), ::testing::Not(HasSubstr("lost: no heartbeat")));
+  EXPECT_TRUE(jobmanager().running());
+  EXPECT_THAT(jobmanager().Log(), HasSubstr("closing"));
+  EXPECT_THAT(jobmanager().Log(), ::testing::Not(HasSubstr("lost: no heartbeat")));
 }
 
 TEST_F(ClusterTest, EddyClusterPrintsOverviewAndTaskManagerTable) {

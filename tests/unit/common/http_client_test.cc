@@ -1,8 +1,7 @@
 #include "common/http_client.h"
 
-#include <chrono>
-#include <string>
-#include <thread>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -10,8 +9,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include <chrono>
+#include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 
@@ -75,17 +75,12 @@ TEST(HttpClientTest, RejectsBadUrls) {
     const char* url;
     const char* why;
   };
-  for (const Case& c : {Case{"", "empty"},
-                        Case{"http://", "empty host"},
-                        Case{"http://:8081/x", "empty host"},
-                        Case{"h:", "bad port"},
-                        Case{"h:0", "bad port"},
-                        Case{"h:65536", "bad port"},
-                        Case{"h:80x", "bad port"},
-                        Case{"h:-1", "bad port"},
-                        Case{"ftp://h/x", "unsupported scheme"},
-                        Case{"http://[::1:80/", "missing ']'"},
-                        Case{"http://user@h/", "user info"}}) {
+  for (const Case& c :
+       {Case{"", "empty"}, Case{"http://", "empty host"}, Case{"http://:8081/x", "empty host"},
+        Case{"h:", "bad port"}, Case{"h:0", "bad port"}, Case{"h:65536", "bad port"},
+        Case{"h:80x", "bad port"}, Case{"h:-1", "bad port"},
+        Case{"ftp://h/x", "unsupported scheme"}, Case{"http://[::1:80/", "missing ']'"},
+        Case{"http://user@h/", "user info"}}) {
     absl::StatusOr<ParsedUrl> url = ParseHttpUrl(c.url);
     ASSERT_FALSE(url.ok()) << c.url;
     EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument) << c.url;
@@ -131,8 +126,8 @@ TEST(HttpClientTest, TimesOutWhenServerNeverAnswers) {
 
   auto start = std::chrono::steady_clock::now();
   absl::StatusOr<HttpResponse> response =
-      HttpRequest("GET", "http://127.0.0.1:" + std::to_string(port) + "/x", "",
-                  "application/json", std::chrono::milliseconds(200));
+      HttpRequest("GET", "http://127.0.0.1:" + std::to_string(port) + "/x", "", "application/json",
+                  std::chrono::milliseconds(200));
   auto elapsed = std::chrono::steady_clock::now() - start;
 
   ASSERT_FALSE(response.ok());

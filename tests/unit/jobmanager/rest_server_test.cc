@@ -1,17 +1,11 @@
 #include "jobmanager/rest_server.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
 #include <atomic>
-#include <chrono>
-#include <memory>
-#include <optional>
-#include <stdexcept>
-#include <string>
-#include <thread>
-#include <vector>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -20,9 +14,14 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include <chrono>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "common/http_client.h"
 
@@ -87,8 +86,7 @@ class RestServerTest : public ::testing::Test {
   }
 
   net::io_context io_;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{
-      io_.get_executor()};
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_{io_.get_executor()};
   std::unique_ptr<RestServer> server_;
   std::vector<std::thread> threads_;
   uint16_t port_ = 0;
@@ -170,8 +168,7 @@ TEST_F(RestServerTest, DecodesQueryParams) {
 
   HttpResponse response = Send("GET", "/metrics?get=a%2Cb+c&flag&empty=&x=%zz");
   EXPECT_EQ(response.status, 200);
-  EXPECT_EQ(Body(response),
-            json({{"get", "a,b c"}, {"flag", ""}, {"empty", ""}, {"x", "%zz"}}));
+  EXPECT_EQ(Body(response), json({{"get", "a,b c"}, {"flag", ""}, {"empty", ""}, {"x", "%zz"}}));
 }
 
 TEST_F(RestServerTest, PassesMethodHeadersAndBody) {
@@ -221,8 +218,7 @@ TEST_F(RestServerTest, ThrowingHandlerIs500WithMessage) {
 
   HttpResponse response = Send("GET", "/boom");
   EXPECT_EQ(response.status, 500);
-  EXPECT_EQ(Body(response),
-            json({{"errors", {"Internal server error: state backend exploded"}}}));
+  EXPECT_EQ(Body(response), json({{"errors", {"Internal server error: state backend exploded"}}}));
   EXPECT_EQ(Send("GET", "/boom").status, 500);  // the server is still serving
 }
 
@@ -274,9 +270,8 @@ TEST_F(RestServerTest, KeepsServingAfterGarbage) {
 
 TEST_F(RestServerTest, ServesSeveralRequestsOnOneConnection) {
   std::atomic<int> calls{0};
-  server_->Route("GET", "/overview", [&calls](const RestRequest&) {
-    return RestResponse::Json(++calls);
-  });
+  server_->Route("GET", "/overview",
+                 [&calls](const RestRequest&) { return RestResponse::Json(++calls); });
   Start();
 
   tcp::socket socket = Connect();
@@ -370,8 +365,8 @@ TEST_F(RestServerTest, ServesConcurrentClients) {
     clients.emplace_back([&, c] {
       for (int i = 0; i < kRequests; ++i) {
         int n = c * 1000 + i;
-        absl::StatusOr<HttpResponse> response = HttpRequest(
-            "GET", Url("/echo/" + std::to_string(n)), "", "application/json", kTimeout);
+        absl::StatusOr<HttpResponse> response =
+            HttpRequest("GET", Url("/echo/" + std::to_string(n)), "", "application/json", kTimeout);
         if (response.ok() && response->status == 200 && response->body == std::to_string(n)) {
           ++ok;
         }

@@ -1,0 +1,68 @@
+// Test support: a real cluster of eddy-jobmanager and eddy-taskmanager processes on
+// loopback with free ports, plus REST helpers. Owned by one test thread.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/process.h"
+
+namespace eddy::testing {
+
+class TestCluster {
+ public:
+  /// `dir` holds the logs; `settings` are extra --set key=value for every process.
+  explicit TestCluster(std::string dir, std::vector<std::string> settings = {});
+  ~TestCluster();
+
+  void StartJobManager();
+  /// Starts a TaskManager; returns its index.
+  int StartTaskManager(int slots = 2, std::vector<std::string> extra = {});
+  /// Starts a JobManager and `n` TaskManagers and waits until all registered.
+  bool Start(int n, int slots = 2);
+  bool WaitForTaskManagers(int n, std::chrono::milliseconds timeout = std::chrono::seconds(20));
+
+  ChildProcess& jobmanager() { return jobmanager_; }
+  ChildProcess& taskmanager(int i) { return taskmanagers_.at(i); }
+  std::string Url(const std::string& path = "") const;
+  uint16_t rest_port() const { return rest_port_; }
+  uint16_t rpc_port() const { return rpc_port_; }
+  const std::string& dir() const { return dir_; }
+
+  /// GETs `path` and returns its JSON, or null if the JobManager did not answer 200.
+  nlohmann::json Get(const std::string& path) const;
+  /// Number of registered TaskManagers, or -1 if the JobManager does not answer.
+  int RegisteredTaskManagers() const;
+  /// All logs, for failure messages.
+  std::string Logs();
+
+  /// Runs `eddy` with `args` to its end; returns {exit code, output}.
+  std::pair<int, std::string> RunCli(const std::vector<std::string>& args,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  /// Returns the job's state from /jobs/{id}, or "" if unknown.
+  std::string JobState(const std::string& job_id) const;
+  bool WaitForJobState(const std::string& job_id, const std::string& state,
+                       std::chrono::milliseconds timeout);
+
+ private:
+  std::vector<std::string> CommonArgs() const;
+
+  std::string dir_;
+  std::vector<std::string> settings_;
+  uint16_t rest_port_;
+  uint16_t rpc_port_;
+  ChildProcess jobmanager_;
+  std::vector<ChildProcess> taskmanagers_;
+  int cli_runs_ = 0;
+};
+
+/// Directory with the test job libraries (build/tests/jobs).
+std::string TestJobsDir();
+/// Directory with the example job libraries (build/examples).
+std::string ExamplesDir();
+
+}  // namespace eddy::testing
