@@ -44,6 +44,9 @@ stop:
 release: $(DEPS_STAMP)
 	cmake --preset release && cmake --build --preset release -j $(JOBS)
 
+bench: release
+	build/release/bin/eddy-bench-pipeline
+
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
 

@@ -44,7 +44,9 @@
 //   std::map, std::unordered_map                      varint count, then key, value, ...
 //   std::optional                                     byte 0 (empty) or 1 followed by the value
 //   protobuf messages                                 varint length, then the message
-// A varint reading as more than 10 bytes or more than 64 bits is malformed.
+//   std::chrono::duration, eddy::NamedType ids        as their count / value
+// A varint longer than 10 bytes or 64 bits is malformed. Ordered maps and sets must arrive in
+// strictly ascending order, unordered ones without duplicates.
 
 namespace eddy {
 
@@ -850,7 +852,8 @@ absl::Status Deserialize(std::string_view bytes, T* out) {
 
 }  // namespace eddy
 
-// Applies `macro(T, field)` to each field, separated by commas (up to 256 fields).
+// Applies `macro(T, field)` to each field, separated by commas (up to 256 fields; beyond about
+// 64, compile time grows quickly with std::tuple).
 #define EDDY_INTERNAL_PARENS ()
 #define EDDY_INTERNAL_EXPAND(...) \
   EDDY_INTERNAL_EXPAND4(EDDY_INTERNAL_EXPAND4(EDDY_INTERNAL_EXPAND4(EDDY_INTERNAL_EXPAND4(__VA_ARGS__))))

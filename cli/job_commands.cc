@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -126,11 +127,17 @@ absl::StatusOr<std::string> WaitForJob(const std::string& jobmanager_url, const 
     auto job = SendJson("GET", base + "/jobs/" + job_id, "", "application/json");
     if (!job.ok()) return job.status();
     std::string state = (*job)["state"].get<std::string>();
+    // Records entering the job at its first vertices and leaving it at its last ones.
+    std::set<std::string> has_input, has_output;
+    for (const auto& e : (*job)["plan"]["edges"]) {
+      has_input.insert(e["target"].get<std::string>());
+      has_output.insert(e["source"].get<std::string>());
+    }
     uint64_t in = 0, out_records = 0;
     for (const auto& v : (*job)["vertices"]) {
-      // Records entering the job at its sources and leaving at its sinks.
-      in += v["metrics"]["read-records"].get<uint64_t>();
-      out_records += v["metrics"]["write-records"].get<uint64_t>();
+      std::string id = v["id"].get<std::string>();
+      if (!has_input.count(id)) in += v["metrics"]["read-records"].get<uint64_t>();
+      if (!has_output.count(id)) out_records += v["metrics"]["write-records"].get<uint64_t>();
     }
     std::string line = absl::StrFormat("%-9s %7.1fs  records in %s, out %s", state,
                                        (*job)["duration"].get<int64_t>() / 1000.0, Thousands(in),

@@ -35,6 +35,7 @@ function(eddy_test)
   cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SRCS;DEPS;LABELS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_compile_definitions(${ARG_NAME} PRIVATE EDDY_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
   set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   eddy_target_options(${ARG_NAME})
   include(GoogleTest)
@@ -43,6 +44,6 @@ function(eddy_test)
   endif()
   gtest_discover_tests(${ARG_NAME}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-               ENVIRONMENT "EDDY_BIN_DIR=${CMAKE_BINARY_DIR}/bin;EDDY_TEST_JOBS_DIR=${CMAKE_BINARY_DIR}/tests/jobs;EDDY_EXAMPLES_DIR=${CMAKE_BINARY_DIR}/examples"
+               ENVIRONMENT "EDDY_BIN_DIR=${CMAKE_BINARY_DIR}/bin"
     DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/logging.h"
+#include "jobmanager/deployment_plan.h"
 
 namespace eddy {
 namespace {
@@ -124,8 +125,7 @@ void Dispatcher::TrySchedule(const std::string& job_id) {
     auto it = jobs_.find(job_id);
     if (it == jobs_.end() || it->second->state != "CREATED") return;
     Job& job = *it->second;
-    int needed = 0;
-    for (const auto& v : job.graph.vertices()) needed = std::max(needed, v.parallelism());
+    int needed = SlotsNeeded(job.graph);
 
     auto tms = registry_.List();
     int free = 0;
@@ -166,38 +166,17 @@ void Dispatcher::TrySchedule(const std::string& job_id) {
       job.slots[tm] = n;
     }
 
-    std::map<std::string, int> parallelism_of;
-    for (const auto& v : job.graph.vertices()) parallelism_of[v.id()] = v.parallelism();
-    for (auto& e : job.executions) {
-      const TaskManagerInfo* tm = slot_tm[e.subtask];
-      e.tm = tm->id;
-      e.state = "DEPLOYING";
-      auto& request = requests[tm->id];
-      rpc::TaskDeployment* d = request.add_tasks();
-      d->set_vertex_id(e.vertex_id);
-      d->set_subtask(e.subtask);
-      for (const auto& edge : job.graph.edges()) {
-        if (edge.target_vertex() != e.vertex_id) continue;
-        auto* in = d->add_inputs();
-        in->set_edge_id(edge.id());
-        std::vector<int> producers;
-        int subpartition = e.subtask;
-        if (edge.partitioning() == job::FORWARD) {
-          producers.push_back(e.subtask);
-          subpartition = 0;
-        } else {
-          for (int i = 0; i < parallelism_of[edge.source_vertex()]; ++i) producers.push_back(i);
-        }
-        for (int p : producers) {
-          const TaskManagerInfo* producer_tm = slot_tm[p];
-          auto* ch = in->add_channels();
-          ch->set_producer_subtask(p);
-          ch->set_subpartition(subpartition);
-          ch->set_local(producer_tm->id == tm->id);
-          ch->set_host(producer_tm->host);
-          ch->set_port(producer_tm->data_port);
-        }
-      }
+    std::vector<SlotLocation> locations;
+    for (const TaskManagerInfo* tm : slot_tm) {
+      locations.push_back(SlotLocation{tm->id.value(), tm->host, tm->data_port});
+    }
+    for (auto& planned : PlanDeployments(job.graph, locations)) {
+      const TaskManagerId tm = slot_tm[planned.slot]->id;
+      Execution* e = FindExecutionLocked(job, planned.deployment.vertex_id(),
+                                         planned.deployment.subtask());
+      e->tm = tm;
+      e->state = "DEPLOYING";
+      *requests[tm].add_tasks() = std::move(planned.deployment);
     }
     std::string graph_bytes = job.graph.SerializeAsString();
     for (auto& [tm, request] : requests) {

@@ -8,6 +8,8 @@
 #include <sstream>
 #include <thread>
 
+#include <iostream>
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -205,6 +207,9 @@ TEST_F(JobTest, BackpressureSlowsTheSourceAndKeepsMemoryFlatThenCancel) {
   EXPECT_GT(sink_rate, 100u);
   EXPECT_LT(source_rate, sink_rate * 3 / 2 + 1000)
       << "source " << source_rate << "/s vs sink " << sink_rate << "/s";
+  std::cout << "backpressure: source " << source_rate << " rec/s, sink " << sink_rate
+            << " rec/s, in flight " << (last.source_out - last.sink_in) << " records, TaskManager RSS "
+            << warm.rss_kib / 1024 << " MiB at 5s, peak " << peak / 1024 << " MiB\n";
   // In flight: bounded by the network buffers, not by the run time.
   EXPECT_LT(last.source_out - last.sink_in, 2'000'000u);
 

@@ -112,14 +112,9 @@ bool TestCluster::WaitForJobState(const std::string& job_id, const std::string& 
   return WaitUntil([&] { return JobState(job_id) == state; }, timeout);
 }
 
-std::string TestJobsDir() {
-  const char* dir = std::getenv("EDDY_TEST_JOBS_DIR");
-  return dir != nullptr ? dir : "build/tests/jobs";
-}
+// Both live next to the binaries' folder: build/bin -> build/tests/jobs, build/examples.
+std::string TestJobsDir() { return BinDir() + "/../tests/jobs"; }
 
-std::string ExamplesDir() {
-  const char* dir = std::getenv("EDDY_EXAMPLES_DIR");
-  return dir != nullptr ? dir : "build/examples";
-}
+std::string ExamplesDir() { return BinDir() + "/../examples"; }
 
 }  // namespace eddy::testing

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -526,6 +527,32 @@ TEST(ConfigDeathTest, GetterOfWrongTypeAborts) {
   Config config;
   EXPECT_DEATH(config.GetInt(opt::kRestPort), "'rest.port' has type port, not int");
   EXPECT_DEATH(config.GetBool(opt::kLogLevel), "'log.level' has type string, not bool");
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+// docs/configuration.md documents every key with its default; this keeps them in step.
+TEST(ConfigDocsTest, EveryKeyIsDocumentedWithItsDefault) {
+  std::ifstream in(std::string(EDDY_SOURCE_DIR) + "/docs/configuration.md");
+  ASSERT_TRUE(in.good()) << "docs/configuration.md not found";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string doc = ss.str();
+  for (const auto& spec : AllConfigOptions()) {
+    std::string key(spec.key.data(), spec.key.size());
+    auto row = doc.find("| `" + key + "` |");
+    ASSERT_NE(row, std::string::npos) << key << " is not documented";
+    std::string line = doc.substr(row, doc.find('\n', row) - row);
+    if (!spec.default_value.empty()) {
+      EXPECT_NE(line.find("`" + std::string(spec.default_value.data(), spec.default_value.size()) + "`"),
+                std::string::npos)
+          << key << ": documented default differs from " << spec.default_value;
+    }
+  }
 }
 
 }  // namespace

@@ -706,9 +706,14 @@ TEST(NetworkEnvironmentTest, CreateErrors) {
   EXPECT_FALSE(tm.env().CreateInputGate({TestTaskManager::Local(id)}).ok());
 }
 
-// Not a correctness test: prints the remote throughput of full 32 KiB buffers.
-TEST(NetworkEnvironmentTest, RemoteThroughput) {
-  TestTaskManager producer, consumer;
+// Not a correctness test: prints the remote throughput of full 32 KiB buffers for a few
+// credit settings (exclusive buffers per channel).
+class NetworkThroughputTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(NetworkThroughputTest, RemoteThroughput) {
+  NetworkOptions options;
+  options.exclusive_buffers_per_channel = GetParam();
+  TestTaskManager producer(options), consumer(options);
   PartitionId id{"job-t", "edge-1", 0};
   auto partition = producer.env().CreatePartition(id, 1);
   ASSERT_TRUE(partition.ok());
@@ -736,8 +741,52 @@ TEST(NetworkEnvironmentTest, RemoteThroughput) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(produced.get().ok());
   EXPECT_EQ(got, kBuffers);
-  std::printf("remote throughput: %.0f MiB/s (%d buffers of 32 KiB in %.3f s)\n",
-              kBuffers * 32.0 / 1024 / secs, kBuffers, secs);
+  std::printf("remote throughput with %d credits: %.0f MiB/s (%d buffers of 32 KiB in %.3f s)\n",
+              GetParam(), kBuffers * 32.0 / 1024 / secs, kBuffers, secs);
+}
+
+INSTANTIATE_TEST_SUITE_P(Credits, NetworkThroughputTest, ::testing::Values(2, 8));
+
+// Not a correctness test: prints the end-to-end rate of 100-byte records over TCP.
+TEST(NetworkEnvironmentTest, RemoteRecordRate) {
+  TestTaskManager producer, consumer;
+  PartitionId id{"job-t", "edge-2", 0};
+  auto partition = producer.env().CreatePartition(id, 1);
+  ASSERT_TRUE(partition.ok());
+  auto gate = consumer.env().CreateInputGate({producer.Remote(id)});
+  ASSERT_TRUE(gate.ok());
+  constexpr int kRecords = 1000000;
+  const std::string record(100, 'r');
+  const auto start = std::chrono::steady_clock::now();
+  auto produced = std::async(std::launch::async, [p = *partition, &record]() -> absl::Status {
+    RecordWriter writer(p);
+    for (int i = 0; i < kRecords; ++i) {
+      absl::Status s = writer.Write(0, record);
+      if (!s.ok()) return s;
+    }
+    return writer.Finish();
+  });
+  RecordReader reader;
+  int got = 0;
+  while (!(*gate)->finished()) {
+    auto in = (*gate)->Next(seconds(30));
+    ASSERT_TRUE(in.ok()) << in.status();
+    ASSERT_TRUE(in->has_value());
+    if ((*in)->buffer.kind() != BufferKind::kData) continue;
+    reader.SetBuffer(std::move((*in)->buffer));
+    std::string_view r;
+    while (true) {
+      auto more = reader.Next(&r);
+      ASSERT_TRUE(more.ok());
+      if (!*more) break;
+      ++got;
+    }
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_TRUE(produced.get().ok());
+  EXPECT_EQ(got, kRecords);
+  std::printf("remote record rate: %.2f M records/s of 100 B (%.3f s)\n", kRecords / secs / 1e6,
+              secs);
 }
 
 }  // namespace
