@@ -73,6 +73,7 @@ void Dispatcher::WorkerLoop() {
       work();
     } else {
       SchedulePending();
+      RepeatStaleCancels();
     }
   }
 }
@@ -116,6 +117,23 @@ void Dispatcher::SchedulePending() {
     }
   }
   for (const auto& id : pending) TrySchedule(id);
+}
+
+void Dispatcher::RepeatStaleCancels() {
+  constexpr auto kRepeatAfter = std::chrono::seconds(3);
+  std::vector<std::pair<std::string, std::vector<TaskManagerId>>> stale;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto now = std::chrono::steady_clock::now();
+    for (auto& [id, job] : jobs_) {
+      if ((job->state == "CANCELING" || job->state == "FAILING") &&
+          now - job->cancel_sent >= kRepeatAfter) {
+        job->cancel_sent = now;
+        stale.emplace_back(id, TaskManagersOfLocked(*job));
+      }
+    }
+  }
+  for (const auto& [id, tms] : stale) SendToTaskManagers(id, "CancelJob", tms);
 }
 
 void Dispatcher::TrySchedule(const std::string& job_id) {
@@ -271,6 +289,7 @@ absl::Status Dispatcher::Cancel(const std::string& job_id) {
       return absl::OkStatus();
     }
     job.state = "CANCELING";
+    job.cancel_sent = std::chrono::steady_clock::now();
     tms = TaskManagersOfLocked(job);
   }
   Enqueue([this, job_id, tms] { SendToTaskManagers(job_id, "CancelJob", tms); });
@@ -346,6 +365,7 @@ void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::st
     }
     auto tms = TaskManagersOfLocked(job);
     std::string id = job.id;
+    job.cancel_sent = std::chrono::steady_clock::now();
     queue_.push_back([this, id, tms] { SendToTaskManagers(id, "CancelJob", tms); });
     cv_.notify_all();
   }

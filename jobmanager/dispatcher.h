@@ -91,12 +91,16 @@ class Dispatcher {
     std::string root_exception;
     int64_t root_exception_ms = 0;
     std::vector<nlohmann::json> exception_history;
+    std::chrono::steady_clock::time_point cancel_sent;  // last CancelJob to its TaskManagers
   };
 
   void WorkerLoop();
   void Enqueue(std::function<void()> work);
   void TrySchedule(const std::string& job_id);
   void SchedulePending();
+  /// Sends CancelJob again for jobs whose tasks have not all stopped after a while (a
+  /// TaskManager may have missed it).
+  void RepeatStaleCancels();
   void SendToTaskManagers(const std::string& job_id, const std::string& method,
                           const std::vector<TaskManagerId>& tms);
   rpc::RpcClient* ClientFor(const TaskManagerId& tm, absl::Status* error);

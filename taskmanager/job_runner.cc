@@ -64,6 +64,8 @@ void JobRunner::Submit(rpc::SubmitTasksRequest request) {
 
 void JobRunner::Cancel(const std::string& job_id) {
   std::lock_guard<std::mutex> lock(mu_);
+  // A cancel may overtake the deployment it cancels (that one is still queued): remember it.
+  cancelled_jobs_.insert(job_id);
   auto it = jobs_.find(job_id);
   if (it == jobs_.end()) return;
   for (auto& t : it->second) t->Cancel();
@@ -73,6 +75,7 @@ void JobRunner::Release(const std::string& job_id) {
   std::vector<std::unique_ptr<Task>> tasks;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    cancelled_jobs_.insert(job_id);
     auto it = jobs_.find(job_id);
     if (it != jobs_.end()) {
       tasks = std::move(it->second);
@@ -97,17 +100,22 @@ std::vector<rpc::TaskReport> JobRunner::Reports() const {
   return out;
 }
 
-void JobRunner::FailAll(const rpc::SubmitTasksRequest& request, const std::string& failure) {
-  EDDY_LOG(WARN) << "cannot deploy tasks of job " << request.job_id() << ": " << failure;
+void JobRunner::ReportAll(const rpc::SubmitTasksRequest& request, const std::string& state,
+                          const std::string& failure) {
   for (const auto& d : request.tasks()) {
     rpc::TaskReport report;
     report.set_job_id(request.job_id());
     report.set_vertex_id(d.vertex_id());
     report.set_subtask(d.subtask());
-    report.set_state("FAILED");
+    report.set_state(state);
     report.set_failure(failure);
     report_(report);
   }
+}
+
+void JobRunner::FailAll(const rpc::SubmitTasksRequest& request, const std::string& failure) {
+  EDDY_LOG(WARN) << "cannot deploy tasks of job " << request.job_id() << ": " << failure;
+  ReportAll(request, "FAILED", failure);
 }
 
 absl::StatusOr<std::shared_ptr<JobLibrary>> JobRunner::FetchLibrary(const std::string& url,
@@ -169,9 +177,18 @@ void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
   auto shared_args = std::make_shared<const JobArgs>(job_args.ok() ? *job_args : JobArgs());
   std::shared_ptr<const JobBuilder> shared_plan(std::move(*plan));
   std::vector<Task*> started;
+  bool cancelled_before_start = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
+    cancelled_before_start = cancelled_jobs_.count(request.job_id()) > 0;
+  }
+  if (cancelled_before_start) {
+    EDDY_LOG(INFO) << "job " << request.job_id() << " was cancelled before its tasks started";
+    return ReportAll(request, "CANCELED", "");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     auto& tasks = jobs_[request.job_id()];
     for (const auto& d : request.tasks()) {
       TaskSetup setup;

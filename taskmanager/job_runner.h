@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -46,6 +47,8 @@ class JobRunner {
   absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& url,
                                                           const std::string& sha256);
   void FailAll(const rpc::SubmitTasksRequest& request, const std::string& failure);
+  void ReportAll(const rpc::SubmitTasksRequest& request, const std::string& state,
+                 const std::string& failure);
 
   net::NetworkEnvironment* network_;
   std::string cache_dir_;
@@ -57,6 +60,7 @@ class JobRunner {
   std::deque<std::function<void()>> queue_;                          // guarded by mu_
   bool stopping_ = false;                                            // guarded by mu_
   std::map<std::string, std::vector<std::unique_ptr<Task>>> jobs_;   // guarded by mu_
+  std::set<std::string> cancelled_jobs_;  // guarded by mu_; cancelled before deployment
   std::map<std::string, std::shared_ptr<JobLibrary>> libraries_;     // worker thread only
   std::thread worker_;
 };

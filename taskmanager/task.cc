@@ -288,6 +288,8 @@ void Task::RunChain() {
           auto more = reader.Next(&record);
           if (!more.ok()) throw std::runtime_error(std::string(more.status().message()));
           if (!*more) break;
+          // A slow operator may take long over one buffer: cancel between records.
+          if (cancelled_.load(std::memory_order_relaxed)) throw TaskCancelled{};
           auto pushed = rt.decoders[in.channel]->Push(record);
           if (!pushed.ok()) throw std::runtime_error(std::string(pushed.message()));
         }

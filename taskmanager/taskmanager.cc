@@ -157,9 +157,9 @@ absl::Status TaskManager::HeartbeatOnce() {
   report->set_bytes_received_remote(stats.bytes_received_remote.load());
   report->set_network_buffers_available(static_cast<uint32_t>(network_->pool().available()));
   report->set_network_buffers_total(static_cast<uint32_t>(network_->pool().total()));
-  // A heartbeat that takes longer than the interval is as good as lost.
-  auto timeout = std::max(config_.GetDuration(opt::kHeartbeatInterval),
-                          std::chrono::milliseconds(200));
+  // A late answer is still an answer: only a heartbeat unanswered for the whole timeout
+  // means the JobManager is gone.
+  auto timeout = config_.GetDuration(opt::kHeartbeatTimeout);
   EDDY_ASSIGN_OR_RETURN(auto response,
                         client_.Call<rpc::HeartbeatResponse>("Heartbeat", request, timeout));
   if (!response.known()) {

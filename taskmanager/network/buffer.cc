@@ -60,9 +60,7 @@ void Buffer::Release() {
 }
 
 BufferPool::BufferPool(size_t num_buffers, size_t buffer_size)
-    : buffer_size_(buffer_size),
-      total_(num_buffers),
-      memory_(new char[num_buffers * buffer_size]) {
+    : buffer_size_(buffer_size), total_(num_buffers), memory_(new char[num_buffers * buffer_size]) {
   EDDY_CHECK_GT(buffer_size, size_t{0});
   free_.reserve(num_buffers);
   // Hand out low addresses first: LIFO from the back.
@@ -89,9 +87,7 @@ Buffer BufferPool::Request(std::chrono::milliseconds timeout) {
 Buffer BufferPool::RequestUntil(std::optional<std::chrono::steady_clock::time_point> deadline,
                                 const std::atomic<bool>* cancelled) {
   std::unique_lock<std::mutex> lock(mu_);
-  auto ready = [&] {
-    return !free_.empty() || (cancelled != nullptr && cancelled->load());
-  };
+  auto ready = [&] { return !free_.empty() || (cancelled != nullptr && cancelled->load()); };
   if (deadline) {
     if (!cv_.wait_until(lock, *deadline, ready)) return Buffer();
   } else {

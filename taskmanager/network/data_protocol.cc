@@ -96,9 +96,8 @@ absl::StatusOr<PartitionRequest> DecodePartitionRequest(std::string_view body) {
   BodyReader in(body);
   PartitionRequest r;
   uint32_t subpartition = 0, producer = 0;
-  if (!in.U32(&r.channel) || !in.U32(&subpartition) || !in.U32(&r.credit) ||
-      !in.U32(&producer) || !in.String(&r.partition.job_id) ||
-      !in.String(&r.partition.edge_id) || !in.done()) {
+  if (!in.U32(&r.channel) || !in.U32(&subpartition) || !in.U32(&r.credit) || !in.U32(&producer) ||
+      !in.String(&r.partition.job_id) || !in.String(&r.partition.edge_id) || !in.done()) {
     return absl::DataLossError(
         absl::StrCat("malformed partition request of ", body.size(), " bytes"));
   }
@@ -142,8 +141,7 @@ absl::Status DecodeErrorResponse(std::string_view body, uint32_t* channel) {
 }
 
 void EncodeBufferResponseHeader(uint32_t channel, uint32_t sequence, BufferKind kind,
-                                size_t payload_bytes,
-                                std::array<char, kBufferFrameOverhead>* out) {
+                                size_t payload_bytes, std::array<char, kBufferFrameOverhead>* out) {
   char* p = out->data();
   PutU32At(p, static_cast<uint32_t>(1 + kBufferResponseHeaderBytes + payload_bytes));
   p[4] = static_cast<char>(MessageType::kBufferResponse);
@@ -158,7 +156,8 @@ absl::Status FrameParser::OnPrefix() {
   if (frame_length_ < 1) return absl::DataLossError("frame without a message type");
   size_t body = frame_length_ - 1;
   if (type == static_cast<uint8_t>(MessageType::kBufferResponse)) {
-    if (body < kBufferResponseHeaderBytes || body - kBufferResponseHeaderBytes > max_payload_bytes_) {
+    if (body < kBufferResponseHeaderBytes ||
+        body - kBufferResponseHeaderBytes > max_payload_bytes_) {
       return absl::DataLossError(absl::StrCat("buffer frame of ", frame_length_,
                                               " bytes outside the allowed 10..",
                                               1 + kBufferResponseHeaderBytes + max_payload_bytes_));
@@ -218,8 +217,8 @@ absl::Status FrameParser::Feed(const char* data, size_t n, FrameSink& sink) {
         if (kind == static_cast<uint8_t>(BufferKind::kEndOfPartition) && payload_bytes_ != 0) {
           return fail(absl::DataLossError("end-of-partition with a payload"));
         }
-        auto target = sink.OnBufferHeader(channel, sequence, static_cast<BufferKind>(kind),
-                                          payload_bytes_);
+        auto target =
+            sink.OnBufferHeader(channel, sequence, static_cast<BufferKind>(kind), payload_bytes_);
         if (!target.ok()) return fail(target.status());
         target_ = *target;
         state_ = State::kPayload;

@@ -56,8 +56,7 @@ absl::Status DecodeErrorResponse(std::string_view body, uint32_t* channel);
 
 /// Writes the first kBufferFrameOverhead bytes of a BufferResponse frame.
 void EncodeBufferResponseHeader(uint32_t channel, uint32_t sequence, BufferKind kind,
-                                size_t payload_bytes,
-                                std::array<char, kBufferFrameOverhead>* out);
+                                size_t payload_bytes, std::array<char, kBufferFrameOverhead>* out);
 
 uint32_t ReadU32(const char* p);
 
@@ -67,8 +66,8 @@ class FrameSink {
   virtual ~FrameSink() = default;
   /// A BufferResponse header arrived; returns where to put the `payload_bytes` that follow
   /// (nullptr: discard them).
-  virtual absl::StatusOr<char*> OnBufferHeader(uint32_t channel, uint32_t sequence,
-                                               BufferKind kind, size_t payload_bytes) = 0;
+  virtual absl::StatusOr<char*> OnBufferHeader(uint32_t channel, uint32_t sequence, BufferKind kind,
+                                               size_t payload_bytes) = 0;
   /// The payload announced by the last OnBufferHeader is complete.
   virtual absl::Status OnBufferComplete() = 0;
   /// A control message (any type but kBufferResponse) arrived whole.
@@ -95,7 +94,7 @@ class FrameParser {
   const size_t max_payload_bytes_;
   State state_ = State::kPrefix;
   std::array<char, kBufferResponseHeaderBytes> header_{};  // prefix, then buffer header
-  size_t filled_ = 0;                                     // bytes of header_ received
+  size_t filled_ = 0;                                      // bytes of header_ received
   uint32_t frame_length_ = 0;
   MessageType type_ = MessageType::kPartitionRequest;
   char* target_ = nullptr;  // payload destination (nullptr: discard)

@@ -1,10 +1,9 @@
 #include "taskmanager/network/network_environment.h"
 
-#include <utility>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -20,8 +19,7 @@ std::string PartitionId::ToString() const {
   return absl::StrCat(job_id, "/", edge_id, "/", producer_subtask);
 }
 
-NetworkEnvironmentImpl::NetworkEnvironmentImpl(boost::asio::io_context& io,
-                                               NetworkOptions options)
+NetworkEnvironmentImpl::NetworkEnvironmentImpl(boost::asio::io_context& io, NetworkOptions options)
     : io_(io),
       options_(options),
       pool_(std::make_shared<BufferPool>(options.num_buffers, options.buffer_size)),
@@ -48,9 +46,8 @@ absl::StatusOr<uint16_t> NetworkEnvironmentImpl::Listen(const std::string& host,
   if (!ec) acceptor->bind(endpoint, ec);
   if (!ec) acceptor->listen(boost::asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for data connections on ", host, ":", port, ": ",
-                     ec.message()));
+    return absl::UnavailableError(absl::StrCat("cannot listen for data connections on ", host, ":",
+                                               port, ": ", ec.message()));
   }
   uint16_t bound = acceptor->local_endpoint(ec).port();
   {
@@ -134,9 +131,9 @@ void NetworkEnvironmentImpl::Stop() {
     servers.swap(servers_);
     gates.swap(gates_);
   }
-  const absl::Status stopped = absl::UnavailableError(
-      absl::StrCat("network environment of the TaskManager",
-                   address.empty() ? "" : " at " + address, " stopped"));
+  const absl::Status stopped =
+      absl::UnavailableError(absl::StrCat("network environment of the TaskManager",
+                                          address.empty() ? "" : " at " + address, " stopped"));
   if (acceptor != nullptr) {
     boost::asio::post(acceptor->get_executor(), [acceptor] {
       boost::system::error_code ignored;
@@ -154,15 +151,18 @@ void NetworkEnvironmentImpl::Stop() {
 absl::StatusOr<std::shared_ptr<ResultPartition>> NetworkEnvironmentImpl::CreatePartition(
     const PartitionId& id, int num_subpartitions) {
   if (num_subpartitions <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat("partition ", id.ToString(), " needs at least "
-                                                   "one subpartition, got ", num_subpartitions));
+    return absl::InvalidArgumentError(absl::StrCat("partition ", id.ToString(),
+                                                   " needs at least "
+                                                   "one subpartition, got ",
+                                                   num_subpartitions));
   }
   int quota = num_subpartitions + std::max(0, options_.extra_buffers_per_partition);
   std::weak_ptr<NetworkEnvironmentImpl> weak = weak_from_this();
-  auto partition = std::make_shared<PipelinedPartition>(
-      id, num_subpartitions, quota, pool_, [weak](PipelinedPartition* p) {
-        if (auto self = weak.lock()) self->OnPartitionReleased(p);
-      });
+  auto partition = std::make_shared<PipelinedPartition>(id, num_subpartitions, quota, pool_,
+                                                        [weak](PipelinedPartition* p) {
+                                                          if (auto self = weak.lock())
+                                                            self->OnPartitionReleased(p);
+                                                        });
   std::lock_guard<std::mutex> lock(mu_);
   if (stopped_) return absl::FailedPreconditionError("network environment is stopped");
   auto [it, inserted] = partitions_.emplace(id.ToString(), partition);
@@ -187,8 +187,8 @@ absl::StatusOr<std::unique_ptr<InputGate>> NetworkEnvironmentImpl::CreateInputGa
   if (channels.empty()) return absl::InvalidArgumentError("an input gate needs channels");
   for (const ChannelSpec& spec : channels) {
     if (spec.subpartition < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("negative subpartition for ",
-                                                     spec.partition.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("negative subpartition for ", spec.partition.ToString()));
     }
     if (!spec.local && (spec.host.empty() || spec.port == 0)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -259,9 +259,9 @@ std::shared_ptr<PartitionRequestClient> NetworkEnvironmentImpl::GetClient(const 
   if (stopped_) return nullptr;
   auto it = clients_.find(key);
   if (it != clients_.end() && !it->second->closed()) return it->second;
-  auto client = std::make_shared<PartitionRequestClient>(
-      weak_from_this(), io_, stats_, options_.buffer_size, options_.partition_request_timeout,
-      host, port);
+  auto client =
+      std::make_shared<PartitionRequestClient>(weak_from_this(), io_, stats_, options_.buffer_size,
+                                               options_.partition_request_timeout, host, port);
   clients_[key] = client;
   client->Start();
   return client;
@@ -305,8 +305,8 @@ class NetworkEnvironmentHandle final : public NetworkEnvironment {
     return impl_->Listen(host, port);
   }
   void Stop() override { impl_->Stop(); }
-  absl::StatusOr<std::shared_ptr<ResultPartition>> CreatePartition(
-      const PartitionId& id, int num_subpartitions) override {
+  absl::StatusOr<std::shared_ptr<ResultPartition>> CreatePartition(const PartitionId& id,
+                                                                   int num_subpartitions) override {
     return impl_->CreatePartition(id, num_subpartitions);
   }
   absl::StatusOr<std::unique_ptr<InputGate>> CreateInputGate(

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -18,8 +19,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -37,7 +36,7 @@ struct PartitionId {
 };
 
 struct NetworkOptions {
-  size_t num_buffers = 2048;              // taskmanager.network.buffers
+  size_t num_buffers = 2048;  // taskmanager.network.buffers
   size_t buffer_size = kDefaultBufferSize;
   int exclusive_buffers_per_channel = 2;  // credits a remote input channel starts with
   /// Buffers one partition may hold beyond one per subpartition. A buffer counts from

@@ -6,15 +6,14 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include "taskmanager/network/network_environment.h"
 
@@ -33,7 +32,7 @@ class NetworkEnvironmentImpl : public std::enable_shared_from_this<NetworkEnviro
   absl::StatusOr<uint16_t> Listen(const std::string& host, uint16_t port);
   void Stop();
   absl::StatusOr<std::shared_ptr<ResultPartition>> CreatePartition(const PartitionId& id,
-                                                                    int num_subpartitions);
+                                                                   int num_subpartitions);
   absl::StatusOr<std::unique_ptr<InputGate>> CreateInputGate(std::vector<ChannelSpec> channels);
   void ReleaseJob(const std::string& job_id);
   bool HasPartition(const PartitionId& id) const;
@@ -65,14 +64,14 @@ class NetworkEnvironmentImpl : public std::enable_shared_from_this<NetworkEnviro
   std::atomic<uint32_t> next_channel_id_{1};
 
   mutable std::mutex mu_;
-  bool stopped_ = false;                                                      // guarded by mu_
-  std::string address_;                                                       // guarded by mu_
-  std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor_;                  // guarded by mu_
+  bool stopped_ = false;                                      // guarded by mu_
+  std::string address_;                                       // guarded by mu_
+  std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor_;  // guarded by mu_
   std::unordered_map<std::string, std::shared_ptr<PipelinedPartition>> partitions_;  // by id
-  std::map<std::string, std::shared_ptr<PartitionRequestClient>> clients_;    // by host:port
+  std::map<std::string, std::shared_ptr<PartitionRequestClient>> clients_;           // by host:port
   std::unordered_map<const PartitionServerConnection*, std::shared_ptr<PartitionServerConnection>>
-      servers_;                                                               // guarded by mu_
-  std::vector<std::weak_ptr<SingleInputGate>> gates_;                         // guarded by mu_
+      servers_;                                        // guarded by mu_
+  std::vector<std::weak_ptr<SingleInputGate>> gates_;  // guarded by mu_
 };
 
 }  // namespace eddy::net

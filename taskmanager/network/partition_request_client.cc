@@ -1,12 +1,11 @@
 #include "taskmanager/network/partition_request_client.h"
 
 #include <algorithm>
-#include <utility>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -70,8 +69,8 @@ void PartitionRequestClient::Start() {
 void PartitionRequestClient::OnConnected(const boost::system::error_code& ec) {
   if (state_ != State::kConnecting) return;
   if (ec) {
-    Fail(absl::UnavailableError(absl::StrCat("cannot connect to producer TaskManager at ",
-                                             address_, ": ", ec.message())));
+    Fail(absl::UnavailableError(
+        absl::StrCat("cannot connect to producer TaskManager at ", address_, ": ", ec.message())));
     return;
   }
   boost::system::error_code ignored;
@@ -156,8 +155,8 @@ void PartitionRequestClient::WriteNext() {
         self->write_in_flight_ = false;
         if (self->state_ == State::kClosed) return;
         if (ec) {
-          self->Fail(absl::UnavailableError(absl::StrCat(
-              "connection to producer TaskManager at ", self->address_, " lost: ", ec.message())));
+          self->Fail(absl::UnavailableError(absl::StrCat("connection to producer TaskManager at ",
+                                                         self->address_, " lost: ", ec.message())));
           return;
         }
         self->writing_.clear();
@@ -166,18 +165,17 @@ void PartitionRequestClient::WriteNext() {
 }
 
 void PartitionRequestClient::ReadSome() {
-  socket_.async_read_some(
-      boost::asio::buffer(read_buffer_.get(), kReadBufferBytes),
-      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-        self->OnRead(ec, n);
-      });
+  socket_.async_read_some(boost::asio::buffer(read_buffer_.get(), kReadBufferBytes),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      size_t n) { self->OnRead(ec, n); });
 }
 
 void PartitionRequestClient::OnRead(const boost::system::error_code& ec, size_t n) {
   if (state_ == State::kClosed) return;
   if (ec) {
     std::string how = ec == boost::asio::error::eof ? "closed by peer" : ec.message();
-    if (parser_.in_frame()) absl::StrAppend(&how, " inside a frame (", parser_.DescribePartial(), ")");
+    if (parser_.in_frame())
+      absl::StrAppend(&how, " inside a frame (", parser_.DescribePartial(), ")");
     Fail(absl::UnavailableError(
         absl::StrCat("connection to producer TaskManager at ", address_, " lost: ", how)));
     return;
@@ -193,8 +191,8 @@ void PartitionRequestClient::OnRead(const boost::system::error_code& ec, size_t 
   ReadSome();
 }
 
-absl::StatusOr<char*> PartitionRequestClient::OnBufferHeader(uint32_t channel_id,
-                                                             uint32_t sequence, BufferKind kind,
+absl::StatusOr<char*> PartitionRequestClient::OnBufferHeader(uint32_t channel_id, uint32_t sequence,
+                                                             BufferKind kind,
                                                              size_t payload_bytes) {
   rx_channel_.reset();
   rx_kind_ = kind;
@@ -279,10 +277,10 @@ void PartitionRequestClient::OnPartitionNotFound(uint32_t channel_id) {
   auto deadline = channel->request_deadline.value_or(now);
   if (now >= deadline) {
     FailChannel(channel_id,
-                absl::NotFoundError(absl::StrCat(
-                    "partition ", channel->spec().partition.ToString(), " (subpartition ",
-                    channel->spec().subpartition, ") not found at producer TaskManager ",
-                    address_, " within ", request_timeout_.count(), " ms")));
+                absl::NotFoundError(absl::StrCat("partition ", channel->spec().partition.ToString(),
+                                                 " (subpartition ", channel->spec().subpartition,
+                                                 ") not found at producer TaskManager ", address_,
+                                                 " within ", request_timeout_.count(), " ms")));
     return;
   }
   auto delay = std::min(channel->retry_backoff,
@@ -290,16 +288,16 @@ void PartitionRequestClient::OnPartitionNotFound(uint32_t channel_id) {
   channel->retry_backoff = std::min(channel->retry_backoff * 2, kMaxRetryBackoff);
   auto timer = std::make_shared<boost::asio::steady_timer>(socket_.get_executor(), delay);
   retry_timers_[channel_id] = timer;
-  timer->async_wait([self = shared_from_this(), timer, channel_id,
-                     weak = std::weak_ptr<RemoteInputChannel>(channel)](
-                        const boost::system::error_code& ec) {
-    auto t = self->retry_timers_.find(channel_id);
-    if (t != self->retry_timers_.end() && t->second == timer) self->retry_timers_.erase(t);
-    if (ec || self->state_ != State::kConnected) return;
-    auto it = self->channels_.find(channel_id);
-    if (it == self->channels_.end() || it->second != weak.lock()) return;
-    self->SendRequest(*it->second);
-  });
+  timer->async_wait(
+      [self = shared_from_this(), timer, channel_id,
+       weak = std::weak_ptr<RemoteInputChannel>(channel)](const boost::system::error_code& ec) {
+        auto t = self->retry_timers_.find(channel_id);
+        if (t != self->retry_timers_.end() && t->second == timer) self->retry_timers_.erase(t);
+        if (ec || self->state_ != State::kConnected) return;
+        auto it = self->channels_.find(channel_id);
+        if (it == self->channels_.end() || it->second != weak.lock()) return;
+        self->SendRequest(*it->second);
+      });
 }
 
 void PartitionRequestClient::FailChannel(uint32_t channel_id, absl::Status status) {

@@ -1,10 +1,9 @@
 #include "taskmanager/network/partition_server.h"
 
-#include <limits>
-#include <utility>
-
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <limits>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -75,11 +74,9 @@ void PartitionServerConnection::NotifyDataAvailable(uint32_t channel_id) {
 
 void PartitionServerConnection::ReadSome() {
   if (closed_) return;
-  socket_.async_read_some(
-      boost::asio::buffer(read_buffer_.get(), kReadBufferBytes),
-      [self = shared_from_this()](const boost::system::error_code& ec, size_t n) {
-        self->OnRead(ec, n);
-      });
+  socket_.async_read_some(boost::asio::buffer(read_buffer_.get(), kReadBufferBytes),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      size_t n) { self->OnRead(ec, n); });
 }
 
 void PartitionServerConnection::OnRead(const boost::system::error_code& ec, size_t n) {
@@ -152,8 +149,7 @@ absl::StatusOr<char*> PartitionServerConnection::OnBufferHeader(uint32_t, uint32
 
 absl::Status PartitionServerConnection::OnBufferComplete() { return absl::OkStatus(); }
 
-absl::Status PartitionServerConnection::OnControl(wire::MessageType type,
-                                                  std::string_view body) {
+absl::Status PartitionServerConnection::OnControl(wire::MessageType type, std::string_view body) {
   switch (type) {
     case wire::MessageType::kPartitionRequest:
       return OnPartitionRequest(body);
@@ -163,8 +159,8 @@ absl::Status PartitionServerConnection::OnControl(wire::MessageType type,
       if (it == channels_.end()) return absl::OkStatus();  // finished or cancelled meanwhile
       ServedChannel& channel = it->second;
       uint64_t credit = uint64_t{channel.credit} + wire::ReadU32(body.data() + 4);
-      channel.credit = static_cast<uint32_t>(
-          std::min<uint64_t>(credit, std::numeric_limits<uint32_t>::max()));
+      channel.credit =
+          static_cast<uint32_t>(std::min<uint64_t>(credit, std::numeric_limits<uint32_t>::max()));
       MaybeEnqueue(channel);
       WriteNext();
       return absl::OkStatus();

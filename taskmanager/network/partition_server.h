@@ -9,14 +9,13 @@
 #pragma once
 
 #include <array>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "taskmanager/network/data_protocol.h"
 #include "taskmanager/network/pipelined_partition.h"
@@ -51,9 +50,9 @@ class PartitionServerConnection final
     int subpartition = 0;
     uint32_t credit = 0;
     uint32_t sequence = 0;
-    bool maybe_available = true;      // the subpartition may hold buffers
-    bool head_needs_credit = false;   // ... and the first is not an end-of-partition
-    bool queued = false;              // in ready_
+    bool maybe_available = true;     // the subpartition may hold buffers
+    bool head_needs_credit = false;  // ... and the first is not an end-of-partition
+    bool queued = false;             // in ready_
   };
   struct OutFrame {
     std::array<char, wire::kBufferFrameOverhead> header{};

@@ -99,11 +99,11 @@ class PipelinedPartition final : public ResultPartition {
   std::function<void(PipelinedPartition*)> on_released_;
 
   mutable std::mutex mu_;
-  std::vector<Subpartition> subs_;        // guarded by mu_ (the vector itself is fixed)
-  int consumed_count_ = 0;                // guarded by mu_
-  bool finished_ = false;                 // guarded by mu_
-  bool cancelled_ = false;                // guarded by mu_
-  bool released_ = false;                 // guarded by mu_
+  std::vector<Subpartition> subs_;  // guarded by mu_ (the vector itself is fixed)
+  int consumed_count_ = 0;          // guarded by mu_
+  bool finished_ = false;           // guarded by mu_
+  bool cancelled_ = false;          // guarded by mu_
+  bool released_ = false;           // guarded by mu_
 };
 
 }  // namespace eddy::net

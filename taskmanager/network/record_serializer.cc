@@ -46,9 +46,8 @@ absl::Status RecordWriter::Write(int channel, std::string_view record) {
   EDDY_CHECK(channel >= 0 && channel < num_channels())
       << "channel " << channel << " of " << num_channels();
   if (record.size() > kMaxRecordBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("record of ", record.size(),
-                                                   " bytes exceeds the limit of ",
-                                                   kMaxRecordBytes, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "record of ", record.size(), " bytes exceeds the limit of ", kMaxRecordBytes, " bytes"));
   }
   char prefix[kMaxVarintBytes];
   const size_t prefix_bytes = EncodeVarint(record.size(), prefix);
@@ -175,8 +174,8 @@ absl::StatusOr<bool> RecordReader::Next(std::string_view* record) {
   };
   auto check_length = [&](uint64_t length) -> absl::Status {
     if (length > kMaxRecordBytes) {
-      return Fail(absl::StrCat("record length ", length, " exceeds the limit of ",
-                               kMaxRecordBytes, " bytes"));
+      return Fail(absl::StrCat("record length ", length, " exceeds the limit of ", kMaxRecordBytes,
+                               " bytes"));
     }
     return absl::OkStatus();
   };

@@ -82,8 +82,8 @@ class RecordReader {
 
   Buffer buffer_;
   size_t pos_ = 0;
-  std::string partial_;   // bytes of a record (or its length prefix) spanning buffers
-  uint64_t need_ = 0;     // bytes still missing from partial_ (0: reading a length)
+  std::string partial_;  // bytes of a record (or its length prefix) spanning buffers
+  uint64_t need_ = 0;    // bytes still missing from partial_ (0: reading a length)
   bool reading_length_ = false;
   bool partial_returned_ = false;  // partial_ holds the record returned last
   absl::Status status_;

@@ -1,9 +1,8 @@
 #include "taskmanager/network/single_input_gate.h"
 
 #include <algorithm>
-#include <utility>
-
 #include <boost/asio/steady_timer.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
@@ -109,9 +108,9 @@ absl::Status SingleInputGate::Setup() {
       }
       exclusive.push_back(std::move(b));
     }
-    ch.remote = std::make_shared<RemoteInputChannel>(env_->NextChannelId(), static_cast<int>(i),
-                                                     ch.spec, weak_from_this(), env_->pool(),
-                                                     std::move(exclusive));
+    ch.remote =
+        std::make_shared<RemoteInputChannel>(env_->NextChannelId(), static_cast<int>(i), ch.spec,
+                                             weak_from_this(), env_->pool(), std::move(exclusive));
   }
   for (size_t i = 0; i < channels_.size(); ++i) {
     Channel& ch = channels_[i];
@@ -164,8 +163,8 @@ void SingleInputGate::TryAttachLocal(int index) {
     if (released_) return;
     auto now = std::chrono::steady_clock::now();
     if (now < ch.request_deadline) {
-      delay = std::min(ch.retry_backoff, std::chrono::ceil<std::chrono::milliseconds>(
-                                             ch.request_deadline - now));
+      delay = std::min(ch.retry_backoff,
+                       std::chrono::ceil<std::chrono::milliseconds>(ch.request_deadline - now));
       ch.retry_backoff = std::min(ch.retry_backoff * 2, kMaxRetryBackoff);
     }
   }
@@ -179,11 +178,10 @@ void SingleInputGate::TryAttachLocal(int index) {
     return;
   }
   auto timer = std::make_shared<boost::asio::steady_timer>(env_->io(), delay);
-  timer->async_wait(
-      [timer, gate = weak_from_this(), index](const boost::system::error_code& ec) {
-        if (ec) return;
-        if (auto g = gate.lock()) g->TryAttachLocal(index);
-      });
+  timer->async_wait([timer, gate = weak_from_this(), index](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto g = gate.lock()) g->TryAttachLocal(index);
+  });
 }
 
 void SingleInputGate::EnqueueLocked(int index) {

@@ -105,9 +105,9 @@ class SingleInputGate : public std::enable_shared_from_this<SingleInputGate> {
  private:
   struct Channel {
     ChannelSpec spec;
-    std::shared_ptr<RemoteInputChannel> remote;        // remote channels
-    std::shared_ptr<PipelinedPartition> local;         // local channels, once attached
-    std::deque<Buffer> received;                       // remote channels
+    std::shared_ptr<RemoteInputChannel> remote;  // remote channels
+    std::shared_ptr<PipelinedPartition> local;   // local channels, once attached
+    std::deque<Buffer> received;                 // remote channels
     bool in_available = false;
     bool ended = false;  // end-of-partition returned
     // Local partition lookup retries.

@@ -144,7 +144,14 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kHeartbeatTimeout,
                                               opt::kRpcMaxFrameSize,
                                               opt::kRpcTimeout,
-                                              opt::kLogLevel};
+                                              opt::kLogLevel,
+                                              opt::kTaskManagerRpcPort,
+                                              opt::kTaskManagerNetworkBuffers,
+                                              opt::kTaskManagerTmpDir,
+                                              opt::kBufferTimeout,
+                                              opt::kSlotRequestTimeout,
+                                              opt::kJobManagerBlobDir,
+                                              opt::kRestMaxContentLength};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;

@@ -1,4 +1,4 @@
-#include "taskmanager/network/buffer.h"
+#include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
@@ -8,7 +8,7 @@
 #include <thread>
 #include <vector>
 
-#include <gtest/gtest.h>
+#include "taskmanager/network/buffer.h"
 
 namespace eddy::net {
 namespace {
@@ -144,7 +144,7 @@ TEST(BufferPoolTest, RecyclerGetsSegmentInsteadOfPool) {
     b.set_size(10);
     b.AttachRecycler(recycler);
     EXPECT_TRUE(b.has_recycler());
-    Buffer moved = std::move(b);  // the recycler travels with the memory
+    Buffer moved = std::move(b);     // the recycler travels with the memory
     EXPECT_FALSE(b.has_recycler());  // NOLINT(bugprone-use-after-move)
   }
   EXPECT_EQ(recycler->calls, 1);
@@ -160,9 +160,8 @@ TEST(BufferPoolTest, CancelledRequestWakesUp) {
   BufferPool pool(1, 64);
   Buffer held = pool.TryRequest();
   std::atomic<bool> cancelled{false};
-  auto waiter = std::async(std::launch::async, [&] {
-    return pool.RequestUntil(std::nullopt, &cancelled);
-  });
+  auto waiter =
+      std::async(std::launch::async, [&] { return pool.RequestUntil(std::nullopt, &cancelled); });
   cancelled = true;
   pool.WakeWaiters();
   ASSERT_EQ(waiter.wait_for(std::chrono::seconds(30)), std::future_status::ready);

@@ -2,12 +2,16 @@
 // TaskManagers talking over 127.0.0.1.
 #include "taskmanager/network/network_environment.h"
 
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstring>
 #include <future>
@@ -17,21 +21,16 @@
 #include <utility>
 #include <vector>
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "taskmanager/network/record_serializer.h"
 #include "tests/support/process.h"
 
 namespace eddy::net {
 namespace {
 
-using ::testing::HasSubstr;
+using eddy::testing::WaitUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-using eddy::testing::WaitUntil;
+using ::testing::HasSubstr;
 
 /// One simulated TaskManager: an io_context run by `io_threads` threads and an environment.
 class TestTaskManager {
@@ -201,18 +200,20 @@ TEST(NetworkEnvironmentTest, RemoteChannelTransfersRecordsInOrder) {
   EXPECT_GT(sent.bytes_sent_remote.load(), 0u);
   EXPECT_EQ(sent.buffers_sent_local.load(), 0u);
   // The sender counts a frame once its write completed, which may follow the delivery.
-  EXPECT_TRUE(WaitUntil([&] {
-    return sent.bytes_sent_remote.load() == received.bytes_received_remote.load();
-  }, milliseconds(10000)));
+  EXPECT_TRUE(WaitUntil(
+      [&] { return sent.bytes_sent_remote.load() == received.bytes_received_remote.load(); },
+      milliseconds(10000)));
   EXPECT_EQ(sent.buffers_sent_remote.load(), received.buffers_received_remote.load());
   // Consumed partitions are released; every buffer is back in its pool.
   EXPECT_TRUE(WaitUntil([&] { return !producer.env().HasPartition(id); }, milliseconds(10000)));
   partition->reset();
   gate->reset();
-  EXPECT_TRUE(WaitUntil([&] {
-    return producer.env().pool().available() == producer.env().pool().total() &&
-           consumer.env().pool().available() == consumer.env().pool().total();
-  }, milliseconds(10000)));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return producer.env().pool().available() == producer.env().pool().total() &&
+               consumer.env().pool().available() == consumer.env().pool().total();
+      },
+      milliseconds(10000)));
 }
 
 TEST(NetworkEnvironmentTest, LocalChannelHandsBuffersOverWithoutSocket) {
@@ -310,12 +311,14 @@ TEST(NetworkEnvironmentTest, GateMixesLocalAndRemoteChannels) {
   // Both connections (one per producer TaskManager) carried two channels' traffic.
   EXPECT_GT(producer.env().stats().bytes_sent_remote.load(), 0u);
   EXPECT_GT(consumer.env().stats().buffers_sent_local.load(), 0u);
-  EXPECT_TRUE(WaitUntil([&] {
-    for (const auto& id : ids) {
-      if (producer.env().HasPartition(id) || consumer.env().HasPartition(id)) return false;
-    }
-    return true;
-  }, milliseconds(10000)));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        for (const auto& id : ids) {
+          if (producer.env().HasPartition(id) || consumer.env().HasPartition(id)) return false;
+        }
+        return true;
+      },
+      milliseconds(10000)));
 }
 
 TEST(NetworkEnvironmentTest, SlowRemoteConsumerBackpressuresProducer) {
@@ -323,8 +326,8 @@ TEST(NetworkEnvironmentTest, SlowRemoteConsumerBackpressuresProducer) {
   options.num_buffers = 32;
   options.exclusive_buffers_per_channel = 2;
   options.extra_buffers_per_partition = 3;
-  constexpr int kQuota = 1 + 3;   // subpartitions + extra
-  constexpr int kCredits = 2;     // exclusive buffers of the receiving channel
+  constexpr int kQuota = 1 + 3;  // subpartitions + extra
+  constexpr int kCredits = 2;    // exclusive buffers of the receiving channel
   constexpr int kBound = kQuota + kCredits;
   constexpr size_t kPayload = 1000;
   TestTaskManager producer(options), consumer(options);
@@ -441,10 +444,12 @@ TEST(NetworkEnvironmentTest, RequestBeforePartitionExistsIsRetried) {
       {producer.Remote(remote_id), TestTaskManager::Local(local_id)});
   ASSERT_TRUE(gate.ok()) << gate.status();
   // Both sides have answered "not found" at least once before the producers exist.
-  ASSERT_TRUE(WaitUntil([&] {
-    return producer.env().stats().partition_requests_not_found.load() > 0 &&
-           consumer.env().stats().partition_requests_not_found.load() > 0;
-  }, milliseconds(10000)));
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        return producer.env().stats().partition_requests_not_found.load() > 0 &&
+               consumer.env().stats().partition_requests_not_found.load() > 0;
+      },
+      milliseconds(10000)));
   auto remote = producer.env().CreatePartition(remote_id, 1);
   auto local = consumer.env().CreatePartition(local_id, 1);
   ASSERT_TRUE(remote.ok() && local.ok());
@@ -556,7 +561,8 @@ bool ClosedByPeer(int fd, milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   char buf[4096];
   while (true) {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd, POLLIN, 0};
     int r = ::poll(&p, 1, static_cast<int>(left.count()));
@@ -585,15 +591,15 @@ TEST(NetworkEnvironmentTest, GarbageFramesCloseOnlyTheirConnection) {
     bool truncated;  // only end of stream reveals it
   };
   std::vector<Attack> attacks = {
-      {std::string("\xff\xff\xff\xff\x0a", 5), false},              // oversized buffer frame
-      {std::string("\x00\x10\x00\x00\x01", 5), false},              // oversized control frame
+      {std::string("\xff\xff\xff\xff\x0a", 5), false},                  // oversized buffer frame
+      {std::string("\x00\x10\x00\x00\x01", 5), false},                  // oversized control frame
       {std::string("\x00\x00\x00\x05\x63\x00\x00\x00\x00", 9), false},  // unknown type
-      {std::string("\x00\x00\x00\x00\x01", 5), false},              // frame without a type
-      {std::string("\x00\x00\x00\x03\x01\x00\x00", 7), false},       // request too short
+      {std::string("\x00\x00\x00\x00\x01", 5), false},                  // frame without a type
+      {std::string("\x00\x00\x00\x03\x01\x00\x00", 7), false},          // request too short
       {std::string("\x00\x00\x00\x0e\x0a\x00\x00\x00\x01\x00\x00\x00\x00\x00zzzz", 18),
-       false},                                                        // buffer from a consumer
-      {std::string("\x00\x00\x00\x64\x01partial", 12), true},        // truncated request
-      {std::string("\x00\x00", 2), true},                              // truncated header
+       false},                                                 // buffer from a consumer
+      {std::string("\x00\x00\x00\x64\x01partial", 12), true},  // truncated request
+      {std::string("\x00\x00", 2), true},                      // truncated header
   };
   std::mt19937 rng(7);
   std::string noise(3000, '\0');
@@ -638,7 +644,10 @@ TEST(NetworkEnvironmentTest, StalledPartialFrameTimesOut) {
   TestTaskManager producer(options);
   int fd = ConnectRaw(producer.port());
   ASSERT_GE(fd, 0);
-  const std::string partial("\x00\x00\x00\x40\x01" "abc", 8);  // 3 of 63 body bytes, then silence
+  const std::string partial(
+      "\x00\x00\x00\x40\x01"
+      "abc",
+      8);  // 3 of 63 body bytes, then silence
   ASSERT_EQ(::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL), 8);
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(ClosedByPeer(fd, milliseconds(10000)));
@@ -738,7 +747,8 @@ TEST_P(NetworkThroughputTest, RemoteThroughput) {
     ASSERT_TRUE(in->has_value());
     if ((*in)->buffer.kind() == BufferKind::kData) ++got;
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(produced.get().ok());
   EXPECT_EQ(got, kBuffers);
   std::printf("remote throughput with %d credits: %.0f MiB/s (%d buffers of 32 KiB in %.3f s)\n",
@@ -782,7 +792,8 @@ TEST(NetworkEnvironmentTest, RemoteRecordRate) {
       ++got;
     }
   }
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_TRUE(produced.get().ok());
   EXPECT_EQ(got, kRecords);
   std::printf("remote record rate: %.2f M records/s of 100 B (%.3f s)\n", kRecords / secs / 1e6,

@@ -1,5 +1,10 @@
 #include "taskmanager/network/record_serializer.h"
 
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -8,11 +13,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "common/check.h"
 
@@ -65,8 +65,7 @@ std::string MakeRecord(uint64_t seed, uint64_t index) {
 }
 
 /// Feeds every data buffer of `queue` through a reader; returns the records.
-std::vector<std::string> ReadQueue(std::deque<Buffer>& queue, int* eops,
-                                   absl::Status* status) {
+std::vector<std::string> ReadQueue(std::deque<Buffer>& queue, int* eops, absl::Status* status) {
   std::vector<std::string> out;
   RecordReader reader;
   *eops = 0;
@@ -345,7 +344,8 @@ TEST(RecordSerializerTest, RoundTripThroughLocalPartitionAndGate) {
     absl::Status produced;
     std::thread producer([&] {
       RecordWriter writer(*partition);
-      for (int i = 0; i < kRecords && produced.ok(); ++i) produced = writer.Write(0, MakeRecord(7, i));
+      for (int i = 0; i < kRecords && produced.ok(); ++i)
+        produced = writer.Write(0, MakeRecord(7, i));
       if (produced.ok()) produced = writer.Finish();
     });
     RecordReader reader;
