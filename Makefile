@@ -31,11 +31,14 @@ test-e2e: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L e2e
 
 run: build
+	@./deploy/local/cluster.sh stop >/dev/null 2>&1 || true
 	./deploy/local/cluster.sh start 2
 	@echo
 	$(BUILD_DIR)/bin/eddy cluster
 	@echo
-	@echo "REST API:  http://127.0.0.1:8081/overview"
+	./deploy/local/run-example.sh
+	@echo
+	@echo "REST API:  http://127.0.0.1:8081/overview  (jobs: http://127.0.0.1:8081/jobs/overview)"
 	@echo "Stop with: deploy/local/cluster.sh stop"
 
 stop:
