@@ -16,7 +16,12 @@ function(eddy_library)
     add_library(${target} STATIC ${ARG_SRCS})
   endif()
   add_library(eddy::${ARG_NAME} ALIAS ${target})
-  target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR})
+  # Headers are included by path from the source root ("common/status.h") and generated
+  # protobuf headers from the build root ("common/proto/job.pb.h"); installed, both live
+  # under <prefix>/include (cmake/install.cmake).
+  target_include_directories(${target} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}> $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}>
+    $<INSTALL_INTERFACE:include>)
   target_link_libraries(${target} PUBLIC ${ARG_PUBLIC_DEPS} PRIVATE ${ARG_DEPS})
   set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE ON)
   eddy_target_options(${target})

@@ -1,4 +1,5 @@
 #include "connectors/datagen/datagen.h"
+#include "tests/support/source_runner.h"
 
 #include <gtest/gtest.h>
 
@@ -14,34 +15,10 @@
 namespace eddy::connectors::datagen {
 namespace {
 
+using testing::RunSubtask;
+
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
-
-template <typename T>
-class CollectingOutput final : public Output<T> {
- public:
-  void Emit(const T& value) override { records.push_back(value); }
-  std::vector<T> records;
-};
-
-/// Runs subtask `subtask` of `parallelism` of the source to its end and returns its records.
-template <typename T>
-std::vector<T> RunSubtask(const SourceDef<T>& def, int subtask, int parallelism,
-                          const std::atomic<bool>* cancel = nullptr, int* polls = nullptr) {
-  std::unique_ptr<SourceFunction<T>> source = def.factory();
-  RuntimeContext rt;
-  rt.subtask = subtask;
-  rt.parallelism = parallelism;
-  rt.cancel_flag = cancel;
-  if (polls != nullptr) rt.poll = [polls] { ++*polls; };
-  CollectingOutput<T> out;
-  source->Open(rt);
-  SourceContext<T> ctx(&out, &rt);
-  source->Run(ctx);
-  source->Finish();
-  source->Close();
-  return out.records;
-}
 
 std::vector<int64_t> Range(int64_t from, int64_t to) {
   std::vector<int64_t> v;

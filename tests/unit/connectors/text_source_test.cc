@@ -1,4 +1,5 @@
 #include "connectors/files/text_source.h"
+#include "tests/support/source_runner.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -14,31 +15,9 @@
 namespace eddy::connectors::files {
 namespace {
 
+using testing::RunSubtask;
+
 namespace fs = std::filesystem;
-
-template <typename T>
-class CollectingOutput final : public Output<T> {
- public:
-  void Emit(const T& value) override { records.push_back(value); }
-  std::vector<T> records;
-};
-
-template <typename T>
-std::vector<T> RunSubtask(const SourceDef<T>& def, int subtask, int parallelism,
-                          const std::atomic<bool>* cancel = nullptr) {
-  std::unique_ptr<SourceFunction<T>> source = def.factory();
-  RuntimeContext rt;
-  rt.subtask = subtask;
-  rt.parallelism = parallelism;
-  rt.cancel_flag = cancel;
-  CollectingOutput<T> out;
-  source->Open(rt);
-  SourceContext<T> ctx(&out, &rt);
-  source->Run(ctx);
-  source->Finish();
-  source->Close();
-  return out.records;
-}
 
 /// Runs every subtask and concatenates their records in subtask order.
 template <typename T>
