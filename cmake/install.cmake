@@ -68,8 +68,9 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/EddyConfig.cmake.in
   ${PROJECT_BINARY_DIR}/cmake/EddyConfig.cmake
   INSTALL_DESTINATION ${EDDY_INSTALL_CMAKEDIR}
   PATH_VARS EDDY_INSTALL_BINDIR)
-# Job libraries carry an ABI stamp that the engine checks; before 1.0 it changes between
-# minor versions, so a job project needs the same major.minor as the engine it runs on.
+# A job .so compiles our header templates and links our unversioned shared libraries, so it
+# should be built against the Eddy release that runs it (the engine's ABI stamp check only
+# catches a job API or compiler mismatch): find_package(Eddy 0.1) accepts 0.1.x only.
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/cmake/EddyConfigVersion.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES

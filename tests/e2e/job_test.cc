@@ -221,6 +221,38 @@ TEST_F(JobTest, BackpressureSlowsTheSourceAndKeepsMemoryFlatThenCancel) {
   EXPECT_TRUE(WaitUntil([&] { return cluster.Get("/overview")["slots-available"] == 4; }, 2s));
 }
 
+TEST_F(JobTest, LostTaskManagerFailsItsJobAndFreesTheOtherSlots) {
+  TestCluster cluster(dir_);
+  ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();
+  auto [code, out] = cluster.RunCli({"run", TestJob("slow_sink_job"), "-p", "2"});
+  ASSERT_EQ(code, 0) << out;
+  std::string job_id = JobIdFrom(out);
+  ASSERT_TRUE(cluster.WaitForJobState(job_id, "RUNNING", 20s)) << cluster.Logs();
+  ASSERT_TRUE(WaitUntil([&] { return cluster.Get("/overview")["slots-available"] == 2; }, 5s));
+  cluster.taskmanager(1).Kill9();
+  // heartbeat.timeout is 3s in the test cluster.
+  ASSERT_TRUE(cluster.WaitForJobState(job_id, "FAILED", 10s)) << cluster.Logs();
+  // The root cause is whichever was noticed first: the consumer's broken connection to the
+  // dead producer, or the missed heartbeats; the history has the TaskManager loss either way.
+  auto exceptions = cluster.Get("/jobs/" + job_id + "/exceptions");
+  EXPECT_THAT(exceptions["root-exception"].get<std::string>(),
+              ::testing::AnyOf(HasSubstr("was lost"), HasSubstr("producer TaskManager")));
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        return cluster.Get("/jobs/" + job_id + "/exceptions").dump().find("was lost") !=
+               std::string::npos;
+      },
+      10s));
+  // The survivor's tasks were cancelled and its slots are free again.
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        auto o = cluster.Get("/overview");
+        return o["taskmanagers"] == 1 && o["slots-available"] == 2;
+      },
+      5s))
+      << cluster.Get("/overview").dump();
+}
+
 TEST_F(JobTest, UserFunctionThatThrowsFailsTheJobWithItsMessage) {
   TestCluster cluster(dir_);
   ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();
