@@ -344,8 +344,8 @@ class KeyedStream {
   }
 
   /// Rolling sum of a numeric member (e.g. &std::pair<std::string, int64_t>::second).
-  template <typename M>
-  DataStream<T> sum(M T::*field) {
+  template <typename M, typename U = T>
+  DataStream<T> sum(M U::*field) {
     return reduce(
         [field](const T& acc, const T& next) {
           T out = acc;

@@ -16,6 +16,7 @@
 #include "cli/cluster_command.h"
 #include "common/config.h"
 #include "common/http_client.h"
+#include "common/ids.h"
 #include "common/logging.h"
 #include "common/multipart.h"
 #include "common/sha256.h"
@@ -220,9 +221,21 @@ absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job
 }
 
 absl::Status RunLocal(const LocalOptions& options, std::ostream& out) {
+  // Blobs and library caches of this run go to a private directory, removed at the end.
+  std::string work_dir = absl::StrCat(std::filesystem::temp_directory_path().string(),
+                                      "/eddy-local-", RandomHexId(6));
   auto config = Config::Load("", {"rest.port=0", "jobmanager.rpc.port=0", "log.level=warn",
-                                  "heartbeat.interval=500ms"});
+                                  "heartbeat.interval=500ms",
+                                  "blob.storage.directory=" + work_dir + "/blobs",
+                                  "taskmanager.tmp.dir=" + work_dir});
   if (!config.ok()) return config.status();
+  struct RemoveOnExit {
+    std::string dir;
+    ~RemoveOnExit() {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  } remove_on_exit{work_dir};
   int slots = options.slots > 0 ? options.slots
                                 : std::max(1, (options.run.parallelism + options.taskmanagers - 1) /
                                                   options.taskmanagers);

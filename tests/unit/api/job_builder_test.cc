@@ -65,6 +65,16 @@ TEST(JobBuilderTest, KeyByBreaksTheChainWithAHashEdge) {
   EXPECT_EQ(graph->edges(0).target_vertex(), graph->vertices(1).id());
 }
 
+TEST(JobBuilderTest, KeyedStreamsOfPlainNumbersSumAndCount) {
+  JobBuilder job("numbers", 2);
+  auto keyed = job.source(NullSource<int64_t>()).key_by([](int64_t x) { return x % 10; });
+  keyed.sum().sink(NullSink<int64_t>("Sums"));
+  keyed.count().sink(NullSink<std::pair<int64_t, int64_t>>("Counts"));
+  auto graph = job.ToJobGraph();
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_THAT(VertexNames(*graph), ElementsAre("Source", "Sum -> Sums", "Count (key)", "Count -> Counts"));
+}
+
 TEST(JobBuilderTest, DifferentParallelismRebalancesByDefault) {
   JobBuilder job("rescale", 4);
   job.source(NullSource<int64_t>()).parallelism(1).map([](int64_t x) { return x; }).sink(
