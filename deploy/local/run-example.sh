@@ -25,4 +25,5 @@ echo "word_count: $(wc -l <"$SAMPLE") lines, $(du -h "$SAMPLE" | cut -f1) -> $OU
   --input "$SAMPLE" --output "$OUT"
 echo
 echo "Top 10 words:"
-cat "$OUT"/part-* | sort -t$'\t' -k2,2nr -k1,1 | head -n 10 | awk -F'\t' '{printf "  %-16s %8d\n", $1, $2}'
+cat "$OUT"/part-* | sort -t$'\t' -k2,2nr -k1,1 |
+  awk -F'\t' 'NR <= 10 {printf "  %-16s %8d\n", $1, $2}'  # reads all: no SIGPIPE under pipefail

@@ -18,14 +18,14 @@ pids=$(cat "$EDDY_RUN_DIR"/*.pid)
 
 out=$("$EDDY_BIN_DIR/eddy" cluster --jobmanager "http://127.0.0.1:$EDDY_REST_PORT")
 echo "$out"
-echo "$out" | grep -q "TaskManagers  2" || fail "eddy cluster does not show 2 TaskManagers"
-echo "$out" | grep -q "4 total, 4 available" || fail "eddy cluster does not show 4 slots"
+grep -q "TaskManagers  2" <<<"$out" || fail "eddy cluster does not show 2 TaskManagers"
+grep -q "4 total, 4 available" <<<"$out" || fail "eddy cluster does not show 4 slots"
 
 # The example `make run` runs: word_count over the sample text, then the top words.
 example=$("$ROOT/deploy/local/run-example.sh") || fail "run-example.sh: $example"
 echo "$example"
-echo "$example" | grep -q "FINISHED" || fail "the example job did not finish"
-echo "$example" | grep -A3 "Top 10 words:" | grep -qE '^  the +[0-9]+$' || fail "no top words printed"
+grep -q "FINISHED" <<<"$example" || fail "the example job did not finish"
+grep -A3 "Top 10 words:" <<<"$example" | grep -E '^  the +[0-9]+$' >/dev/null || fail "no top words printed"
 
 # A second start while running is refused.
 if "$ROOT/deploy/local/cluster.sh" start 2 2>/dev/null; then fail "second start was accepted"; fi
