@@ -49,8 +49,10 @@ absl::Status JobManager::Start() {
   options.connection = rpc::ConnectionOptions{
       .max_frame_bytes = static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
       .frame_timeout = config_.GetDuration(opt::kRpcTimeout)};
-  options.blob_url_base =
-      absl::StrCat("http://", config_.GetString(opt::kRestAddress), ":", rest_port_, "/blobs/");
+  // TaskManagers reach the JobManager at jobmanager.rpc.address (rest.address may be a
+  // wildcard bind address), so blob URLs use that host with the REST port.
+  options.blob_url_base = absl::StrCat("http://", config_.GetString(opt::kJobManagerRpcAddress), ":",
+                                       rest_port_, "/blobs/");
   dispatcher_ = std::make_unique<Dispatcher>(io_, registry_, options);
   dispatcher_->Start();
   work_ = std::make_unique<decltype(work_)::element_type>(io_.get_executor());
