@@ -17,7 +17,9 @@ RPC_PORT=${EDDY_RPC_PORT:-6123}
 START_TIMEOUT_S=${EDDY_START_TIMEOUT:-30}
 
 common_args() {
-  local args=(--set "jobmanager.rpc.address=127.0.0.1" --set "jobmanager.rpc.port=$RPC_PORT")
+  # Job library caches and blobs live with the logs, so `rm -rf $RUN_DIR` cleans up all.
+  local args=(--set "jobmanager.rpc.address=127.0.0.1" --set "jobmanager.rpc.port=$RPC_PORT"
+              --set "taskmanager.tmp.dir=$RUN_DIR/tmp" --set "blob.storage.directory=$RUN_DIR/blobs")
   if [ -n "${EDDY_CONF:-}" ]; then args+=(--config "$EDDY_CONF"); fi
   for kv in ${EDDY_SET:-}; do args+=(--set "$kv"); done
   printf '%s\n' "${args[@]}"

@@ -35,6 +35,11 @@ class ClusterTest : public ::testing::Test {
     rpc_port_ = cluster_->rpc_port();
   }
 
+  // Logs stay for a failed test; a passing one leaves nothing behind.
+  void TearDown() override {
+    if (!HasFailure()) testing::RemoveTestDir(dir_);
+  }
+
   std::string Url(const std::string& path) const { return cluster_->Url(path); }
   nlohmann::json Get(const std::string& path) { return cluster_->Get(path); }
   int RegisteredTaskManagers() { return cluster_->RegisteredTaskManagers(); }

@@ -107,6 +107,11 @@ class JobTest : public ::testing::Test {
   void SetUp() override {
     dir_ = testing::MakeTestDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
   }
+
+  // Logs stay for a failed test; a passing one leaves nothing behind.
+  void TearDown() override {
+    if (!HasFailure()) testing::RemoveTestDir(dir_);
+  }
   std::string Example(const std::string& name) { return testing::ExamplesDir() + "/" + name + ".so"; }
   std::string TestJob(const std::string& name) { return testing::TestJobsDir() + "/" + name + ".so"; }
 

@@ -114,4 +114,9 @@ std::string MakeTestDir(const std::string& name) {
   return dir.string();
 }
 
+void RemoveTestDir(const std::string& dir) {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
 }  // namespace eddy::testing

@@ -49,5 +49,7 @@ uint16_t PickFreePort();
 
 /// Makes a fresh directory for one test's logs and files.
 std::string MakeTestDir(const std::string& name);
+/// Removes a directory made by MakeTestDir.
+void RemoveTestDir(const std::string& dir);
 
 }  // namespace eddy::testing
