@@ -10,30 +10,38 @@
 
 namespace eddy::cli {
 
-absl::StatusOr<nlohmann::json> GetJson(const std::string& jobmanager_url,
-                                       const std::string& path) {
+absl::StatusOr<nlohmann::json> RequestJson(const std::string& method,
+                                           const std::string& jobmanager_url,
+                                           const std::string& path, const std::string& body,
+                                           const std::string& content_type,
+                                           std::chrono::milliseconds timeout) {
   std::string base = jobmanager_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   std::string url = base + path;
-  auto response = HttpRequest("GET", url);
+  auto response = HttpRequest(method, url, body, content_type, timeout);
   if (!response.ok()) {
     return absl::Status(response.status().code(),
                         absl::StrCat("cannot reach the JobManager at ", jobmanager_url, ": ",
                                      response.status().message()));
   }
-  nlohmann::json body = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
+  nlohmann::json json = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (response->status / 100 != 2) {
     std::string detail = response->body;
-    if (body.is_object() && body.contains("errors")) {
-      detail = absl::StrJoin(body["errors"].get<std::vector<std::string>>(), "; ");
+    if (json.is_object() && json.contains("errors")) {
+      detail = absl::StrJoin(json["errors"].get<std::vector<std::string>>(), "; ");
     }
     return absl::FailedPreconditionError(
-        absl::StrCat("GET ", url, " answered ", response->status, ": ", detail));
+        absl::StrCat(method, " ", url, " answered ", response->status, ": ", detail));
   }
-  if (body.is_discarded()) {
-    return absl::DataLossError(absl::StrCat("GET ", url, " did not answer JSON"));
+  if (json.is_discarded()) {
+    return absl::DataLossError(absl::StrCat(method, " ", url, " did not answer JSON"));
   }
-  return body;
+  return json;
+}
+
+absl::StatusOr<nlohmann::json> GetJson(const std::string& jobmanager_url,
+                                       const std::string& path) {
+  return RequestJson("GET", jobmanager_url, path);
 }
 
 std::string FormatCluster(const std::string& jobmanager_url, const nlohmann::json& overview,

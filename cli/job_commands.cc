@@ -27,27 +27,8 @@
 namespace eddy::cli {
 namespace {
 
-std::string Base(const std::string& url) {
-  std::string base = url;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  return base;
-}
-
-absl::StatusOr<nlohmann::json> SendJson(const std::string& method, const std::string& url,
-                                        const std::string& body, const std::string& content_type) {
-  auto response = HttpRequest(method, url, body, content_type, std::chrono::seconds(120));
-  if (!response.ok()) return response.status();
-  nlohmann::json json = nlohmann::json::parse(response->body, nullptr, false);
-  if (response->status / 100 != 2) {
-    std::string detail = response->body;
-    if (json.is_object() && json.contains("errors") && json["errors"].is_array() &&
-        !json["errors"].empty()) {
-      detail = json["errors"][0].get<std::string>();
-    }
-    return absl::FailedPreconditionError(detail);
-  }
-  return json;
-}
+/// Uploads and submissions may move tens of MiB: give them longer than a status query.
+constexpr std::chrono::seconds kTransferTimeout{120};
 
 bool IsTerminal(const std::string& state) {
   return state == "FINISHED" || state == "FAILED" || state == "CANCELED";
@@ -71,19 +52,20 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
   EDDY_ASSIGN_OR_RETURN(job::JobGraph graph, builder->ToJobGraph());
   if (!options.name.empty()) graph.set_name(options.name);
   for (const auto& a : options.args) graph.add_args(a);
-  EDDY_ASSIGN_OR_RETURN(std::string sha, Sha256OfFile(options.library));
-  graph.set_library_sha256(sha);
-
+  // Read the library once: its hash names it, its bytes are uploaded.
   std::ifstream in(options.library, std::ios::binary);
   std::stringstream bytes;
   bytes << in.rdbuf();
-  std::string base = Base(jobmanager_url);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read job library ", options.library));
+  const std::string library_bytes = bytes.str();
+  graph.set_library_sha256(Sha256Hex(library_bytes));
   auto [content_type, body] = BuildMultipartFile(
-      "jarfile", std::filesystem::path(options.library).filename().string(), bytes.str());
-  auto uploaded = SendJson("POST", base + "/jars/upload", body, content_type);
+      "jarfile", std::filesystem::path(options.library).filename().string(), library_bytes);
+  auto uploaded =
+      RequestJson("POST", jobmanager_url, "/jars/upload", body, content_type, kTransferTimeout);
   if (!uploaded.ok()) {
     return absl::Status(uploaded.status().code(),
-                        absl::StrCat("uploading ", options.library, " to ", base, ": ",
+                        absl::StrCat("uploading ", options.library, ": ",
                                      uploaded.status().message()));
   }
   std::string jar_id = (*uploaded)["filename"].get<std::string>();
@@ -94,7 +76,8 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
   nlohmann::json run = {{"jobGraph", nlohmann::json::parse(graph_json)},
                         {"programArgsList", options.args},
                         {"parallelism", options.parallelism}};
-  auto submitted = SendJson("POST", base + "/jars/" + jar_id + "/run", run.dump(), "application/json");
+  auto submitted = RequestJson("POST", jobmanager_url, "/jars/" + jar_id + "/run", run.dump(),
+                               "application/json", kTransferTimeout);
   if (!submitted.ok()) {
     return absl::Status(submitted.status().code(),
                         absl::StrCat("submitting ", graph.name(), ": ", submitted.status().message()));
@@ -108,7 +91,7 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
   if (!options.wait) return job_id;
   EDDY_ASSIGN_OR_RETURN(std::string state, WaitForJob(jobmanager_url, job_id, out, isatty(1)));
   if (state != "FINISHED") {
-    auto exceptions = SendJson("GET", base + "/jobs/" + job_id + "/exceptions", "", "application/json");
+    auto exceptions = GetJson(jobmanager_url, "/jobs/" + job_id + "/exceptions");
     std::string cause;
     if (exceptions.ok() && exceptions->contains("root-exception")) {
       cause = (*exceptions)["root-exception"].get<std::string>();
@@ -121,11 +104,10 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
 
 absl::StatusOr<std::string> WaitForJob(const std::string& jobmanager_url, const std::string& job_id,
                                        std::ostream& out, bool live) {
-  std::string base = Base(jobmanager_url);
   std::string last_line;
   auto last_print = std::chrono::steady_clock::now();
   while (true) {
-    auto job = SendJson("GET", base + "/jobs/" + job_id, "", "application/json");
+    auto job = GetJson(jobmanager_url, "/jobs/" + job_id);
     if (!job.ok()) return job.status();
     std::string state = (*job)["state"].get<std::string>();
     // Records entering the job at its first vertices and leaving it at its last ones.
@@ -200,8 +182,7 @@ absl::Status ShowJob(const std::string& jobmanager_url, const std::string& job_i
 }
 
 absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out) {
-  std::string base = Base(jobmanager_url);
-  auto cancelled = SendJson("PATCH", base + "/jobs/" + job_id + "?mode=cancel", "", "application/json");
+  auto cancelled = RequestJson("PATCH", jobmanager_url, "/jobs/" + job_id + "?mode=cancel");
   if (!cancelled.ok()) {
     return absl::Status(cancelled.status().code(),
                         absl::StrCat("cannot cancel job ", job_id, ": ", cancelled.status().message()));
