@@ -72,11 +72,11 @@ double RunJob(int parallelism, const std::function<void(eddy::JobBuilder&)>& def
     setup.network = envs[planned.slot % envs.size()]->network.get();
     tasks.push_back(std::make_unique<eddy::Task>(
         std::move(setup), [&](const eddy::rpc::TaskReport& r) {
-          if (r.state() == "FAILED") {
+          if (r.state() == eddy::rpc::FAILED) {
             std::fprintf(stderr, "task failed: %s\n", r.failure().c_str());
             failed = true;
           }
-          if (r.state() == "FINISHED" || r.state() == "FAILED" || r.state() == "CANCELED") ++done;
+          if (r.state() == eddy::rpc::FINISHED || r.state() == eddy::rpc::FAILED || r.state() == eddy::rpc::CANCELED) ++done;
         }));
   }
   auto start = Clock::now();

@@ -313,9 +313,10 @@ void Dispatcher::OnTaskReport(const TaskManagerId& tm, const rpc::TaskReport& re
   if (e == nullptr || e->tm != tm) return;
   e->records_in = std::max(e->records_in, report.records_in());
   e->records_out = std::max(e->records_out, report.records_out());
-  if (IsTerminalTask(e->state) || report.state() == e->state) return;
-  if (report.state() == "DEPLOYING") return;
-  e->state = report.state();
+  const std::string& reported = rpc::ExecutionState_Name(report.state());
+  if (IsTerminalTask(e->state) || reported == e->state) return;
+  if (reported == "DEPLOYING") return;
+  e->state = reported;
   if (e->state == "RUNNING") e->start_ms = NowMs();
   if (IsTerminalTask(e->state)) e->end_ms = NowMs();
   if (e->state == "FAILED") {

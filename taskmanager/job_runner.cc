@@ -107,7 +107,9 @@ void JobRunner::ReportAll(const rpc::SubmitTasksRequest& request, const std::str
     report.set_job_id(request.job_id());
     report.set_vertex_id(d.vertex_id());
     report.set_subtask(d.subtask());
-    report.set_state(state);
+    rpc::ExecutionState s = rpc::EXECUTION_STATE_UNSPECIFIED;
+    rpc::ExecutionState_Parse(state, &s);
+    report.set_state(s);
     report.set_failure(failure);
     report_(report);
   }

@@ -95,7 +95,9 @@ rpc::TaskReport Task::Report() const {
   report.set_records_in(records_in_.load());
   report.set_records_out(records_out_.load());
   std::lock_guard<std::mutex> lock(mu_);
-  report.set_state(state_);
+  rpc::ExecutionState state = rpc::EXECUTION_STATE_UNSPECIFIED;
+  rpc::ExecutionState_Parse(state_, &state);
+  report.set_state(state);
   report.set_failure(failure_);
   return report;
 }

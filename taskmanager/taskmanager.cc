@@ -116,7 +116,7 @@ void TaskManager::ReportTask(const rpc::TaskReport& report) {
   auto response = client_.Call<rpc::UpdateTaskStateResponse>("UpdateTaskState", request,
                                                              config_.GetDuration(opt::kRpcTimeout));
   if (!response.ok()) {
-    EDDY_LOG(WARN) << "cannot report task state " << report.state() << " of job "
+    EDDY_LOG(WARN) << "cannot report task state " << rpc::ExecutionState_Name(report.state()) << " of job "
                    << report.job_id() << ": " << response.status().message()
                    << " (the next heartbeat carries it)";
   }

@@ -81,12 +81,13 @@ uint32_t ReadU32(const char* p) {
 }
 
 std::string EncodePartitionRequest(const PartitionRequest& r) {
-  size_t body = 4 * 4 + 8 + r.partition.job_id.size() + r.partition.edge_id.size();
+  size_t body = 5 * 4 + 8 + r.partition.job_id.size() + r.partition.edge_id.size();
   std::string out = StartFrame(MessageType::kPartitionRequest, body);
   PutU32(&out, r.channel);
   PutU32(&out, static_cast<uint32_t>(r.subpartition));
   PutU32(&out, r.credit);
   PutU32(&out, static_cast<uint32_t>(r.partition.producer_subtask));
+  PutU32(&out, static_cast<uint32_t>(r.partition.attempt));
   PutString(&out, r.partition.job_id);
   PutString(&out, r.partition.edge_id);
   return out;
@@ -95,14 +96,16 @@ std::string EncodePartitionRequest(const PartitionRequest& r) {
 absl::StatusOr<PartitionRequest> DecodePartitionRequest(std::string_view body) {
   BodyReader in(body);
   PartitionRequest r;
-  uint32_t subpartition = 0, producer = 0;
+  uint32_t subpartition = 0, producer = 0, attempt = 0;
   if (!in.U32(&r.channel) || !in.U32(&subpartition) || !in.U32(&r.credit) || !in.U32(&producer) ||
+      !in.U32(&attempt) ||
       !in.String(&r.partition.job_id) || !in.String(&r.partition.edge_id) || !in.done()) {
     return absl::DataLossError(
         absl::StrCat("malformed partition request of ", body.size(), " bytes"));
   }
   r.subpartition = static_cast<int32_t>(subpartition);
   r.partition.producer_subtask = static_cast<int32_t>(producer);
+  r.partition.attempt = static_cast<int32_t>(attempt);
   return r;
 }
 

@@ -16,7 +16,7 @@
 namespace eddy::net {
 
 std::string PartitionId::ToString() const {
-  return absl::StrCat(job_id, "/", edge_id, "/", producer_subtask);
+  return absl::StrCat(job_id, "/", edge_id, "/", producer_subtask, "#", attempt);
 }
 
 NetworkEnvironmentImpl::NetworkEnvironmentImpl(boost::asio::io_context& io, NetworkOptions options)

@@ -26,11 +26,13 @@
 
 namespace eddy::net {
 
-/// Names one producer subtask's output on one job edge: "<job>/<edge>/<subtask>".
+/// Names one producer execution attempt's output on one job edge:
+/// "<job>/<edge>/<subtask>#<attempt>". A restarted job's attempts never read a stale one.
 struct PartitionId {
   std::string job_id;
   std::string edge_id;
   int32_t producer_subtask = 0;
+  int32_t attempt = 0;
   std::string ToString() const;
   bool operator==(const PartitionId&) const = default;
 };
