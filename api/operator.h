@@ -18,6 +18,7 @@ struct RuntimeContext {
   std::string job_id;
   std::string task_name;      // vertex name
   int subtask = 0;
+  int attempt = 0;            // execution attempt number: 0 first, +1 per restart
   int parallelism = 1;        // of this operator
   int max_parallelism = 128;
   bool batch_mode = false;    // every source of the job is bounded

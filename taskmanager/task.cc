@@ -92,6 +92,7 @@ rpc::TaskReport Task::Report() const {
   report.set_job_id(setup_.job_id);
   report.set_vertex_id(setup_.deployment.vertex_id());
   report.set_subtask(setup_.deployment.subtask());
+  report.set_attempt(setup_.deployment.attempt());
   report.set_records_in(records_in_.load());
   report.set_records_out(records_out_.load());
   std::lock_guard<std::mutex> lock(mu_);
@@ -176,6 +177,7 @@ void Task::RunChain() {
   rt.ctx.job_id = setup_.job_id;
   rt.ctx.task_name = name_;
   rt.ctx.subtask = dep.subtask();
+  rt.ctx.attempt = dep.attempt();
   rt.ctx.parallelism = vertex->parallelism();
   rt.ctx.max_parallelism = graph.max_parallelism();
   rt.ctx.batch_mode = graph.bounded();
@@ -195,7 +197,7 @@ void Task::RunChain() {
     }
     int subpartitions = edge.partitioning() == job::FORWARD ? 1 : target_parallelism;
     auto partition = setup_.network->CreatePartition(
-        net::PartitionId{setup_.job_id, edge.id(), dep.subtask()}, subpartitions);
+        net::PartitionId{setup_.job_id, edge.id(), dep.subtask(), dep.attempt()}, subpartitions);
     if (!partition.ok()) throw std::runtime_error(std::string(partition.status().message()));
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -244,7 +246,8 @@ void Task::RunChain() {
       int source_index = IndexOf(plan, edge->source_operator());
       for (const auto& ch : in.channels()) {
         net::ChannelSpec spec;
-        spec.partition = net::PartitionId{setup_.job_id, edge->id(), ch.producer_subtask()};
+        spec.partition = net::PartitionId{setup_.job_id, edge->id(), ch.producer_subtask(),
+                                         ch.producer_attempt()};
         spec.subpartition = ch.subpartition();
         spec.local = ch.local();
         spec.host = ch.host();
