@@ -1,11 +1,13 @@
-// The DataStream API: DataStream<T> with map, filter, flat_map, key_by, union_with,
-// rebalance, broadcast and sink; KeyedStream<T, K> with rolling reduce, sum and count.
-// Each call records an operator in the JobBuilder with factories that instantiate it in
-// the TaskManager; user functions are inlined into the operator templates, so a chain of
-// operators costs one virtual call per operator per record and no serialization.
-// Builder-time objects; single-threaded.
+// The DataStream API: DataStream<T> with map, filter, flat_map, process (timestamps, the
+// watermark, processing time, side outputs), assign_timestamps, key_by, union_with,
+// connect (two inputs of different types), rebalance, broadcast, side_output and sink;
+// KeyedStream<T, K> with rolling reduce, sum and count. Each call records an operator in
+// the JobBuilder with factories that instantiate it in the TaskManager; user functions are
+// inlined into the operator templates, and operators exchange batches of records, so a
+// chain costs one virtual call per operator per batch. Builder-time objects; single-threaded.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,12 +18,14 @@
 #include "absl/container/flat_hash_map.h"
 #include "api/job_builder.h"
 #include "api/network_io.h"
+#include "api/process_function.h"
+#include "api/watermark_strategy.h"
 
 namespace eddy {
 
 namespace internal {
 
-/// Deduces R from a flat_map function taking (const In&, Collector<R>&).
+/// Deduces R from a function whose last parameter is Collector<R>&.
 template <typename F>
 struct CollectorArg : CollectorArg<decltype(&F::operator())> {};
 template <typename C, typename Ret, typename A, typename R>
@@ -36,12 +40,32 @@ template <typename Ret, typename A, typename R>
 struct CollectorArg<Ret (*)(A, Collector<R>&)> {
   using type = R;
 };
+template <typename C, typename Ret, typename A, typename Ctx, typename R>
+struct CollectorArg<Ret (C::*)(A, Ctx, Collector<R>&) const> {
+  using type = R;
+};
+template <typename C, typename Ret, typename A, typename Ctx, typename R>
+struct CollectorArg<Ret (C::*)(A, Ctx, Collector<R>&)> {
+  using type = R;
+};
+
+/// Calls f.open(ctx) if the function has one.
+template <typename F>
+void OpenFunction(F& f, RuntimeContext& ctx) {
+  if constexpr (requires { f.open(ctx); }) f.open(ctx);
+}
+template <typename F>
+void CloseFunction(F& f) {
+  if constexpr (requires { f.close(); }) f.close();
+}
 
 template <typename In, typename Out, typename F>
-class MapOperator final : public OperatorBase, public Output<In> {
+class MapOperator final : public OneInputStreamOperator<In> {
  public:
   MapOperator(F f, Output<Out>* out) : f_(std::move(f)), out_(out) {}
-  void Emit(const In& value) override { out_->Emit(std::invoke(f_, value)); }
+  void ProcessBatch(std::span<const StreamRecord<In>> batch) override {
+    for (const auto& r : batch) out_->Collect(std::invoke(f_, r.value), r.timestamp);
+  }
 
  private:
   F f_;
@@ -49,11 +73,13 @@ class MapOperator final : public OperatorBase, public Output<In> {
 };
 
 template <typename T, typename F>
-class FilterOperator final : public OperatorBase, public Output<T> {
+class FilterOperator final : public OneInputStreamOperator<T> {
  public:
   FilterOperator(F f, Output<T>* out) : f_(std::move(f)), out_(out) {}
-  void Emit(const T& value) override {
-    if (std::invoke(f_, value)) out_->Emit(value);
+  void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
+    for (const auto& r : batch) {
+      if (std::invoke(f_, r.value)) out_->Collect(r.value, r.timestamp);
+    }
   }
 
  private:
@@ -62,21 +88,82 @@ class FilterOperator final : public OperatorBase, public Output<T> {
 };
 
 template <typename In, typename Out, typename F>
-class FlatMapOperator final : public OperatorBase, public Output<In> {
+class FlatMapOperator final : public OneInputStreamOperator<In> {
  public:
   FlatMapOperator(F f, Output<Out>* out) : f_(std::move(f)), collector_(out) {}
-  void Emit(const In& value) override { std::invoke(f_, value, collector_); }
+  void ProcessBatch(std::span<const StreamRecord<In>> batch) override {
+    for (const auto& r : batch) {
+      collector_.set_timestamp(r.timestamp);
+      std::invoke(f_, r.value, collector_);
+    }
+  }
 
  private:
   F f_;
   Collector<Out> collector_;
 };
 
+template <typename In, typename Out, typename F>
+class ProcessOperator final : public OneInputStreamOperator<In> {
+ public:
+  ProcessOperator(F f, Output<Out>* out) : f_(std::move(f)), collector_(out) {}
+  void Open() override {
+    context_.Bind(this);
+    OpenFunction(f_, this->runtime());
+  }
+  void ProcessBatch(std::span<const StreamRecord<In>> batch) override {
+    for (const auto& r : batch) {
+      context_.set_timestamp(r.timestamp);
+      collector_.set_timestamp(r.timestamp);
+      f_(r.value, context_, collector_);
+    }
+  }
+  void Close() override { CloseFunction(f_); }
+
+ private:
+  F f_;
+  Collector<Out> collector_;
+  ProcessContext context_;
+};
+
+template <typename A, typename B, typename Out, typename F>
+class CoProcessOperator final : public TwoInputStreamOperator<A, B> {
+ public:
+  CoProcessOperator(F f, Output<Out>* out) : f_(std::move(f)), collector_(out) {}
+  void Open() override {
+    context_.Bind(this);
+    OpenFunction(f_, this->runtime());
+  }
+  void ProcessBatch1(std::span<const StreamRecord<A>> batch) override {
+    for (const auto& r : batch) {
+      context_.set_timestamp(r.timestamp);
+      collector_.set_timestamp(r.timestamp);
+      f_.process_element1(r.value, context_, collector_);
+    }
+  }
+  void ProcessBatch2(std::span<const StreamRecord<B>> batch) override {
+    for (const auto& r : batch) {
+      context_.set_timestamp(r.timestamp);
+      collector_.set_timestamp(r.timestamp);
+      f_.process_element2(r.value, context_, collector_);
+    }
+  }
+  void Close() override { CloseFunction(f_); }
+
+ private:
+  F f_;
+  Collector<Out> collector_;
+  ProcessContext context_;
+};
+
+/// Forwards records unchanged (union, side outputs).
 template <typename T>
-class IdentityOperator final : public OperatorBase, public Output<T> {
+class IdentityOperator final : public OneInputStreamOperator<T> {
  public:
   explicit IdentityOperator(Output<T>* out) : out_(out) {}
-  void Emit(const T& value) override { out_->Emit(value); }
+  void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
+    for (const auto& r : batch) out_->Collect(r.value, r.timestamp);
+  }
 
  private:
   Output<T>* out_;
@@ -91,19 +178,21 @@ struct StateKeyHasher {
 /// Rolling reduce per key. Streaming: emits the updated value after every record.
 /// Batch mode (all sources bounded): emits each key's final value once, at end of input.
 template <typename T, typename K, typename KeyFn, typename ReduceFn>
-class KeyedReduceOperator final : public OperatorBase, public Output<T> {
+class KeyedReduceOperator final : public OneInputStreamOperator<T> {
  public:
   KeyedReduceOperator(KeyFn key_fn, ReduceFn reduce_fn, Output<T>* out)
       : key_fn_(std::move(key_fn)), reduce_fn_(std::move(reduce_fn)), out_(out) {}
-  void Open(RuntimeContext& ctx) override { batch_ = ctx.batch_mode; }
-  void Emit(const T& value) override {
-    auto [it, inserted] = state_.try_emplace(std::invoke(key_fn_, value), value);
-    if (!inserted) it->second = std::invoke(reduce_fn_, std::as_const(it->second), value);
-    if (!batch_) out_->Emit(it->second);
+  void Open() override { batch_ = this->runtime().batch_mode; }
+  void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
+    for (const auto& r : batch) {
+      auto [it, inserted] = state_.try_emplace(std::invoke(key_fn_, r.value), r.value);
+      if (!inserted) it->second = std::invoke(reduce_fn_, std::as_const(it->second), r.value);
+      if (!batch_) out_->Collect(it->second, r.timestamp);
+    }
   }
   void Finish() override {
     if (batch_) {
-      for (const auto& [key, value] : state_) out_->Emit(value);
+      for (const auto& [key, value] : state_) out_->Collect(value, kNoTimestamp);
     }
   }
 
@@ -115,77 +204,141 @@ class KeyedReduceOperator final : public OperatorBase, public Output<T> {
   absl::flat_hash_map<K, T, StateKeyHasher<K>> state_;
 };
 
+/// Extracts event timestamps and emits watermarks periodically (every
+/// pipeline.auto-watermark-interval of processing time) following a WatermarkStrategy;
+/// marks the stream idle when no record arrived for the strategy's idle timeout. Upstream
+/// watermarks are dropped, except the final MAX watermark of a bounded input.
+template <typename T, typename Extractor>
+class TimestampsAndWatermarksOperator final : public OneInputStreamOperator<T> {
+ public:
+  TimestampsAndWatermarksOperator(Extractor extractor, WatermarkStrategy strategy, Output<T>* out)
+      : extractor_(std::move(extractor)), strategy_(strategy), out_(out) {}
+
+  void Open() override {
+    auto* time = this->runtime().processing_time;
+    interval_ = std::max<int64_t>(this->runtime().auto_watermark_interval_ms, 1);
+    if (time != nullptr) {
+      last_record_time_ = time->CurrentProcessingTime();
+      ScheduleNext(time->CurrentProcessingTime() + interval_);
+    }
+  }
+  void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
+    if (batch.empty()) return;
+    if (idle_) {
+      idle_ = false;
+      out_->EmitWatermarkStatus(WatermarkStatus::kActive);
+    }
+    saw_record_ = true;
+    for (const auto& r : batch) {
+      const EventTime ts = static_cast<EventTime>(std::invoke(extractor_, r.value));
+      if (ts > max_timestamp_) max_timestamp_ = ts;
+      out_->Collect(r.value, ts);
+    }
+  }
+  void ProcessWatermark(int /*input*/, EventTime watermark) override {
+    if (watermark == kMaxWatermark) {
+      emitted_ = kMaxWatermark;
+      out_->EmitWatermark(kMaxWatermark);
+    }
+  }
+  void ProcessWatermarkStatus(int, WatermarkStatus) override {}
+
+ private:
+  void ScheduleNext(int64_t at) {
+    this->runtime().processing_time->RegisterTimer(at, [this](int64_t now) { OnPeriodic(now); });
+  }
+  void OnPeriodic(int64_t now) {
+    if (emitted_ == kMaxWatermark) return;
+    if (saw_record_) {
+      last_record_time_ = now;
+      saw_record_ = false;
+    } else if (strategy_.idle_timeout_ms >= 0 && !idle_ &&
+               now - last_record_time_ >= strategy_.idle_timeout_ms) {
+      idle_ = true;
+      out_->EmitWatermarkStatus(WatermarkStatus::kIdle);
+    }
+    if (max_timestamp_ != kNoTimestamp) {
+      const EventTime wm = max_timestamp_ - strategy_.out_of_orderness_ms - 1;
+      if (wm > emitted_) {
+        emitted_ = wm;
+        out_->EmitWatermark(wm);
+      }
+    }
+    ScheduleNext(now + interval_);
+  }
+
+  Extractor extractor_;
+  WatermarkStrategy strategy_;
+  Output<T>* out_;
+  int64_t interval_ = 200;
+  EventTime max_timestamp_ = kNoTimestamp;
+  EventTime emitted_ = kMinWatermark;
+  int64_t last_record_time_ = 0;
+  bool saw_record_ = false;
+  bool idle_ = false;
+};
+
 template <typename T>
-class SinkOperator final : public OperatorBase, public Output<T> {
+class SinkOperator final : public OneInputStreamOperator<T> {
  public:
   explicit SinkOperator(std::unique_ptr<SinkFunction<T>> sink) : sink_(std::move(sink)) {}
-  void Open(RuntimeContext& ctx) override {
-    ctx_ = &ctx;
-    sink_->Open(ctx);
-  }
-  void Emit(const T& value) override {
-    ++ctx_->records_out;
-    sink_->Emit(value);
+  void Open() override { sink_->Open(this->runtime()); }
+  void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
+    this->runtime().records_out += batch.size();
+    sink_->WriteBatch(batch);
   }
   void Finish() override { sink_->Finish(); }
   void Close() override { sink_->Close(); }
 
  private:
   std::unique_ptr<SinkFunction<T>> sink_;
-  RuntimeContext* ctx_ = nullptr;
 };
 
 template <typename T>
-class SourceOperator final : public SourceOperatorBase {
+class SourceOperator final : public StreamOperator, public SourceOperatorBase {
  public:
-  SourceOperator(std::unique_ptr<SourceFunction<T>> source, Output<T>* out)
-      : source_(std::move(source)), out_(out) {}
-  void Open(RuntimeContext& ctx) override {
-    ctx_ = &ctx;
-    source_->Open(ctx);
+  SourceOperator(std::unique_ptr<SourceReader<T>> reader, Output<T>* out)
+      : reader_(std::move(reader)), output_(out) {}
+  int num_inputs() const override { return 0; }
+  void SetWaker(SourceWaker* waker) override { waker_ = waker; }
+  void Open() override { reader_->Open(runtime(), waker_); }
+  InputStatus EmitNext() override {
+    InputStatus status = reader_->PollNext(output_);
+    runtime().records_in = output_.emitted();
+    return status;
   }
-  void Run() override {
-    SourceContext<T> sc(out_, ctx_);
-    source_->Run(sc);
-  }
-  void Finish() override { source_->Finish(); }
-  void Close() override { source_->Close(); }
+  void Close() override { reader_->Close(); }
 
  private:
-  std::unique_ptr<SourceFunction<T>> source_;
-  Output<T>* out_;
-  RuntimeContext* ctx_ = nullptr;
+  std::unique_ptr<SourceReader<T>> reader_;
+  ReaderOutput<T> output_;
+  SourceWaker* waker_ = nullptr;
 };
 
 /// Fills the factories that depend on a node's output type T.
 template <typename T>
 void SetOutputType(OperatorNode& node) {
-  node.make_fanout = [](std::vector<void*> outputs) {
-    std::vector<Output<T>*> typed;
-    for (void* o : outputs) typed.push_back(static_cast<Output<T>*>(o));
-    auto fan = std::make_unique<FanOut<T>>(std::move(typed));
-    ChainLink link;
-    link.input = static_cast<Output<T>*>(fan.get());
-    link.op = std::move(fan);
-    return link;
-  };
-  node.make_decoder = [](void* downstream, RuntimeContext* ctx) -> std::unique_ptr<RecordDecoder> {
-    return std::make_unique<Decoder<T>>(static_cast<Output<T>*>(downstream), ctx);
+  node.make_output = [] { return std::unique_ptr<OutputBase>(std::make_unique<Output<T>>()); };
+  node.make_decoder = [](ErasedInput target, RuntimeContext* ctx) -> std::unique_ptr<ElementDecoder> {
+    return std::make_unique<Decoder<T>>(target, ctx);
   };
 }
 
-template <typename Op, typename In>
-ChainLink Link(std::unique_ptr<Op> op) {
-  ChainLink link;
-  link.input = static_cast<Output<In>*>(op.get());
-  link.op = std::move(op);
-  return link;
+/// Wraps a one-input operator into an OperatorInstance.
+template <typename In, typename Op>
+OperatorInstance OneInput(std::unique_ptr<Op> op) {
+  OperatorInstance inst;
+  inst.inputs.push_back(ErasedInput::Of<In>(op.get(), op.get()));
+  inst.op = std::move(op);
+  return inst;
 }
 
 }  // namespace internal
 
 template <typename T, typename K, typename KeyFn>
 class KeyedStream;
+template <typename A, typename B>
+class ConnectedStreams;
 
 template <typename T>
 class DataStream {
@@ -197,27 +350,49 @@ class DataStream {
   template <typename F>
   auto map(F f, std::string name = "Map") {
     using R = std::decay_t<std::invoke_result_t<F&, const T&>>;
-    return Then<R>(std::move(name), "map", [f](void* down) {
-      return internal::Link<internal::MapOperator<T, R, F>, T>(
-          std::make_unique<internal::MapOperator<T, R, F>>(f, static_cast<Output<R>*>(down)));
+    return Then<R>(std::move(name), "map", [f](OutputBase* out) {
+      using Op = internal::MapOperator<T, R, F>;
+      return internal::OneInput<T>(std::make_unique<Op>(f, OutputAs<R>(out)));
     });
   }
 
   /// Keeps the records for which `f` returns true.
   template <typename F>
   DataStream<T> filter(F f, std::string name = "Filter") {
-    return Then<T>(std::move(name), "filter", [f](void* down) {
-      return internal::Link<internal::FilterOperator<T, F>, T>(
-          std::make_unique<internal::FilterOperator<T, F>>(f, static_cast<Output<T>*>(down)));
+    return Then<T>(std::move(name), "filter", [f](OutputBase* out) {
+      using Op = internal::FilterOperator<T, F>;
+      return internal::OneInput<T>(std::make_unique<Op>(f, OutputAs<T>(out)));
     });
   }
 
   /// Emits zero or more records per record: void f(const T&, Collector<R>&).
   template <typename F, typename R = typename internal::CollectorArg<F>::type>
   DataStream<R> flat_map(F f, std::string name = "FlatMap") {
-    return Then<R>(std::move(name), "flat_map", [f](void* down) {
-      return internal::Link<internal::FlatMapOperator<T, R, F>, T>(
-          std::make_unique<internal::FlatMapOperator<T, R, F>>(f, static_cast<Output<R>*>(down)));
+    return Then<R>(std::move(name), "flat_map", [f](OutputBase* out) {
+      using Op = internal::FlatMapOperator<T, R, F>;
+      return internal::OneInput<T>(std::make_unique<Op>(f, OutputAs<R>(out)));
+    });
+  }
+
+  /// Runs `f(const T&, ProcessContext&, Collector<R>&)` on every record; the context gives
+  /// the record's timestamp, the current watermark, the processing-time service and side
+  /// outputs. `f` may be a class with operator(), and optional open(RuntimeContext&)/close().
+  template <typename F, typename R = typename internal::CollectorArg<F>::type>
+  DataStream<R> process(F f, std::string name = "Process") {
+    return Then<R>(std::move(name), "process", [f](OutputBase* out) {
+      using Op = internal::ProcessOperator<T, R, F>;
+      return internal::OneInput<T>(std::make_unique<Op>(f, OutputAs<R>(out)));
+    });
+  }
+
+  /// Assigns event timestamps with `extractor` (int64 ms from a record, or a member
+  /// pointer) and emits watermarks following `strategy`.
+  template <typename Extractor>
+  DataStream<T> assign_timestamps(Extractor extractor, WatermarkStrategy strategy,
+                                  std::string name = "Timestamps/Watermarks") {
+    return Then<T>(std::move(name), "timestamps", [extractor, strategy](OutputBase* out) {
+      using Op = internal::TimestampsAndWatermarksOperator<T, Extractor>;
+      return internal::OneInput<T>(std::make_unique<Op>(extractor, strategy, OutputAs<T>(out)));
     });
   }
 
@@ -236,12 +411,38 @@ class DataStream {
     node.kind = "union";
     node.inputs.push_back(InputFrom(*this));
     (node.inputs.push_back(InputFrom(others)), ...);
-    node.make_operator = [](void* down) {
-      return internal::Link<internal::IdentityOperator<T>, T>(
-          std::make_unique<internal::IdentityOperator<T>>(static_cast<Output<T>*>(down)));
+    node.make_operator = [](OutputBase* out) {
+      using Op = internal::IdentityOperator<T>;
+      return internal::OneInput<T>(std::make_unique<Op>(OutputAs<T>(out)));
     };
     internal::SetOutputType<T>(node);
     return DataStream<T>(builder_, builder_->AddNode(std::move(node)));
+  }
+
+  /// Connects a stream of another type: `a.connect(b).process(CoProcessFunction)`.
+  template <typename U>
+  ConnectedStreams<T, U> connect(const DataStream<U>& other) const {
+    return ConnectedStreams<T, U>(*this, other);
+  }
+
+  /// The records the producing operator emitted to `tag` (ctx.output(tag, value)).
+  template <typename U>
+  DataStream<U> side_output(const OutputTag<U>& tag) {
+    OperatorNode node;
+    node.name = absl::StrCat("SideOutput(", tag.id, ")");
+    node.kind = "side_output";
+    node.side_tag = tag.id;
+    OperatorNode::Input in;
+    in.node = node_;
+    in.partitioning = job::FORWARD;
+    in.make_writer = nullptr;  // always chained to its producer
+    node.inputs.push_back(std::move(in));
+    node.make_operator = [](OutputBase* out) {
+      using Op = internal::IdentityOperator<U>;
+      return internal::OneInput<U>(std::make_unique<Op>(OutputAs<U>(out)));
+    };
+    internal::SetOutputType<U>(node);
+    return DataStream<U>(builder_, builder_->AddNode(std::move(node)));
   }
 
   /// Distributes records round robin over the next operator's subtasks.
@@ -256,9 +457,8 @@ class DataStream {
     node.kind = "sink";
     node.inputs.push_back(InputFrom(*this));
     auto factory = def.factory;
-    node.make_operator = [factory](void*) {
-      return internal::Link<internal::SinkOperator<T>, T>(
-          std::make_unique<internal::SinkOperator<T>>(factory()));
+    node.make_operator = [factory](OutputBase*) {
+      return internal::OneInput<T>(std::make_unique<internal::SinkOperator<T>>(factory()));
     };
     internal::SetOutputType<T>(node);
     return DataStream<T>(builder_, builder_->AddNode(std::move(node)));
@@ -269,9 +469,10 @@ class DataStream {
     builder_->node(node_).name = std::move(name);
     return *this;
   }
-  /// Gives the producing operator a stable id (kept across job versions for state).
+  /// Gives the producing operator a stable id (its operator id; kept across job versions
+  /// so that state maps to it).
   DataStream<T>& uid(std::string uid) {
-    builder_->node(node_).uid = std::move(uid);
+    builder_->SetUid(node_, std::move(uid));
     return *this;
   }
   /// Sets the producing operator's parallelism.
@@ -286,7 +487,7 @@ class DataStream {
   /// Adds an operator consuming this stream (used by the methods above and connectors).
   template <typename R>
   DataStream<R> Then(std::string name, std::string kind,
-                     std::function<ChainLink(void*)> make_operator) {
+                     std::function<OperatorInstance(OutputBase*)> make_operator) {
     OperatorNode node;
     node.name = std::move(name);
     node.kind = std::move(kind);
@@ -294,6 +495,18 @@ class DataStream {
     node.make_operator = std::move(make_operator);
     internal::SetOutputType<R>(node);
     return DataStream<R>(builder_, builder_->AddNode(std::move(node)));
+  }
+
+  static OperatorNode::Input InputFrom(const DataStream<T>& s, int logical_input = 0) {
+    OperatorNode::Input in;
+    in.node = s.node_;
+    in.partitioning = s.partitioning_;
+    in.logical_input = logical_input;
+    in.make_writer = [](RecordChannelWriter* w, RuntimeContext* ctx, job::Partitioning p,
+                        ErasedInput* input) {
+      return internal::MakePlainWriter<T>(p, w, ctx, input);
+    };
+    return in;
   }
 
  private:
@@ -306,19 +519,45 @@ class DataStream {
     return copy;
   }
 
-  static OperatorNode::Input InputFrom(const DataStream<T>& s) {
-    OperatorNode::Input in;
-    in.node = s.node_;
-    in.partitioning = s.partitioning_;
-    in.make_writer = [](RecordChannelWriter* w, RuntimeContext* ctx, job::Partitioning p) {
-      return internal::MakePlainWriter<T>(p, w, ctx);
-    };
-    return in;
-  }
-
   JobBuilder* builder_;
   int node_;
   std::optional<job::Partitioning> partitioning_;
+};
+
+/// Two streams of different types feeding one two-input operator.
+template <typename A, typename B>
+class ConnectedStreams {
+ public:
+  ConnectedStreams(DataStream<A> first, DataStream<B> second)
+      : first_(std::move(first)), second_(std::move(second)) {}
+
+  /// Runs a CoProcessFunction: F has process_element1(const A&, ProcessContext&,
+  /// Collector<R>&) and process_element2(const B&, ...), and `using output_type = R`.
+  template <typename F, typename R = typename F::output_type>
+  DataStream<R> process(F f, std::string name = "CoProcess") {
+    JobBuilder* builder = first_.builder();
+    OperatorNode node;
+    node.name = std::move(name);
+    node.kind = "co_process";
+    node.num_logical_inputs = 2;
+    node.inputs.push_back(DataStream<A>::InputFrom(first_, 0));
+    node.inputs.push_back(DataStream<B>::InputFrom(second_, 1));
+    node.make_operator = [f](OutputBase* out) {
+      using Op = internal::CoProcessOperator<A, B, R, F>;
+      auto op = std::make_unique<Op>(f, OutputAs<R>(out));
+      OperatorInstance inst;
+      inst.inputs.push_back(ErasedInput::Of<A>(op->input1(), op.get(), 0));
+      inst.inputs.push_back(ErasedInput::Of<B>(op->input2(), op.get(), 1));
+      inst.op = std::move(op);
+      return inst;
+    };
+    internal::SetOutputType<R>(node);
+    return DataStream<R>(builder, builder->AddNode(std::move(node)));
+  }
+
+ private:
+  DataStream<A> first_;
+  DataStream<B> second_;
 };
 
 template <typename T, typename K, typename KeyFn>
@@ -335,9 +574,9 @@ class KeyedStream {
     node.kind = "reduce";
     node.inputs.push_back(HashInput());
     KeyFn key_fn = key_fn_;
-    node.make_operator = [key_fn, f](void* down) {
+    node.make_operator = [key_fn, f](OutputBase* out) {
       using Op = internal::KeyedReduceOperator<T, K, KeyFn, F>;
-      return internal::Link<Op, T>(std::make_unique<Op>(key_fn, f, static_cast<Output<T>*>(down)));
+      return internal::OneInput<T>(std::make_unique<Op>(key_fn, f, OutputAs<T>(out)));
     };
     internal::SetOutputType<T>(node);
     return DataStream<T>(builder_, builder_->AddNode(std::move(node)));
@@ -378,12 +617,11 @@ class KeyedStream {
     in.node = node_;
     in.partitioning = job::HASH;
     KeyFn key_fn = key_fn_;
-    in.make_writer = [key_fn](RecordChannelWriter* w, RuntimeContext* ctx, job::Partitioning) {
-      auto writer = std::make_unique<internal::HashWriter<T, KeyFn>>(w, ctx, key_fn);
-      ChainLink link;
-      link.input = static_cast<Output<T>*>(writer.get());
-      link.op = std::move(writer);
-      return link;
+    in.make_writer = [key_fn](RecordChannelWriter* w, RuntimeContext* ctx, job::Partitioning,
+                              ErasedInput* input) -> std::unique_ptr<StreamOperator> {
+      auto writer = std::make_unique<internal::HashWriter<T, KeyFn>>(w, ctx->max_parallelism, key_fn);
+      *input = ErasedInput::Of<T>(writer.get(), writer.get());
+      return writer;
     };
     return in;
   }
@@ -400,12 +638,14 @@ DataStream<T> JobBuilder::source(SourceDef<T> def) {
   node.kind = "source";
   node.is_source = true;
   node.bounded = def.bounded;
+  node.num_logical_inputs = 0;
   auto factory = def.factory;
-  node.make_operator = [factory](void* down) {
-    ChainLink link;
-    link.op = std::make_unique<internal::SourceOperator<T>>(factory(),
-                                                           static_cast<Output<T>*>(down));
-    return link;
+  node.make_operator = [factory](OutputBase* out) {
+    auto op = std::make_unique<internal::SourceOperator<T>>(factory(), OutputAs<T>(out));
+    OperatorInstance inst;
+    inst.source = op.get();
+    inst.op = std::move(op);
+    return inst;
   };
   internal::SetOutputType<T>(node);
   return DataStream<T>(this, AddNode(std::move(node)));

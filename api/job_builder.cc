@@ -22,7 +22,12 @@ const OperatorNode* JobBuilder::FindNode(std::string_view id) const {
 }
 
 int JobBuilder::EffectiveParallelism(const OperatorNode& node) const {
-  return node.parallelism > 0 ? node.parallelism : default_parallelism_;
+  if (node.parallelism > 0) return node.parallelism;
+  // A side output runs chained to its producer, at the producer's parallelism.
+  if (!node.side_tag.empty() && !node.inputs.empty()) {
+    return EffectiveParallelism(nodes_[node.inputs[0].node]);
+  }
+  return default_parallelism_;
 }
 
 absl::StatusOr<job::JobGraph> JobBuilder::ToJobGraph() const {
@@ -35,18 +40,22 @@ absl::StatusOr<job::JobGraph> JobBuilder::ToJobGraph() const {
                                                    max_parallelism_));
   }
   const int n = static_cast<int>(nodes_.size());
-  std::vector<int> consumers(n, 0);
   std::set<std::string> uids;
+  std::set<std::string> ids;
   for (const auto& node : nodes_) {
+    if (!node.uid.empty() && !uids.insert(node.uid).second) {
+      return absl::InvalidArgumentError(absl::StrCat("uid '", node.uid, "' is used twice"));
+    }
+    if (!ids.insert(node.id).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("operator id '", node.id, "' is used twice (a uid() equal to another "
+                       "operator's id?)"));
+    }
     int p = EffectiveParallelism(node);
     if (p < 1 || p > max_parallelism_) {
       return absl::InvalidArgumentError(absl::StrCat("operator '", node.name, "' has parallelism ",
                                                      p, "; allowed: 1 to ", max_parallelism_));
     }
-    if (!node.uid.empty() && !uids.insert(node.uid).second) {
-      return absl::InvalidArgumentError(absl::StrCat("uid '", node.uid, "' is used twice"));
-    }
-    for (const auto& in : node.inputs) consumers[in.node]++;
   }
 
   // Resolve partitionings and decide chaining.
@@ -66,9 +75,16 @@ absl::StatusOr<job::JobGraph> JobBuilder::ToJobGraph() const {
       }
       partitioning[i].push_back(p);
     }
+    // Chains form a tree: an operator with one forward input runs in its producer's task
+    // (Flink chains several outputs of one operator the same way).
     if (node.inputs.size() == 1 && partitioning[i][0] == job::FORWARD &&
-        consumers[node.inputs[0].node] == 1) {
+        node.num_logical_inputs == 1) {
       chained_to[i] = node.inputs[0].node;
+    }
+    if (!node.side_tag.empty() && chained_to[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "side output '", node.side_tag, "' must run at the parallelism of its producer '",
+          nodes_[node.inputs[0].node].name, "'"));
     }
   }
 

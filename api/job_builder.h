@@ -8,12 +8,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "api/operator.h"
+#include "api/source.h"
 #include "common/proto/job.pb.h"
 
 namespace eddy {
@@ -25,37 +27,40 @@ inline constexpr uint32_t kAbiVersion =
     (kJobApiVersion << 16) | (static_cast<uint32_t>(__GNUC__) << 8) |
     (static_cast<uint32_t>(_GLIBCXX_USE_CXX11_ABI) << 4) | static_cast<uint32_t>(sizeof(void*));
 
-/// Thrown by network writers when the task is cancelled, to unwind the chain.
-struct TaskCancelled {};
-
-/// Writes serialized records to the channels of one network edge (implemented by the
-/// TaskManager's network stack). Throws TaskCancelled if the task is cancelled meanwhile.
+/// Writes serialized elements to the channels of one network edge (implemented by the
+/// TaskManager's network stack). A write fails only when the task is being cancelled;
+/// then the writer drops what it is given and reports the status once.
 class RecordChannelWriter {
  public:
   virtual ~RecordChannelWriter() = default;
   virtual int num_channels() const = 0;
-  virtual void Write(int channel, std::string_view record) = 0;
-  virtual void Broadcast(std::string_view record) = 0;
+  virtual void Write(int channel, std::string_view element) = 0;
+  virtual void Broadcast(std::string_view element) = 0;
 };
 
-/// Decodes serialized records of one type and emits them into an operator.
-class RecordDecoder {
+/// Decodes the record elements of one channel into batches for an operator input.
+class ElementDecoder {
  public:
-  virtual ~RecordDecoder() = default;
-  virtual absl::Status Push(std::string_view record) = 0;
+  virtual ~ElementDecoder() = default;
+  /// Decodes `records` (record elements, in order) and hands them to the input as one batch.
+  virtual absl::Status DecodeBatch(std::span<const element::ElementView> records) = 0;
 };
 
-/// What the task calls to run a chain's source without knowing its record type.
-class SourceOperatorBase : public OperatorBase {
+/// What the task calls to drive a chain's source without knowing its record type.
+class SourceOperatorBase {
  public:
-  /// Runs the source to its end (bounded) or until the task is cancelled.
-  virtual void Run() = 0;
+  virtual ~SourceOperatorBase() = default;
+  /// Emits one unit of input (a batch of records) into the chain.
+  virtual InputStatus EmitNext() = 0;
+  /// Gives the reader its waker (before Open()).
+  virtual void SetWaker(SourceWaker* waker) = 0;
 };
 
-/// An instantiated operator (or writer) and the Output<In>* through which it is fed.
-struct ChainLink {
-  std::unique_ptr<OperatorBase> op;
-  void* input = nullptr;  // Output<In>*; nullptr for sources
+/// An instantiated operator and its typed inputs.
+struct OperatorInstance {
+  std::unique_ptr<StreamOperator> op;
+  std::vector<ErasedInput> inputs;       // one per logical input; empty for sources
+  SourceOperatorBase* source = nullptr;  // sources only (points into op)
 };
 
 /// Everything the builder knows of one operator.
@@ -67,22 +72,29 @@ struct OperatorNode {
   int parallelism = 0;  // 0: the job's default
   bool is_source = false;
   bool bounded = false;
+  /// Side-output nodes: the OutputTag id of the producer output they read.
+  std::string side_tag;
+  /// Logical inputs of the operator (1 for union, 2 for connect).
+  int num_logical_inputs = 1;
 
   struct Input {
     int node = -1;
     std::optional<job::Partitioning> partitioning;  // unset: forward if parallelism matches
-    /// Makes the Output<T> (T = the input node's output type) that writes to the network
+    int logical_input = 0;  // which input of the operator this stream feeds
+    /// Makes the operator (T = the input node's output type) that writes to the network
     /// with the edge's resolved partitioning.
-    std::function<ChainLink(RecordChannelWriter*, RuntimeContext*, job::Partitioning)> make_writer;
+    std::function<std::unique_ptr<StreamOperator>(RecordChannelWriter*, RuntimeContext*,
+                                                  job::Partitioning, ErasedInput*)>
+        make_writer;
   };
   std::vector<Input> inputs;
 
-  /// Instantiates the operator emitting into `downstream` (Output<Out>*, or nullptr for sinks).
-  std::function<ChainLink(void* downstream)> make_operator;
-  /// For this node's output type: an Output<Out> forwarding to several Output<Out>*.
-  std::function<ChainLink(std::vector<void*> outputs)> make_fanout;
-  /// For this node's output type: decodes records and emits them into `downstream`.
-  std::function<std::unique_ptr<RecordDecoder>(void* downstream, RuntimeContext*)> make_decoder;
+  /// Instantiates the operator emitting into `out` (Output<Out>*, nullptr for sinks).
+  std::function<OperatorInstance(OutputBase* out)> make_operator;
+  /// Makes an empty Output<Out> for this node's output type.
+  std::function<std::unique_ptr<OutputBase>()> make_output;
+  /// For this node's output type: decodes records into `target` (an Input<Out>).
+  std::function<std::unique_ptr<ElementDecoder>(ErasedInput target, RuntimeContext*)> make_decoder;
 };
 
 template <typename T>
@@ -93,7 +105,7 @@ template <typename T>
 struct SourceDef {
   std::string name;
   bool bounded = true;
-  std::function<std::unique_ptr<SourceFunction<T>>()> factory;
+  std::function<std::unique_ptr<SourceReader<T>>()> factory;
 };
 
 /// Describes a sink: what `DataStream<T>::sink` needs from a connector.
@@ -123,6 +135,11 @@ class JobBuilder {
   // Used by DataStream and the runtime.
   int AddNode(OperatorNode node);
   OperatorNode& node(int index) { return nodes_[index]; }
+  /// Makes `uid` the operator id of node `index` (stable across job versions).
+  void SetUid(int index, std::string uid) {
+    nodes_[index].uid = uid;
+    nodes_[index].id = std::move(uid);
+  }
   const std::vector<OperatorNode>& nodes() const { return nodes_; }
   /// Returns the node with `id`, or nullptr.
   const OperatorNode* FindNode(std::string_view id) const;

@@ -1,22 +1,44 @@
-// The runtime contract between user operators and the TaskManager: Output<T> (where an
-// operator emits), OperatorBase (lifecycle), sources and sinks, and the RuntimeContext an
-// operator is handed. One task thread drives every operator of a chain; nothing here is
-// thread-safe except RuntimeContext::cancelled().
+// The operator contract (v2) between operators and the TaskManager: StreamOperator (the
+// lifecycle every operator shares), typed inputs fed by batches of StreamRecord<T> (one
+// virtual call per batch, not per record), Output<T> (batches records for the operators or
+// network writers behind it, forwards watermarks in order), side outputs by OutputTag, the
+// processing-time service, and sinks. One task thread drives every operator of a chain;
+// nothing here is thread-safe except RuntimeContext::cancelled().
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <span>
 #include <string>
+#include <typeinfo>
+#include <utility>
+#include <vector>
+
+#include "api/stream_element.h"
+#include "common/check.h"
 
 namespace eddy {
 
 class JobArgs;
 
+/// Runs callbacks on the task thread at a processing time (ms since the epoch, wall clock).
+/// Implemented by the task's mailbox; tests drive it by hand.
+class ProcessingTimeService {
+ public:
+  virtual ~ProcessingTimeService() = default;
+  /// Returns the current processing time in ms since the epoch.
+  virtual int64_t CurrentProcessingTime() const = 0;
+  /// Runs `callback(time)` once, on the task thread, as soon as the clock reaches `time`.
+  virtual void RegisterTimer(int64_t time, std::function<void(int64_t)> callback) = 0;
+};
+
 /// What an operator knows of where it runs.
 struct RuntimeContext {
   std::string job_id;
-  std::string task_name;      // vertex name
+  std::string task_name;      // vertex name with (subtask/parallelism)
   int subtask = 0;
   int attempt = 0;            // execution attempt number: 0 first, +1 per restart
   int parallelism = 1;        // of this operator
@@ -24,8 +46,11 @@ struct RuntimeContext {
   bool batch_mode = false;    // every source of the job is bounded
   const JobArgs* args = nullptr;
   const std::atomic<bool>* cancel_flag = nullptr;
-  /// Called by sources every few records: flushes network buffers on timeout.
-  std::function<void()> poll;
+  ProcessingTimeService* processing_time = nullptr;
+  /// pipeline.auto-watermark-interval: how often periodic watermarks are emitted.
+  int64_t auto_watermark_interval_ms = 200;
+  /// The job's -D configuration (job keys only).
+  const std::map<std::string, std::string>* job_config = nullptr;
   /// Records that entered / left this chain (written by the task thread only).
   uint64_t records_in = 0;
   uint64_t records_out = 0;
@@ -33,76 +58,295 @@ struct RuntimeContext {
   bool cancelled() const { return cancel_flag != nullptr && cancel_flag->load(std::memory_order_relaxed); }
 };
 
-/// Where an operator emits records: the next operator of the chain, or a network writer.
+/// Where an operator receives records of type T: one batch per call.
 template <typename T>
-class Output {
+class Input {
  public:
-  virtual ~Output() = default;
-  virtual void Emit(const T& value) = 0;
+  virtual void ProcessBatch(std::span<const StreamRecord<T>> batch) = 0;
+
+ protected:
+  ~Input() = default;
 };
 
-/// Lifecycle every operator shares. Open() before the first record, Finish() once at end
-/// of input (may still emit), Close() always last (also after failure or cancel).
-class OperatorBase {
+class StreamOperator;
+
+/// A typed input of an operator, erased for wiring (checked when cast back).
+struct ErasedInput {
+  void* input = nullptr;                  // Input<T>*
+  const std::type_info* type = nullptr;   // typeid(T)
+  StreamOperator* op = nullptr;           // the operator behind it
+  int index = 0;                          // which of op's inputs
+
+  template <typename T>
+  static ErasedInput Of(Input<T>* in, StreamOperator* op, int index = 0) {
+    return ErasedInput{in, &typeid(T), op, index};
+  }
+  template <typename T>
+  Input<T>* As() const {
+    EDDY_CHECK(type != nullptr && *type == typeid(T))
+        << "input of type " << (type ? type->name() : "?") << " wired to a stream of "
+        << typeid(T).name();
+    return static_cast<Input<T>*>(input);
+  }
+};
+
+/// The untyped side of an output: flushing and the non-record elements.
+class OutputBase {
  public:
-  virtual ~OperatorBase() = default;
-  virtual void Open(RuntimeContext& /*ctx*/) {}
+  virtual ~OutputBase() = default;
+  /// Adds an input this output feeds (checked against the output's type).
+  virtual void AddTarget(const ErasedInput& target) = 0;
+  /// Hands the pending batch to every target and lets each flush its own outputs.
+  virtual void Flush() = 0;
+  /// Flushes, then forwards the watermark to every target.
+  virtual void EmitWatermark(EventTime watermark) = 0;
+  virtual void EmitWatermarkStatus(WatermarkStatus status) = 0;
+  virtual const std::type_info& type() const = 0;
+};
+
+/// Lifecycle and non-record elements, shared by every operator (DESIGN "Operators"):
+/// InitializeState → Open → Process…/ProcessWatermark → PrepareSnapshotPreBarrier →
+/// SnapshotState → NotifyCheckpointComplete/Aborted → EndInput → Finish → Close.
+/// Watermarks of several inputs combine to their minimum over active inputs.
+class StreamOperator {
+ public:
+  virtual ~StreamOperator() = default;
+
+  /// Number of logical inputs (0 for sources).
+  virtual int num_inputs() const { return 1; }
+  /// Restores or creates state (nothing to restore yet: checkpoints come later).
+  virtual void InitializeState() {}
+  virtual void Open() {}
+  /// A new watermark on input `input`; by default combined over inputs and forwarded.
+  virtual void ProcessWatermark(int input, EventTime watermark);
+  virtual void ProcessWatermarkStatus(int input, WatermarkStatus status);
+  virtual void PrepareSnapshotPreBarrier(int64_t /*checkpoint_id*/) {}
+  virtual void SnapshotState(int64_t /*checkpoint_id*/) {}
+  virtual void NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {}
+  virtual void NotifyCheckpointAborted(int64_t /*checkpoint_id*/) {}
+  /// Input `input` has ended (bounded input done); may still emit.
+  virtual void EndInput(int /*input*/) {}
+  /// Called once after every input ended; may still emit.
   virtual void Finish() {}
+  /// Always last, also after failure or cancel.
   virtual void Close() {}
+
+  /// Sets the runtime context (before Open()).
+  void Setup(RuntimeContext* ctx) { ctx_ = ctx; }
+  /// Registers an output (main or side) so that flushes and watermarks reach it.
+  void AddOutput(OutputBase* out) { outputs_.push_back(out); }
+  /// Registers a side output under `tag_id`.
+  void AddSideOutput(const std::string& tag_id, OutputBase* out) {
+    side_outputs_.emplace_back(tag_id, out);
+    outputs_.push_back(out);
+  }
+  /// Flushes every output (after each batch of input).
+  void FlushOutputs() {
+    for (OutputBase* o : outputs_) o->Flush();
+  }
+  /// Returns the combined input watermark.
+  EventTime current_watermark() const { return current_watermark_; }
+  RuntimeContext& runtime() { return *ctx_; }
+  const RuntimeContext& runtime() const { return *ctx_; }
+  /// Returns the side output registered for `tag_id`, or nullptr (nobody consumes it).
+  OutputBase* FindSideOutput(const std::string& tag_id) const {
+    for (const auto& [id, out] : side_outputs_) {
+      if (id == tag_id) return out;
+    }
+    return nullptr;
+  }
+
+ protected:
+  /// Called when the combined watermark advances; forwards it by default.
+  virtual void OnWatermark(EventTime watermark) { EmitWatermark(watermark); }
+  void EmitWatermark(EventTime watermark) {
+    for (OutputBase* o : outputs_) o->EmitWatermark(watermark);
+  }
+  void EmitWatermarkStatus(WatermarkStatus status) {
+    for (OutputBase* o : outputs_) o->EmitWatermarkStatus(status);
+  }
+  RuntimeContext* ctx_ = nullptr;
+
+ private:
+  static constexpr int kMaxInputs = 2;
+  EventTime input_watermarks_[kMaxInputs] = {kMinWatermark, kMinWatermark};
+  bool input_idle_[kMaxInputs] = {false, false};
+  bool idle_ = false;
+  EventTime current_watermark_ = kMinWatermark;
+  std::vector<OutputBase*> outputs_;
+  std::vector<std::pair<std::string, OutputBase*>> side_outputs_;
+
+  void CombineWatermarks();
 };
 
-/// Passed to flat_map functions: emits zero or more records.
+inline void StreamOperator::CombineWatermarks() {
+  const int n = std::clamp(num_inputs(), 1, kMaxInputs);
+  EventTime combined = kMaxWatermark;
+  bool any_active = false;
+  for (int i = 0; i < n; ++i) {
+    if (input_idle_[i]) continue;
+    any_active = true;
+    combined = std::min(combined, input_watermarks_[i]);
+  }
+  if (!any_active) return;
+  if (combined > current_watermark_) {
+    current_watermark_ = combined;
+    OnWatermark(combined);
+  }
+}
+
+inline void StreamOperator::ProcessWatermark(int input, EventTime watermark) {
+  const int i = std::clamp(input, 0, kMaxInputs - 1);
+  if (watermark > input_watermarks_[i]) input_watermarks_[i] = watermark;
+  CombineWatermarks();
+}
+
+inline void StreamOperator::ProcessWatermarkStatus(int input, WatermarkStatus status) {
+  const int n = std::clamp(num_inputs(), 1, kMaxInputs);
+  const int i = std::clamp(input, 0, kMaxInputs - 1);
+  input_idle_[i] = status == WatermarkStatus::kIdle;
+  bool all_idle = true;
+  for (int k = 0; k < n; ++k) all_idle = all_idle && input_idle_[k];
+  if (all_idle != idle_) {
+    idle_ = all_idle;
+    EmitWatermarkStatus(all_idle ? WatermarkStatus::kIdle : WatermarkStatus::kActive);
+  }
+  if (!all_idle) CombineWatermarks();
+}
+
+/// Collects records of type T into batches for the inputs behind it (chained operators or
+/// network writers). With no target it drops what it is given.
+template <typename T>
+class Output final : public OutputBase {
+ public:
+  static constexpr size_t kBatchSize = 256;
+
+  Output() { batch_.reserve(kBatchSize); }
+  Output(const Output&) = delete;
+  Output& operator=(const Output&) = delete;
+
+  void AddTarget(const ErasedInput& target) override {
+    targets_.push_back(Target{target.As<T>(), target.op, target.index});
+  }
+  bool has_targets() const { return !targets_.empty(); }
+
+  void Collect(const T& value, EventTime timestamp) {
+    batch_.push_back(StreamRecord<T>{value, timestamp});
+    if (batch_.size() == kBatchSize) Flush();
+  }
+  void Collect(T&& value, EventTime timestamp) {
+    batch_.push_back(StreamRecord<T>{std::move(value), timestamp});
+    if (batch_.size() == kBatchSize) Flush();
+  }
+
+  void Flush() override {
+    if (batch_.empty()) return;
+    std::span<const StreamRecord<T>> span(batch_.data(), batch_.size());
+    for (const Target& t : targets_) {
+      t.input->ProcessBatch(span);
+      t.op->FlushOutputs();
+    }
+    batch_.clear();
+  }
+  void EmitWatermark(EventTime watermark) override {
+    Flush();
+    for (const Target& t : targets_) t.op->ProcessWatermark(t.index, watermark);
+  }
+  void EmitWatermarkStatus(WatermarkStatus status) override {
+    Flush();
+    for (const Target& t : targets_) t.op->ProcessWatermarkStatus(t.index, status);
+  }
+  const std::type_info& type() const override { return typeid(T); }
+
+ private:
+  struct Target {
+    Input<T>* input;
+    StreamOperator* op;
+    int index;
+  };
+  std::vector<StreamRecord<T>> batch_;
+  std::vector<Target> targets_;
+};
+
+/// Casts a wired output back to its type (checked).
+template <typename T>
+Output<T>* OutputAs(OutputBase* out) {
+  EDDY_CHECK(out != nullptr && out->type() == typeid(T))
+      << "output of type " << (out ? out->type().name() : "null") << " used as "
+      << typeid(T).name();
+  return static_cast<Output<T>*>(out);
+}
+
+/// An operator with one input of type In.
+template <typename In>
+class OneInputStreamOperator : public StreamOperator, public Input<In> {
+ public:
+  int num_inputs() const override { return 1; }
+};
+
+/// An operator with two inputs of different types (`a.connect(b)`).
+template <typename A, typename B>
+class TwoInputStreamOperator : public StreamOperator {
+ public:
+  int num_inputs() const override { return 2; }
+  virtual void ProcessBatch1(std::span<const StreamRecord<A>> batch) = 0;
+  virtual void ProcessBatch2(std::span<const StreamRecord<B>> batch) = 0;
+  Input<A>* input1() { return &first_; }
+  Input<B>* input2() { return &second_; }
+
+ private:
+  struct First final : Input<A> {
+    explicit First(TwoInputStreamOperator* op) : op(op) {}
+    void ProcessBatch(std::span<const StreamRecord<A>> batch) override { op->ProcessBatch1(batch); }
+    TwoInputStreamOperator* op;
+  };
+  struct Second final : Input<B> {
+    explicit Second(TwoInputStreamOperator* op) : op(op) {}
+    void ProcessBatch(std::span<const StreamRecord<B>> batch) override { op->ProcessBatch2(batch); }
+    TwoInputStreamOperator* op;
+  };
+  First first_{this};
+  Second second_{this};
+};
+
+/// Names a side output of type T: `ctx.output(tag, value)`, `stream.side_output(tag)`.
+template <typename T>
+struct OutputTag {
+  explicit OutputTag(std::string id) : id(std::move(id)) {}
+  std::string id;
+};
+
+/// Passed to flat_map and process functions: emits records with the current timestamp.
 template <typename T>
 class Collector {
  public:
   explicit Collector(Output<T>* out) : out_(out) {}
-  void collect(const T& value) { out_->Emit(value); }
-  void operator()(const T& value) { out_->Emit(value); }
+  void collect(const T& value) { out_->Collect(value, timestamp_); }
+  void collect(T&& value) { out_->Collect(std::move(value), timestamp_); }
+  void operator()(const T& value) { collect(value); }
+  void operator()(T&& value) { collect(std::move(value)); }
+  /// Emits with an explicit timestamp.
+  void collect_with_timestamp(T value, EventTime timestamp) {
+    out_->Collect(std::move(value), timestamp);
+  }
+  void set_timestamp(EventTime t) { timestamp_ = t; }
 
  private:
   Output<T>* out_;
+  EventTime timestamp_ = kNoTimestamp;
 };
 
-/// What a source's Run() emits through; checks cancellation and lets the task flush
-/// network buffers in between.
+/// A sink consumes batches of records; it is the end of a chain.
 template <typename T>
-class SourceContext {
+class SinkFunction {
  public:
-  SourceContext(Output<T>* out, RuntimeContext* runtime) : out_(out), runtime_(runtime) {}
-  void emit(const T& value) {
-    ++runtime_->records_in;
-    out_->Emit(value);
-    if (++since_poll_ == kPollEvery) {
-      since_poll_ = 0;
-      if (runtime_->poll) runtime_->poll();
-    }
-  }
-  /// Returns true once the job is being cancelled: Run() should return promptly.
-  bool cancelled() const { return runtime_->cancelled(); }
-  /// Lets the task flush and check cancellation while the source waits for input.
-  void idle() {
-    since_poll_ = 0;
-    if (runtime_->poll) runtime_->poll();
-  }
-  const RuntimeContext& runtime() const { return *runtime_; }
-
- private:
-  static constexpr int kPollEvery = 64;
-  Output<T>* out_;
-  RuntimeContext* runtime_;
-  int since_poll_ = 0;
+  virtual ~SinkFunction() = default;
+  virtual void Open(RuntimeContext& /*ctx*/) {}
+  /// Consumes one batch of records.
+  virtual void WriteBatch(std::span<const StreamRecord<T>> batch) = 0;
+  /// End of input: make the output complete (may fail the task by throwing).
+  virtual void Finish() {}
+  virtual void Close() {}
 };
-
-/// A source: Run() emits records until its input is exhausted (bounded) or the job is
-/// cancelled. Each subtask reads its own share (runtime().subtask of parallelism).
-template <typename T>
-class SourceFunction : public OperatorBase {
- public:
-  virtual void Run(SourceContext<T>& ctx) = 0;
-};
-
-/// A sink consumes records; it is the end of a chain.
-template <typename T>
-class SinkFunction : public OperatorBase, public Output<T> {};
 
 }  // namespace eddy

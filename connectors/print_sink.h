@@ -31,11 +31,13 @@ class PrintSink final : public SinkFunction<T> {
     head_ = prefix_.empty() ? "" : prefix_ + ":";
     head_ += std::to_string(ctx.subtask + 1) + "> ";
   }
-  void Emit(const T& value) override {
-    line_ = head_;
-    line_ += format_(value);
-    line_ += '\n';
-    WriteStdout(line_);
+  void WriteBatch(std::span<const StreamRecord<T>> batch) override {
+    for (const auto& r : batch) {
+      line_ = head_;
+      line_ += format_(r.value);
+      line_ += '\n';
+      WriteStdout(line_);
+    }
   }
 
  private:
@@ -48,7 +50,7 @@ class PrintSink final : public SinkFunction<T> {
 template <typename T>
 class DiscardSink final : public SinkFunction<T> {
  public:
-  void Emit(const T& /*value*/) override { ++count_; }
+  void WriteBatch(std::span<const StreamRecord<T>> batch) override { count_ += batch.size(); }
   /// Returns the number of records received.
   uint64_t count() const { return count_; }
 

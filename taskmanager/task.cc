@@ -1,33 +1,49 @@
 #include "taskmanager/task.h"
 
-#include <deque>
+#include <algorithm>
 #include <exception>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "api/job_args.h"
+#include "common/config.h"
 #include "common/logging.h"
+#include "common/status.h"
 #include "taskmanager/network/record_serializer.h"
+#include "taskmanager/runtime/mailbox.h"
+#include "taskmanager/runtime/watermark_valve.h"
 
 namespace eddy {
 namespace {
 
-/// Adapts the network RecordWriter to the API's RecordChannelWriter.
+using Clock = std::chrono::steady_clock;
+
+/// Adapts the network RecordWriter to the API's RecordChannelWriter. A failed write
+/// (only when the partition is cancelled) is remembered and later writes are dropped.
 class ChannelWriter final : public RecordChannelWriter {
  public:
   explicit ChannelWriter(std::shared_ptr<net::ResultPartition> partition)
-      : writer_(std::move(partition)) {}
+      : partition_(partition), writer_(std::move(partition)) {}
   int num_channels() const override { return writer_.num_channels(); }
-  void Write(int channel, std::string_view record) override {
-    if (!writer_.Write(channel, record).ok()) throw TaskCancelled{};
+  void Write(int channel, std::string_view element) override {
+    if (!status_.ok()) return;
+    status_ = writer_.Write(channel, element);
   }
-  void Broadcast(std::string_view record) override {
-    if (!writer_.Broadcast(record).ok()) throw TaskCancelled{};
+  void Broadcast(std::string_view element) override {
+    if (!status_.ok()) return;
+    status_ = writer_.Broadcast(element);
   }
   net::RecordWriter& writer() { return writer_; }
+  net::ResultPartition& partition() { return *partition_; }
+  const absl::Status& status() const { return status_; }
+  void Fail(absl::Status s) {
+    if (status_.ok()) status_ = std::move(s);
+  }
 
  private:
+  std::shared_ptr<net::ResultPartition> partition_;
   net::RecordWriter writer_;
+  absl::Status status_;
 };
 
 int IndexOf(const JobBuilder& plan, const std::string& id) {
@@ -38,22 +54,111 @@ int IndexOf(const JobBuilder& plan, const std::string& id) {
   return -1;
 }
 
+int64_t JobDurationMs(const job::JobGraph& graph, const std::string& key, int64_t fallback) {
+  auto it = graph.config().find(key);
+  if (it == graph.config().end()) return fallback;
+  auto parsed = ParseDuration(it->second);
+  return parsed.ok() ? parsed->count() : fallback;
+}
+
 }  // namespace
 
-struct Task::Runtime {
+/// Wakes a mailbox from network threads; shared with the partitions and the gate, so it
+/// (and the mailbox) outlive the task if they call late.
+class MailboxWaker final : public net::AvailabilityListener {
+ public:
+  explicit MailboxWaker(std::shared_ptr<runtime::Mailbox> mailbox) : mailbox_(std::move(mailbox)) {}
+  void OnAvailable() override { mailbox_->Wake(); }
+
+ private:
+  std::shared_ptr<runtime::Mailbox> mailbox_;
+};
+
+/// Everything the task thread owns while it runs.
+struct Task::Runtime final : public SourceWaker, public ProcessingTimeService {
   RuntimeContext ctx;
+  std::map<std::string, std::string> job_config;
+  std::shared_ptr<runtime::Mailbox> mailbox_ptr = std::make_shared<runtime::Mailbox>();
+  runtime::Mailbox& mailbox = *mailbox_ptr;
+  std::shared_ptr<MailboxWaker> waker = std::make_shared<MailboxWaker>(mailbox_ptr);
+  runtime::TimerQueue timers;
+
+  // The chain: operators in topological order (head first), outputs they own.
+  std::vector<OperatorInstance> ops;
+  std::vector<std::unique_ptr<OutputBase>> outputs;
+  std::vector<std::unique_ptr<StreamOperator>> writer_ops;
   std::vector<std::unique_ptr<ChannelWriter>> writers;
-  std::vector<ChainLink> writer_links;
-  std::optional<ChainLink> fanout;
-  std::deque<ChainLink> chain;  // head first
+  SourceOperatorBase* source = nullptr;
+  StreamOperator* head = nullptr;
+
+  // The input side.
   std::unique_ptr<net::InputGate> gate;
-  std::vector<std::unique_ptr<RecordDecoder>> decoders;  // per channel
-  std::vector<net::RecordReader> readers;                // per channel
-  std::chrono::steady_clock::time_point last_publish;
+  struct Channel {
+    int logical_input = 0;
+    std::unique_ptr<ElementDecoder> decoder;
+    net::RecordReader reader;
+    bool ended = false;
+  };
+  std::vector<Channel> channels;
+  std::vector<runtime::StatusWatermarkValve> valves;  // per logical input
+  std::vector<int> open_channels;                     // per logical input
+  std::vector<element::ElementView> pending;          // record elements not yet decoded
+
+  Clock::time_point source_wake_at = Clock::time_point::min();
+
+  // SourceWaker
+  void Wake() override { mailbox.Wake(); }
+  void WakeAt(Clock::time_point when) override { source_wake_at = when; }
+  // ProcessingTimeService (task thread)
+  int64_t CurrentProcessingTime() const override { return runtime::TimerQueue::Now(); }
+  void RegisterTimer(int64_t time, std::function<void(int64_t)> callback) override {
+    timers.Add(time, std::move(callback));
+  }
+
+  void FlushAllOutputs() {
+    for (auto& op : ops) op.op->FlushOutputs();
+  }
+  absl::Status WriteStatus() const {
+    for (const auto& w : writers) {
+      if (!w->status().ok()) return w->status();
+    }
+    return absl::OkStatus();
+  }
+  bool OutputsAvailable() const {
+    for (const auto& w : writers) {
+      if (!w->partition().IsAvailable()) return false;
+    }
+    return true;
+  }
+  /// Returns when the oldest unflushed network byte must be sent (max() if none).
+  Clock::time_point FlushDeadline(std::chrono::milliseconds timeout) const {
+    auto deadline = Clock::time_point::max();
+    for (const auto& w : writers) {
+      auto age = w->writer().OldestPendingAge();
+      if (age.count() > 0) deadline = std::min(deadline, Clock::now() - age + timeout);
+    }
+    return deadline;
+  }
+  void FlushTimedOut(std::chrono::milliseconds timeout) {
+    for (auto& w : writers) {
+      if (w->writer().OldestPendingAge() >= timeout) {
+        auto s = w->writer().FlushAll();
+        if (!s.ok()) w->Fail(s);
+      }
+    }
+  }
+  EventTime Watermark() const {
+    if (head == nullptr) return kMinWatermark;
+    if (source == nullptr) return head->current_watermark();
+    // A source vertex has no input: show the watermark its chain produced.
+    EventTime wm = kMinWatermark;
+    for (const auto& op : ops) wm = std::max(wm, op.op->current_watermark());
+    return wm;
+  }
 };
 
 Task::Task(TaskSetup setup, StateListener listener)
-    : setup_(std::move(setup)), listener_(std::move(listener)) {
+    : setup_(std::move(setup)), listener_(std::move(listener)), watermark_(kMinWatermark) {
   std::string vertex_name = setup_.deployment.vertex_id();
   int parallelism = 1;
   for (const auto& v : setup_.graph->vertices()) {
@@ -63,6 +168,7 @@ Task::Task(TaskSetup setup, StateListener listener)
     }
   }
   name_ = absl::StrCat(vertex_name, " (", setup_.deployment.subtask() + 1, "/", parallelism, ")");
+  rt_ = std::make_unique<Runtime>();
 }
 
 Task::~Task() {
@@ -76,15 +182,17 @@ void Task::Start() {
 
 void Task::Cancel() {
   if (cancelled_.exchange(true)) return;
-  // Wake the task if it waits on the network (for input or for buffers).
+  // A mail wakes the loop; cancelling the partitions and the gate also ends a wait for a
+  // buffer inside a unit of input (the only place the task may block).
+  rt_->mailbox.Put([] {});
   std::lock_guard<std::mutex> lock(mu_);
-  if (rt_ && rt_->gate) rt_->gate->Cancel();
-  for (auto& p : partitions_) p->Cancel();
+  for (auto& w : rt_->writers) w->partition().Cancel();
+  if (rt_->gate) rt_->gate->Cancel();
 }
 
 bool Task::terminal() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return state_ == "FINISHED" || state_ == "CANCELED" || state_ == "FAILED";
+  return state_ == rpc::FINISHED || state_ == rpc::CANCELED || state_ == rpc::FAILED;
 }
 
 rpc::TaskReport Task::Report() const {
@@ -95,15 +203,14 @@ rpc::TaskReport Task::Report() const {
   report.set_attempt(setup_.deployment.attempt());
   report.set_records_in(records_in_.load());
   report.set_records_out(records_out_.load());
+  report.set_current_input_watermark(watermark_.load(std::memory_order_relaxed));
   std::lock_guard<std::mutex> lock(mu_);
-  rpc::ExecutionState state = rpc::EXECUTION_STATE_UNSPECIFIED;
-  rpc::ExecutionState_Parse(state_, &state);
-  report.set_state(state);
+  report.set_state(state_);
   report.set_failure(failure_);
   return report;
 }
 
-void Task::SetState(const std::string& state, const std::string& failure) {
+void Task::SetState(rpc::ExecutionState state, const std::string& failure) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     state_ = state;
@@ -112,83 +219,83 @@ void Task::SetState(const std::string& state, const std::string& failure) {
   listener_(Report());
 }
 
-void Task::Poll() {
-  Runtime& rt = *rt_;
-  if (cancelled_.load(std::memory_order_relaxed)) throw TaskCancelled{};
-  for (auto& w : rt.writers) {
-    if (w->writer().OldestPendingAge() >= setup_.buffer_timeout) {
-      if (!w->writer().FlushAll().ok()) throw TaskCancelled{};
-    }
-  }
-  records_in_.store(rt.ctx.records_in, std::memory_order_relaxed);
-  records_out_.store(rt.ctx.records_out, std::memory_order_relaxed);
-}
-
 void Task::Run() {
-  SetState("RUNNING");
-  std::string failure;
-  bool was_cancelled = false;
+  SetState(rpc::INITIALIZING);
+  absl::Status status;
   try {
-    RunChain();
-  } catch (const TaskCancelled&) {
-    was_cancelled = true;
+    status = RunChain();
   } catch (const std::exception& e) {
-    failure = e.what();
+    status = absl::InternalError(e.what());
   } catch (...) {
-    failure = "unknown exception";
+    status = absl::InternalError("unknown exception");
   }
-  if (rt_) {
-    for (auto& link : rt_->chain) {
-      try {
-        link.op->Close();
-      } catch (...) {
-      }
+  Runtime& rt = *rt_;
+  for (auto it = rt.ops.rbegin(); it != rt.ops.rend(); ++it) {
+    try {
+      it->op->Close();
+    } catch (const std::exception& e) {
+      if (status.ok()) status = absl::InternalError(absl::StrCat("closing: ", e.what()));
+    } catch (...) {
     }
-    records_in_.store(rt_->ctx.records_in);
-    records_out_.store(rt_->ctx.records_out);
   }
-  if (!failure.empty()) {
-    EDDY_LOG(WARN) << "task " << name_ << " of job " << setup_.job_id << " failed: " << failure;
-    SetState("FAILED", absl::StrCat(name_, ": ", failure));
-  } else if (was_cancelled || cancelled_.load()) {
-    SetState("CANCELED");
+  records_in_.store(rt.ctx.records_in);
+  records_out_.store(rt.ctx.records_out);
+  if (cancelled_.load()) {
+    SetState(rpc::CANCELED);
+  } else if (!status.ok()) {
+    EDDY_LOG(WARN) << "task " << name_ << " of job " << setup_.job_id << " failed: "
+                   << status.message();
+    SetState(rpc::FAILED, absl::StrCat(name_, ": ", status.message()));
   } else {
-    SetState("FINISHED");
+    SetState(rpc::FINISHED);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  if (rt_ && rt_->gate) rt_->gate->Cancel();
+  if (rt.gate) rt.gate->Cancel();
 }
 
-void Task::RunChain() {
+absl::Status Task::RunChain() {
   const job::JobGraph& graph = *setup_.graph;
   const JobBuilder& plan = *setup_.plan;
   const auto& dep = setup_.deployment;
+  Runtime& rt = *rt_;
   const job::JobVertexDef* vertex = nullptr;
   for (const auto& v : graph.vertices()) {
     if (v.id() == dep.vertex_id()) vertex = &v;
   }
-  if (vertex == nullptr) throw std::runtime_error("unknown vertex " + dep.vertex_id());
+  if (vertex == nullptr) return absl::InvalidArgumentError("unknown vertex " + dep.vertex_id());
 
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    rt_ = std::make_unique<Runtime>();
-  }
-  Runtime& rt = *rt_;
+  rt.job_config.insert(graph.config().begin(), graph.config().end());
   rt.ctx.job_id = setup_.job_id;
   rt.ctx.task_name = name_;
   rt.ctx.subtask = dep.subtask();
   rt.ctx.attempt = dep.attempt();
   rt.ctx.parallelism = vertex->parallelism();
   rt.ctx.max_parallelism = graph.max_parallelism();
-  rt.ctx.batch_mode = graph.bounded();
+  auto mode = graph.config().find("execution.runtime-mode");
+  rt.ctx.batch_mode = mode == graph.config().end() || mode->second == "automatic"
+                          ? graph.bounded()
+                          : mode->second == "batch";
   rt.ctx.args = setup_.args.get();
   rt.ctx.cancel_flag = &cancelled_;
-  rt.ctx.poll = [this] { Poll(); };
+  rt.ctx.processing_time = &rt;
+  rt.ctx.auto_watermark_interval_ms =
+      JobDurationMs(graph, "pipeline.auto-watermark-interval", 200);
+  rt.ctx.job_config = &rt.job_config;
+
+  // The vertex's operators, by plan index, in topological (plan) order.
+  std::vector<int> members;
+  for (const auto& id : vertex->operator_ids()) {
+    int index = IndexOf(plan, id);
+    if (index < 0) return absl::InvalidArgumentError("unknown operator " + id);
+    members.push_back(index);
+  }
+  std::sort(members.begin(), members.end());
+  auto in_vertex = [&](int index) {
+    return std::binary_search(members.begin(), members.end(), index);
+  };
 
   // Output side: one partition and writer per outgoing edge.
-  const std::string& tail_id = vertex->operator_ids(vertex->operator_ids_size() - 1);
-  int tail_index = IndexOf(plan, tail_id);
-  std::vector<void*> outputs;
+  std::map<int, std::vector<ErasedInput>> network_targets;  // producer plan index -> writers
   for (const auto& edge : graph.edges()) {
     if (edge.source_vertex() != vertex->id()) continue;
     int target_parallelism = 1;
@@ -198,117 +305,267 @@ void Task::RunChain() {
     int subpartitions = edge.partitioning() == job::FORWARD ? 1 : target_parallelism;
     auto partition = setup_.network->CreatePartition(
         net::PartitionId{setup_.job_id, edge.id(), dep.subtask(), dep.attempt()}, subpartitions);
-    if (!partition.ok()) throw std::runtime_error(std::string(partition.status().message()));
+    if (!partition.ok()) return partition.status();
+    (*partition)->SetAvailabilityListener(rt.waker);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      partitions_.push_back(*partition);
+      rt.writers.push_back(std::make_unique<ChannelWriter>(*partition));
       if (cancelled_) (*partition)->Cancel();
     }
-    rt.writers.push_back(std::make_unique<ChannelWriter>(*partition));
+    int source_index = IndexOf(plan, edge.source_operator());
     int target_index = IndexOf(plan, edge.target_operator());
-    if (target_index < 0) throw std::runtime_error("unknown operator " + edge.target_operator());
+    if (source_index < 0 || target_index < 0) {
+      return absl::InvalidArgumentError("edge " + edge.id() + " names an unknown operator");
+    }
     const OperatorNode& target = plan.nodes()[target_index];
     const OperatorNode::Input* input = nullptr;
     for (const auto& in : target.inputs) {
-      if (in.node == tail_index) input = &in;
+      if (in.node == source_index && in.make_writer) input = &in;
     }
-    if (input == nullptr) throw std::runtime_error("edge " + edge.id() + " has no typed input");
-    rt.writer_links.push_back(input->make_writer(rt.writers.back().get(), &rt.ctx,
-                                                 edge.partitioning()));
-    outputs.push_back(rt.writer_links.back().input);
-  }
-  void* downstream = nullptr;
-  if (outputs.size() == 1) {
-    downstream = outputs[0];
-  } else if (outputs.size() > 1) {
-    rt.fanout = plan.nodes()[tail_index].make_fanout(outputs);
-    downstream = rt.fanout->input;
+    if (input == nullptr) return absl::InvalidArgumentError("edge " + edge.id() + " has no typed input");
+    ErasedInput writer_input;
+    rt.writer_ops.push_back(input->make_writer(rt.writers.back().get(), &rt.ctx,
+                                               edge.partitioning(), &writer_input));
+    rt.writer_ops.back()->Setup(&rt.ctx);
+    network_targets[source_index].push_back(writer_input);
   }
 
-  // The chain, built from its tail so that each operator knows its downstream.
-  for (int i = vertex->operator_ids_size() - 1; i >= 0; --i) {
-    int index = IndexOf(plan, vertex->operator_ids(i));
-    if (index < 0) throw std::runtime_error("unknown operator " + vertex->operator_ids(i));
-    rt.chain.push_front(plan.nodes()[index].make_operator(downstream));
-    downstream = rt.chain.front().input;
+  // The chain, instantiated from its leaves so that each operator's targets exist first.
+  std::map<int, OperatorInstance> instances;
+  for (auto it = members.rbegin(); it != members.rend(); ++it) {
+    const int index = *it;
+    const OperatorNode& node = plan.nodes()[index];
+    auto out = node.make_output();
+    for (const ErasedInput& t : network_targets[index]) out->AddTarget(t);
+    std::vector<std::pair<std::string, std::unique_ptr<OutputBase>>> side_outputs;
+    for (int child : members) {
+      if (child <= index) continue;
+      const OperatorNode& c = plan.nodes()[child];
+      if (c.inputs.size() != 1 || c.inputs[0].node != index) continue;
+      const ErasedInput& child_input = instances.at(child).inputs.at(0);
+      if (c.side_tag.empty()) {
+        out->AddTarget(child_input);
+      } else {
+        auto side = c.make_output();  // the side output node's type is its input type
+        side->AddTarget(child_input);
+        side_outputs.emplace_back(c.side_tag, std::move(side));
+      }
+    }
+    OperatorInstance inst = node.make_operator(out.get());
+    inst.op->Setup(&rt.ctx);
+    inst.op->AddOutput(out.get());
+    for (auto& [tag, side] : side_outputs) {
+      inst.op->AddSideOutput(tag, side.get());
+      rt.outputs.push_back(std::move(side));
+    }
+    rt.outputs.push_back(std::move(out));
+    instances.emplace(index, std::move(inst));
   }
-  const OperatorNode& head = plan.nodes()[IndexOf(plan, vertex->operator_ids(0))];
+  for (int index : members) rt.ops.push_back(std::move(instances.at(index)));
+  (void)in_vertex;
+  rt.head = rt.ops.front().op.get();
+  rt.source = rt.ops.front().source;
+  const OperatorNode& head_node = plan.nodes()[members.front()];
 
-  // Input side: one gate over the channels of every incoming edge.
-  if (!head.is_source) {
-    std::vector<net::ChannelSpec> channels;
+  // Input side: one gate over the channels of every incoming edge; the k-th edge into the
+  // head feeds the head's k-th declared input.
+  if (rt.source == nullptr) {
+    std::vector<net::ChannelSpec> specs;
+    std::map<std::string, int> edge_input;  // edge id -> position in head_node.inputs
+    int k = 0;
+    for (const auto& e : graph.edges()) {
+      if (e.target_operator() == head_node.id) edge_input[e.id()] = k++;
+    }
+    const int logical_inputs = std::max(1, head_node.num_logical_inputs);
+    std::vector<int> channels_per_input(static_cast<size_t>(logical_inputs), 0);
     for (const auto& in : dep.inputs()) {
       const job::JobEdgeDef* edge = nullptr;
       for (const auto& e : graph.edges()) {
         if (e.id() == in.edge_id()) edge = &e;
       }
-      if (edge == nullptr) throw std::runtime_error("unknown edge " + in.edge_id());
+      if (edge == nullptr || edge_input.count(edge->id()) == 0) {
+        return absl::InvalidArgumentError("unknown input edge " + in.edge_id());
+      }
+      const auto& declared = head_node.inputs.at(static_cast<size_t>(edge_input[edge->id()]));
+      const int logical = std::clamp(declared.logical_input, 0, logical_inputs - 1);
       int source_index = IndexOf(plan, edge->source_operator());
+      if (source_index < 0) return absl::InvalidArgumentError("unknown operator " + edge->source_operator());
       for (const auto& ch : in.channels()) {
         net::ChannelSpec spec;
         spec.partition = net::PartitionId{setup_.job_id, edge->id(), ch.producer_subtask(),
-                                         ch.producer_attempt()};
+                                          ch.producer_attempt()};
         spec.subpartition = ch.subpartition();
         spec.local = ch.local();
         spec.host = ch.host();
         spec.port = static_cast<uint16_t>(ch.port());
-        channels.push_back(std::move(spec));
-        rt.decoders.push_back(plan.nodes()[source_index].make_decoder(rt.chain.front().input, &rt.ctx));
+        specs.push_back(std::move(spec));
+        Runtime::Channel channel;
+        channel.logical_input = logical;
+        channel.decoder = plan.nodes()[source_index].make_decoder(
+            rt.ops.front().inputs.at(static_cast<size_t>(logical)), &rt.ctx);
+        rt.channels.push_back(std::move(channel));
+        channels_per_input[static_cast<size_t>(logical)]++;
       }
     }
-    auto gate = setup_.network->CreateInputGate(std::move(channels));
-    if (!gate.ok()) throw std::runtime_error(std::string(gate.status().message()));
+    for (int n : channels_per_input) {
+      rt.valves.emplace_back(n);
+      rt.open_channels.push_back(n);
+    }
+    auto gate = setup_.network->CreateInputGate(std::move(specs));
+    if (!gate.ok()) return gate.status();
     {
       std::lock_guard<std::mutex> lock(mu_);
       rt.gate = std::move(*gate);
       if (cancelled_) rt.gate->Cancel();
     }
-    rt.readers.resize(rt.decoders.size());
-  }
-
-  for (auto it = rt.chain.rbegin(); it != rt.chain.rend(); ++it) it->op->Open(rt.ctx);
-
-  if (head.is_source) {
-    static_cast<SourceOperatorBase*>(rt.chain.front().op.get())->Run();
-    if (cancelled_) throw TaskCancelled{};
+    rt.gate->SetAvailabilityListener(rt.waker);
   } else {
-    const auto wait = std::max(setup_.buffer_timeout, std::chrono::milliseconds(1));
-    while (true) {
-      auto next = rt.gate->Next(wait);
-      if (!next.ok()) {
-        if (cancelled_) throw TaskCancelled{};
-        throw std::runtime_error(std::string(next.status().message()));
-      }
-      if (!next->has_value()) {
-        if (rt.gate->finished()) break;
-        Poll();
-        continue;
-      }
-      net::InputBuffer& in = **next;
-      if (in.buffer.kind() == net::BufferKind::kData) {
-        net::RecordReader& reader = rt.readers[in.channel];
-        reader.SetBuffer(std::move(in.buffer));
-        std::string_view record;
-        while (true) {
-          auto more = reader.Next(&record);
-          if (!more.ok()) throw std::runtime_error(std::string(more.status().message()));
-          if (!*more) break;
-          // A slow operator may take long over one buffer: cancel between records.
-          if (cancelled_.load(std::memory_order_relaxed)) throw TaskCancelled{};
-          auto pushed = rt.decoders[in.channel]->Push(record);
-          if (!pushed.ok()) throw std::runtime_error(std::string(pushed.message()));
-        }
-      }
-      Poll();
+    rt.source->SetWaker(&rt);
+  }
+  // Channel index within its logical input, for the valves.
+  std::vector<int> valve_channel(rt.channels.size());
+  {
+    std::vector<int> next(rt.valves.size(), 0);
+    for (size_t c = 0; c < rt.channels.size(); ++c) {
+      valve_channel[c] = next[static_cast<size_t>(rt.channels[c].logical_input)]++;
     }
   }
 
-  // End of input: finish head to tail (each may still emit), then end the partitions.
-  for (auto& link : rt.chain) link.op->Finish();
-  for (auto& w : rt.writers) {
-    if (!w->writer().Finish().ok()) throw TaskCancelled{};
+  for (auto& op : rt.ops) op.op->InitializeState();
+  for (auto it = rt.ops.rbegin(); it != rt.ops.rend(); ++it) it->op->Open();
+  SetState(rpc::RUNNING);
+
+  const auto timeout = setup_.buffer_timeout;
+  auto publish = [&] {
+    records_in_.store(rt.ctx.records_in, std::memory_order_relaxed);
+    records_out_.store(rt.ctx.records_out, std::memory_order_relaxed);
+    watermark_.store(rt.Watermark(), std::memory_order_relaxed);
+  };
+  auto apply = [&](int logical, const runtime::StatusWatermarkValve::Change& change) {
+    if (change.status) rt.head->ProcessWatermarkStatus(logical, *change.status);
+    if (change.watermark) rt.head->ProcessWatermark(logical, *change.watermark);
+  };
+  auto flush_pending = [&](int channel) -> absl::Status {
+    if (rt.pending.empty()) return absl::OkStatus();
+    absl::Status s = rt.channels[static_cast<size_t>(channel)].decoder->DecodeBatch(rt.pending);
+    rt.pending.clear();
+    return s;
+  };
+  // Processes one data buffer of `channel`: record elements in batches, the others through
+  // the channel's watermark valve, all in order.
+  auto process_buffer = [&](int channel, net::Buffer buffer) -> absl::Status {
+    Runtime::Channel& ch = rt.channels[static_cast<size_t>(channel)];
+    ch.reader.SetBuffer(std::move(buffer));
+    std::string_view frame;
+    while (true) {
+      if (!ch.reader.has_buffered_bytes() || ch.reader.returned_spanning_record() ||
+          rt.pending.size() == Output<int>::kBatchSize) {
+        EDDY_RETURN_IF_ERROR(flush_pending(channel));
+        if (cancelled_.load(std::memory_order_relaxed)) return absl::OkStatus();
+      }
+      auto more = ch.reader.Next(&frame);
+      if (!more.ok()) return more.status();
+      if (!*more) break;
+      element::ElementView view;
+      if (!element::DecodeElement(frame, &view)) {
+        return absl::DataLossError(absl::StrCat("malformed stream element of ", frame.size(),
+                                                " bytes received by ", name_));
+      }
+      if (view.tag == ElementTag::kRecord || view.tag == ElementTag::kTimestampedRecord) {
+        rt.pending.push_back(view);
+        continue;
+      }
+      EDDY_RETURN_IF_ERROR(flush_pending(channel));
+      auto& valve = rt.valves[static_cast<size_t>(ch.logical_input)];
+      if (view.tag == ElementTag::kWatermark) {
+        apply(ch.logical_input, valve.OnWatermark(valve_channel[channel], view.time));
+      } else if (view.tag == ElementTag::kWatermarkStatus) {
+        apply(ch.logical_input, valve.OnStatus(valve_channel[channel], view.status));
+      }
+    }
+    return flush_pending(channel);
+  };
+
+  bool end_of_input = false;
+  while (true) {
+    rt.mailbox.RunPending();
+    if (rt.timers.RunDue(runtime::TimerQueue::Now()) > 0) rt.FlushAllOutputs();
+    if (cancelled_.load()) return absl::OkStatus();
+    EDDY_RETURN_IF_ERROR(rt.WriteStatus());
+    rt.FlushTimedOut(timeout);
+    publish();
+    if (end_of_input) break;
+
+    auto wake_by = std::min(rt.timers.NextDeadline(), rt.FlushDeadline(timeout));
+    if (!rt.OutputsAvailable()) {
+      // Backpressure: sleep until a buffer returns (or a mail or timer); the pool may also
+      // free up through other partitions, so look again after a short while.
+      rt.mailbox.WaitUntil(std::min(wake_by, Clock::now() + std::chrono::milliseconds(20)));
+      continue;
+    }
+    if (rt.source != nullptr) {
+      if (rt.source_wake_at > Clock::now()) {
+        rt.mailbox.WaitUntil(std::min(wake_by, rt.source_wake_at));
+        continue;
+      }
+      InputStatus status = rt.source->EmitNext();
+      rt.FlushAllOutputs();
+      if (status == InputStatus::kEndOfInput) {
+        // A bounded source's end: the MAX watermark fires every timer and window.
+        rt.head->ProcessWatermark(0, kMaxWatermark);
+        end_of_input = true;
+      } else if (status == InputStatus::kNothingAvailable) {
+        auto until = rt.source_wake_at > Clock::now() ? rt.source_wake_at : Clock::time_point::max();
+        rt.mailbox.WaitUntil(std::min(wake_by, until));
+      }
+      continue;
+    }
+    auto next = rt.gate->Next(std::chrono::milliseconds(0));
+    if (!next.ok()) {
+      if (cancelled_.load()) return absl::OkStatus();
+      return next.status();
+    }
+    if (!next->has_value()) {
+      if (rt.gate->finished()) {
+        end_of_input = true;
+      } else {
+        rt.mailbox.WaitUntil(wake_by);
+      }
+      continue;
+    }
+    net::InputBuffer& in = **next;
+    const int channel = in.channel;
+    if (in.buffer.kind() == net::BufferKind::kData) {
+      EDDY_RETURN_IF_ERROR(process_buffer(channel, std::move(in.buffer)));
+    } else if (in.buffer.kind() == net::BufferKind::kEndOfPartition) {
+      Runtime::Channel& ch = rt.channels[static_cast<size_t>(channel)];
+      EDDY_RETURN_IF_ERROR(ch.reader.Finish());
+      ch.ended = true;
+      auto& valve = rt.valves[static_cast<size_t>(ch.logical_input)];
+      apply(ch.logical_input, valve.OnChannelEnded(valve_channel[channel]));
+      if (--rt.open_channels[static_cast<size_t>(ch.logical_input)] == 0) {
+        rt.head->EndInput(ch.logical_input);
+      }
+    }
+    rt.FlushAllOutputs();
   }
-  Poll();
+
+  // End of input: every operator ends its inputs and finishes, head first (each may still
+  // emit), then the writers end their partitions.
+  for (size_t i = 0; i < rt.ops.size(); ++i) {
+    StreamOperator* op = rt.ops[i].op.get();
+    if (i > 0) op->EndInput(0);
+    op->Finish();
+    op->FlushOutputs();
+  }
+  for (auto& w : rt.writers) {
+    if (!w->status().ok()) break;
+    auto s = w->writer().Finish();
+    if (!s.ok()) w->Fail(s);
+  }
+  publish();
+  if (cancelled_.load()) return absl::OkStatus();
+  return rt.WriteStatus();
 }
 
 }  // namespace eddy

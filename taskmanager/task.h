@@ -1,7 +1,10 @@
-// One running subtask: instantiates its chain of operators from the job library's builder,
-// wires network writers and input channels, and runs the chain on its own thread until the
-// input ends, the job is cancelled, or a user function throws. State changes and metrics are
-// reported through a callback. Cancel() may be called from any thread.
+// One running subtask (one execution attempt): instantiates its chain of operators from the
+// job library's builder, wires network writers and input channels, and runs a mailbox loop
+// on its own thread (DESIGN "The task"): mails first (cancel, processing-time timers), then
+// one unit of input (a network buffer or a batch polled from a source) when the outputs can
+// take it, else sleep on one waker. It tracks watermarks per input channel and ends when
+// its input ends, the job is cancelled, or a user function fails. State changes are
+// reported through a callback that must not block. Cancel() may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -32,7 +35,8 @@ struct TaskSetup {
 
 class Task {
  public:
-  /// Called on the task thread at every state change (RUNNING, FINISHED, CANCELED, FAILED).
+  /// Called on the task thread at every state change (INITIALIZING, RUNNING, FINISHED,
+  /// CANCELED, FAILED); must not block (hand the report to another thread).
   using StateListener = std::function<void(const rpc::TaskReport&)>;
 
   Task(TaskSetup setup, StateListener listener);
@@ -40,18 +44,19 @@ class Task {
 
   /// Starts the task thread.
   void Start();
-  /// Asks the task to stop; it reports CANCELED once it has.
+  /// Asks the task to stop (a mail); it reports CANCELED once it has.
   void Cancel();
-  /// Returns the current state and metrics.
+  /// Returns the current state, metrics and watermark.
   rpc::TaskReport Report() const;
   bool terminal() const;
   const std::string& name() const { return name_; }
+  int attempt() const { return setup_.deployment.attempt(); }
 
  private:
+  struct Runtime;
   void Run();
-  void RunChain();
-  void SetState(const std::string& state, const std::string& failure = "");
-  void Poll();
+  absl::Status RunChain();
+  void SetState(rpc::ExecutionState state, const std::string& failure = "");
 
   TaskSetup setup_;
   StateListener listener_;
@@ -60,14 +65,12 @@ class Task {
   std::atomic<bool> cancelled_{false};
   std::atomic<uint64_t> records_in_{0};
   std::atomic<uint64_t> records_out_{0};
+  std::atomic<int64_t> watermark_;
   mutable std::mutex mu_;
-  std::string state_ = "DEPLOYING";  // guarded by mu_
-  std::string failure_;              // guarded by mu_
+  rpc::ExecutionState state_ = rpc::DEPLOYING;  // guarded by mu_
+  std::string failure_;                         // guarded by mu_
 
-  std::vector<std::shared_ptr<net::ResultPartition>> partitions_;  // guarded by mu_
-  // Owned by the task thread while it runs.
-  struct Runtime;
-  std::unique_ptr<Runtime> rt_;
+  std::unique_ptr<Runtime> rt_;  // created before the thread starts; its loop is the task thread's
 };
 
 }  // namespace eddy

@@ -13,32 +13,36 @@ uint64_t SplitMix64(uint64_t x) {
 
 /// Emits [from, to] split into contiguous sub-ranges. The range may hold 2^64 values, so
 /// positions are computed in 128 bits.
-class SequenceSource final : public SourceFunction<int64_t> {
+class SequenceReader final : public SourceReader<int64_t> {
  public:
-  SequenceSource(int64_t from, int64_t to) : from_(from), to_(to) {}
+  SequenceReader(int64_t from, int64_t to) : from_(from), to_(to) {}
 
-  void Open(RuntimeContext& ctx) override {
-    subtask_ = ctx.subtask;
-    parallelism_ = std::max(ctx.parallelism, 1);
+  void Open(RuntimeContext& ctx, SourceWaker*) override {
+    if (to_ < from_) return;
+    const int subtask = ctx.subtask;
+    const int parallelism = std::max(ctx.parallelism, 1);
+    const U128 n = static_cast<U128>(static_cast<__int128>(to_) - from_) + 1;
+    next_ = n * static_cast<U128>(subtask) / static_cast<U128>(parallelism);
+    end_ = n * static_cast<U128>(subtask + 1) / static_cast<U128>(parallelism);
   }
 
-  void Run(SourceContext<int64_t>& ctx) override {
-    if (to_ < from_) return;
-    using U128 = unsigned __int128;
-    const U128 n = static_cast<U128>(static_cast<__int128>(to_) - from_) + 1;
-    const U128 begin = n * static_cast<U128>(subtask_) / static_cast<U128>(parallelism_);
-    const U128 end = n * static_cast<U128>(subtask_ + 1) / static_cast<U128>(parallelism_);
-    for (U128 k = begin; k < end; ++k) {
-      if (ctx.cancelled()) return;
-      ctx.emit(static_cast<int64_t>(static_cast<__int128>(from_) + static_cast<__int128>(k)));
+  InputStatus PollNext(ReaderOutput<int64_t>& out) override {
+    for (int i = 0; i < kBatchRecords && next_ < end_; ++i, ++next_) {
+      out.Collect(static_cast<int64_t>(static_cast<__int128>(from_) + static_cast<__int128>(next_)));
     }
+    return next_ < end_ ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
+  }
+
+  std::vector<SplitState> SnapshotState() override {
+    return {SplitState{"sequence", std::to_string(static_cast<uint64_t>(next_))}};
   }
 
  private:
+  using U128 = unsigned __int128;
   int64_t from_;
   int64_t to_;
-  int subtask_ = 0;
-  int parallelism_ = 1;
+  U128 next_ = 0;
+  U128 end_ = 0;
 };
 
 }  // namespace
@@ -69,8 +73,8 @@ SourceDef<int64_t> sequence(int64_t from, int64_t to) {
   SourceDef<int64_t> def;
   def.name = "Sequence";
   def.bounded = true;
-  def.factory = [from, to]() -> std::unique_ptr<SourceFunction<int64_t>> {
-    return std::make_unique<internal::SequenceSource>(from, to);
+  def.factory = [from, to]() -> std::unique_ptr<SourceReader<int64_t>> {
+    return std::make_unique<internal::SequenceReader>(from, to);
   };
   return def;
 }

@@ -10,13 +10,14 @@
 #include <functional>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
-#include <thread>
 #include <utility>
 
 #include "api/job_builder.h"
 #include "api/operator.h"
+#include "api/source.h"
 
 namespace eddy::connectors::datagen {
 
@@ -37,9 +38,6 @@ struct GeneratorOptions {
 namespace internal {
 
 using Clock = std::chrono::steady_clock;
-
-/// Longest single sleep of a rate-limited source, so that cancellation stays prompt.
-inline constexpr Clock::duration kMaxSleepSlice = std::chrono::milliseconds(50);
 
 /// Returns the seed of subtask `subtask`'s generator: `seed` mixed with the subtask index,
 /// so that neighbouring subtasks get unrelated streams.
@@ -67,52 +65,59 @@ class RateSchedule {
   uint64_t emitted_ = 0;
 };
 
-/// Sleeps until `deadline` in slices of at most kMaxSleepSlice, letting the task flush
-/// (ctx.idle()) between slices. Returns false if the job was cancelled meanwhile.
-template <typename T>
-bool WaitUntil(SourceContext<T>& ctx, Clock::time_point deadline) {
-  while (true) {
-    if (ctx.cancelled()) return false;
-    Clock::time_point now = Clock::now();
-    if (now >= deadline) return true;
-    ctx.idle();
-    std::this_thread::sleep_for(std::min<Clock::duration>(deadline - now, kMaxSleepSlice));
-  }
-}
-
-/// Emits fn(i, rng) for the indices i ≡ subtask (mod parallelism), i < count.
-template <typename T>
-class GeneratorSource final : public SourceFunction<T> {
+/// Emits fn(i, rng) for the indices i ≡ subtask (mod parallelism), i < count, paced by
+/// the rate schedule: when the next record is not yet due the reader asks to be woken then.
+template <typename T, typename Fn>
+class GeneratorReader final : public SourceReader<T> {
  public:
-  using Fn = std::function<T(int64_t index, std::mt19937_64& rng)>;
-  GeneratorSource(Fn fn, GeneratorOptions opts) : fn_(std::move(fn)), opts_(std::move(opts)) {}
+  GeneratorReader(Fn fn, GeneratorOptions opts) : fn_(std::move(fn)), opts_(std::move(opts)) {}
 
-  void Open(RuntimeContext& ctx) override {
+  void Open(RuntimeContext& ctx, SourceWaker* waker) override {
+    waker_ = waker;
     subtask_ = ctx.subtask;
     parallelism_ = std::max(ctx.parallelism, 1);
+    index_ = subtask_;
     rng_.seed(SubtaskSeed(opts_.seed, subtask_));
+    schedule_.emplace(opts_.records_per_second / parallelism_);
   }
 
-  void Run(SourceContext<T>& ctx) override {
-    RateSchedule schedule(opts_.records_per_second / parallelism_);
+  InputStatus PollNext(ReaderOutput<T>& out) override {
     const bool bounded = opts_.count >= 0;
     constexpr int64_t kMaxIndex = std::numeric_limits<int64_t>::max();
-    for (int64_t index = subtask_; !bounded || index < opts_.count;) {
-      if (ctx.cancelled()) return;
-      if (schedule.limited() && !WaitUntil(ctx, schedule.NextDue(Clock::now()))) return;
-      ctx.emit(fn_(index, rng_));
-      schedule.Advance();
-      if (index > kMaxIndex - parallelism_) return;  // index space exhausted
-      index += parallelism_;
+    for (int n = 0; n < SourceReader<T>::kBatchRecords; ++n) {
+      if (exhausted_ || (bounded && index_ >= opts_.count)) return InputStatus::kEndOfInput;
+      if (schedule_->limited()) {
+        auto due = schedule_->NextDue(Clock::now());
+        if (due > Clock::now()) {
+          if (waker_ != nullptr) waker_->WakeAt(due);
+          return InputStatus::kNothingAvailable;
+        }
+      }
+      out.Collect(fn_(index_, rng_));
+      schedule_->Advance();
+      if (index_ > kMaxIndex - parallelism_) {
+        exhausted_ = true;  // index space exhausted
+      } else {
+        index_ += parallelism_;
+      }
     }
+    return InputStatus::kMoreAvailable;
+  }
+
+  std::vector<SplitState> SnapshotState() override {
+    return {SplitState{"ids-" + std::to_string(subtask_), std::to_string(index_)}};
   }
 
  private:
   Fn fn_;
   GeneratorOptions opts_;
+  SourceWaker* waker_ = nullptr;
   int subtask_ = 0;
   int parallelism_ = 1;
+  int64_t index_ = 0;
+  bool exhausted_ = false;
   std::mt19937_64 rng_;
+  std::optional<RateSchedule> schedule_;
 };
 
 }  // namespace internal
@@ -121,14 +126,14 @@ class GeneratorSource final : public SourceFunction<T> {
 /// opts.count < 0). Subtask i of p generates the indices ≡ i (mod p) in increasing order,
 /// with its own rng seeded from opts.seed and i; so the records depend on the parallelism.
 /// With opts.records_per_second > 0 each subtask emits at rate / p.
-template <typename T>
-SourceDef<T> generator(std::function<T(int64_t index, std::mt19937_64& rng)> fn,
-                       GeneratorOptions opts) {
+/// `fn` is any callable T(int64_t, std::mt19937_64&); it is inlined into the reader.
+template <typename T, typename Fn>
+SourceDef<T> generator(Fn fn, GeneratorOptions opts) {
   SourceDef<T> def;
   def.name = opts.name;
   def.bounded = opts.count >= 0;
-  def.factory = [fn = std::move(fn), opts = std::move(opts)]() -> std::unique_ptr<SourceFunction<T>> {
-    return std::make_unique<internal::GeneratorSource<T>>(fn, opts);
+  def.factory = [fn = std::move(fn), opts = std::move(opts)]() -> std::unique_ptr<SourceReader<T>> {
+    return std::make_unique<internal::GeneratorReader<T, Fn>>(fn, opts);
   };
   return def;
 }

@@ -20,20 +20,21 @@ namespace internal {
 /// Throws std::runtime_error with the status's message (it names the file) if not OK.
 void ThrowIfError(const absl::Status& status);
 
-template <typename T>
+template <typename T, typename Format>
 class FileSink final : public SinkFunction<T> {
  public:
-  FileSink(std::string dir, std::function<std::string(const T&)> format)
-      : dir_(std::move(dir)), format_(std::move(format)) {}
+  FileSink(std::string dir, Format format) : dir_(std::move(dir)), format_(std::move(format)) {}
 
   void Open(RuntimeContext& ctx) override { ThrowIfError(writer_.Open(dir_, ctx.subtask)); }
-  void Emit(const T& value) override { ThrowIfError(writer_.AppendLine(format_(value))); }
+  void WriteBatch(std::span<const StreamRecord<T>> batch) override {
+    for (const auto& r : batch) ThrowIfError(writer_.AppendLine(format_(r.value)));
+  }
   void Finish() override { ThrowIfError(writer_.Close()); }
   void Close() override { ThrowIfError(writer_.Close()); }
 
  private:
   std::string dir_;
-  std::function<std::string(const T&)> format_;
+  Format format_;
   PartFileWriter writer_;
 };
 
@@ -42,14 +43,14 @@ class FileSink final : public SinkFunction<T> {
 /// Returns a sink writing format(record) + '\n' for each record to <dir>/part-<subtask>
 /// (creating `dir` if missing, truncating an existing part file). Output is buffered and
 /// complete once the sink finishes; a write error fails the task naming the file.
-template <typename T>
-SinkDef<T> file_sink(std::string dir, std::function<std::string(const T&)> format,
-                     std::string name = "FileSink") {
+/// `format` is any callable std::string(const T&); it is inlined into the sink.
+template <typename T, typename Format>
+SinkDef<T> file_sink(std::string dir, Format format, std::string name = "FileSink") {
   SinkDef<T> def;
   def.name = std::move(name);
   def.factory = [dir = std::move(dir),
                  format = std::move(format)]() -> std::unique_ptr<SinkFunction<T>> {
-    return std::make_unique<internal::FileSink<T>>(dir, format);
+    return std::make_unique<internal::FileSink<T, Format>>(dir, format);
   };
   return def;
 }

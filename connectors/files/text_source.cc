@@ -1,68 +1,153 @@
 #include "connectors/files/text_source.h"
 
+#include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <utility>
 
+#include "connectors/datagen/datagen.h"
 #include "connectors/files/file_splits.h"
 #include "connectors/files/line_reader.h"
 
 namespace eddy::connectors::files {
 namespace {
 
-/// Calls on_line(line, first_line_of_file) for each line of this subtask's splits; throws
-/// std::runtime_error on a missing path or an I/O error. Returns early on cancel.
-template <typename T, typename OnLine>
-void ForEachLine(const std::string& path, SourceContext<T>& ctx, OnLine on_line) {
-  const RuntimeContext& runtime = ctx.runtime();
-  absl::StatusOr<std::vector<InputFile>> files = ListInputFiles(path);
-  if (!files.ok()) throw std::runtime_error(std::string(files.status().message()));
-  SplitLineReader reader;
-  for (const FileSplit& split : AssignSplits(*files, runtime.subtask, runtime.parallelism)) {
-    reader.Open(split);
-    std::string_view line;
-    while (reader.Next(&line)) {
-      if (ctx.cancelled()) return;
-      on_line(line, reader.at_file_start());
+using Clock = std::chrono::steady_clock;
+
+/// Reads this subtask's splits line by line; `Parse(line, first_of_file, T*)` turns a line
+/// into a record (false: skip it). Bounded: byte-range splits of the files present at start.
+/// Continuous (monitor_interval > 0): whole files, each owned by one subtask (by a hash of
+/// its path), and the directory is listed again every interval for new files; unbounded.
+template <typename T, typename Parse>
+class LineFileReader final : public SourceReader<T> {
+ public:
+  LineFileReader(std::string path, FileSourceOptions opts, Parse parse)
+      : path_(std::move(path)), opts_(std::move(opts)), parse_(std::move(parse)) {}
+
+  void Open(RuntimeContext& ctx, SourceWaker* waker) override {
+    waker_ = waker;
+    subtask_ = ctx.subtask;
+    parallelism_ = std::max(ctx.parallelism, 1);
+    schedule_.emplace(opts_.records_per_second);
+    if (continuous()) {
+      Scan();
+    } else {
+      absl::StatusOr<std::vector<InputFile>> files = ListInputFiles(path_);
+      if (!files.ok()) throw std::runtime_error(std::string(files.status().message()));
+      for (FileSplit& split : AssignSplits(*files, subtask_, parallelism_)) {
+        splits_.push_back(std::move(split));
+      }
     }
-    if (!reader.status().ok()) throw std::runtime_error(std::string(reader.status().message()));
   }
+
+  InputStatus PollNext(ReaderOutput<T>& out) override {
+    for (int n = 0; n < SourceReader<T>::kBatchRecords;) {
+      if (!open_) {
+        if (current_ == splits_.size()) {
+          if (!continuous()) return InputStatus::kEndOfInput;
+          if (Clock::now() < next_scan_) {
+            waker_->WakeAt(next_scan_);
+            return InputStatus::kNothingAvailable;
+          }
+          Scan();
+          if (current_ == splits_.size()) {
+            waker_->WakeAt(next_scan_);
+            return InputStatus::kNothingAvailable;
+          }
+        }
+        reader_.Open(splits_[current_]);
+        lines_in_split_ = 0;
+        open_ = true;
+      }
+      if (schedule_->limited()) {
+        auto due = schedule_->NextDue(Clock::now());
+        if (due > Clock::now()) {
+          waker_->WakeAt(due);
+          return InputStatus::kNothingAvailable;
+        }
+      }
+      std::string_view line;
+      if (!reader_.Next(&line)) {
+        if (!reader_.status().ok()) throw std::runtime_error(std::string(reader_.status().message()));
+        open_ = false;
+        ++current_;
+        continue;
+      }
+      ++lines_in_split_;
+      if (parse_(line, reader_.at_file_start(), &record_)) {
+        out.Collect(record_);
+        schedule_->Advance();
+        ++n;
+      }
+    }
+    return InputStatus::kMoreAvailable;
+  }
+
+  /// Position of each split: lines read (the current one), done, or not started.
+  std::vector<SplitState> SnapshotState() override {
+    std::vector<SplitState> out;
+    for (size_t i = 0; i < splits_.size(); ++i) {
+      const FileSplit& s = splits_[i];
+      std::string position = i < current_ ? "done" : (i == current_ && open_ ? std::to_string(lines_in_split_) : "0");
+      out.push_back(SplitState{s.path + ":" + std::to_string(s.begin) + "-" + std::to_string(s.end),
+                               position});
+    }
+    return out;
+  }
+
+ private:
+  bool continuous() const { return opts_.monitor_interval.count() > 0; }
+
+  /// Lists the path and takes the new files this subtask owns.
+  void Scan() {
+    next_scan_ = Clock::now() + opts_.monitor_interval;
+    absl::StatusOr<std::vector<InputFile>> files = ListInputFiles(path_);
+    if (!files.ok()) {
+      // A watched directory may not exist yet; anything else is an error.
+      if (absl::IsNotFound(files.status())) return;
+      throw std::runtime_error(std::string(files.status().message()));
+    }
+    for (const InputFile& f : *files) {
+      if (!seen_.insert(f.path).second) continue;
+      if (std::hash<std::string>()(f.path) % static_cast<size_t>(parallelism_) !=
+          static_cast<size_t>(subtask_)) {
+        continue;
+      }
+      splits_.push_back(FileSplit{f.path, 0, f.size});
+    }
+  }
+
+  std::string path_;
+  FileSourceOptions opts_;
+  Parse parse_;
+  SourceWaker* waker_ = nullptr;
+  int subtask_ = 0;
+  int parallelism_ = 1;
+  std::vector<FileSplit> splits_;
+  size_t current_ = 0;
+  bool open_ = false;
+  uint64_t lines_in_split_ = 0;
+  SplitLineReader reader_;
+  T record_{};
+  std::set<std::string> seen_;
+  Clock::time_point next_scan_{};
+  std::optional<datagen::internal::RateSchedule> schedule_;
+};
+
+template <typename T, typename Parse>
+SourceDef<T> MakeLineSource(std::string name, std::string path, FileSourceOptions opts,
+                            Parse parse) {
+  SourceDef<T> def;
+  def.name = opts.name.empty() ? std::move(name) : opts.name;
+  def.bounded = opts.monitor_interval.count() <= 0;
+  def.factory = [path = std::move(path), opts = std::move(opts),
+                 parse = std::move(parse)]() -> std::unique_ptr<SourceReader<T>> {
+    return std::make_unique<LineFileReader<T, Parse>>(path, opts, parse);
+  };
+  return def;
 }
-
-class TextLinesSource final : public SourceFunction<std::string> {
- public:
-  explicit TextLinesSource(std::string path) : path_(std::move(path)) {}
-  void Run(SourceContext<std::string>& ctx) override {
-    ForEachLine(path_, ctx, [&](std::string_view line, bool) {
-      record_.assign(line.data(), line.size());
-      ctx.emit(record_);
-    });
-  }
-
- private:
-  std::string path_;
-  std::string record_;
-};
-
-class CsvRowsSource final : public SourceFunction<std::vector<std::string>> {
- public:
-  CsvRowsSource(std::string path, char delimiter, bool skip_header)
-      : path_(std::move(path)), delimiter_(delimiter), skip_header_(skip_header) {}
-  void Run(SourceContext<std::vector<std::string>>& ctx) override {
-    ForEachLine(path_, ctx, [&](std::string_view line, bool first_of_file) {
-      if (skip_header_ && first_of_file) return;
-      if (line.empty()) return;
-      ParseCsvLine(line, delimiter_, &row_);
-      ctx.emit(row_);
-    });
-  }
-
- private:
-  std::string path_;
-  char delimiter_;
-  bool skip_header_;
-  std::vector<std::string> row_;
-};
 
 }  // namespace
 
@@ -97,25 +182,25 @@ void ParseCsvLine(std::string_view line, char delimiter, std::vector<std::string
   }
 }
 
-SourceDef<std::string> text_lines(std::string path) {
-  SourceDef<std::string> def;
-  def.name = "TextLines";
-  def.bounded = true;
-  def.factory = [path = std::move(path)]() -> std::unique_ptr<SourceFunction<std::string>> {
-    return std::make_unique<TextLinesSource>(path);
-  };
-  return def;
+SourceDef<std::string> text_lines(std::string path, FileSourceOptions opts) {
+  return MakeLineSource<std::string>(
+      "TextLines", std::move(path), std::move(opts),
+      [](std::string_view line, bool, std::string* out) {
+        out->assign(line.data(), line.size());
+        return true;
+      });
 }
 
-SourceDef<std::vector<std::string>> csv_rows(std::string path, char delimiter, bool skip_header) {
-  SourceDef<std::vector<std::string>> def;
-  def.name = "CsvRows";
-  def.bounded = true;
-  def.factory = [path = std::move(path), delimiter,
-                 skip_header]() -> std::unique_ptr<SourceFunction<std::vector<std::string>>> {
-    return std::make_unique<CsvRowsSource>(path, delimiter, skip_header);
-  };
-  return def;
+SourceDef<std::vector<std::string>> csv_rows(std::string path, char delimiter, bool skip_header,
+                                             FileSourceOptions opts) {
+  return MakeLineSource<std::vector<std::string>>(
+      "CsvRows", std::move(path), std::move(opts),
+      [delimiter, skip_header](std::string_view line, bool first_of_file,
+                               std::vector<std::string>* row) {
+        if ((skip_header && first_of_file) || line.empty()) return false;
+        ParseCsvLine(line, delimiter, row);
+        return true;
+      });
 }
 
 }  // namespace eddy::connectors::files

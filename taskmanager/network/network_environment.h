@@ -72,6 +72,13 @@ struct NetworkStats {
   std::atomic<uint64_t> partition_requests_not_found{0};
 };
 
+/// Told (on any thread) that an input or output may have become available; must not block.
+class AvailabilityListener {
+ public:
+  virtual ~AvailabilityListener() = default;
+  virtual void OnAvailable() = 0;
+};
+
 class ResultPartition {
  public:
   virtual ~ResultPartition() = default;
@@ -89,6 +96,10 @@ class ResultPartition {
   virtual void Finish() = 0;
   /// Drops queued data and wakes a blocked RequestBuffer() with an error.
   virtual void Cancel() = 0;
+  /// Returns true if RequestBuffer() would not wait now (quota and pool have room).
+  virtual bool IsAvailable() const = 0;
+  /// Wakes `listener` when a buffer of this partition returns (it may be available again).
+  virtual void SetAvailabilityListener(std::shared_ptr<AvailabilityListener> listener) = 0;
 };
 
 /// One buffer or event taken from an input gate.
@@ -109,6 +120,12 @@ class InputGate {
   virtual bool finished() const = 0;
   /// Wakes a blocked Next() with an error and releases the channels.
   virtual void Cancel() = 0;
+  /// Wakes `listener` (any thread) whenever a channel may have data; Next(0) then polls.
+  virtual void SetAvailabilityListener(std::shared_ptr<AvailabilityListener> listener) = 0;
+  /// Stops returning one channel's buffers until resumed (barrier alignment); the channel
+  /// keeps receiving (within its credit).
+  virtual void BlockChannel(int channel) = 0;
+  virtual void ResumeChannel(int channel) = 0;
 };
 
 class NetworkEnvironment {

@@ -9,12 +9,21 @@ namespace eddy::net {
 
 void PipelinedPartition::Quota::Recycle(Buffer segment) {
   segment.Reset();  // back to the pool before a waiting producer looks for it
+  std::shared_ptr<AvailabilityListener> listener;
   {
     std::lock_guard<std::mutex> lock(mu_);
     EDDY_CHECK_GT(outstanding_, 0);
     --outstanding_;
+    listener = listener_;
   }
   cv_.notify_all();
+  if (listener) listener->OnAvailable();
+}
+
+bool PipelinedPartition::Quota::HasRoom() const {
+  if (cancelled_) return true;  // RequestBuffer() fails at once: nothing to wait for
+  std::lock_guard<std::mutex> lock(mu_);
+  return outstanding_ < limit_ && pool_->available() > 0;
 }
 
 absl::StatusOr<Buffer> PipelinedPartition::Quota::Acquire(
@@ -59,6 +68,8 @@ void PipelinedPartition::Quota::Cancel() {
   cv_.notify_all();
   pool_->WakeWaiters();
 }
+
+bool PipelinedPartition::IsAvailable() const { return quota_->HasRoom(); }
 
 int PipelinedPartition::Quota::outstanding() const {
   std::lock_guard<std::mutex> lock(mu_);

@@ -42,6 +42,10 @@ class PipelinedPartition final : public ResultPartition {
   void Add(int subpartition, Buffer buffer) override;
   void Finish() override;
   void Cancel() override;
+  bool IsAvailable() const override;
+  void SetAvailabilityListener(std::shared_ptr<AvailabilityListener> listener) override {
+    quota_->SetListener(std::move(listener));
+  }
 
   /// Makes `listener` the one reader of a subpartition. An error if it already had one.
   absl::Status AttachReader(int subpartition, std::shared_ptr<SubpartitionListener> listener);
@@ -74,6 +78,11 @@ class PipelinedPartition final : public ResultPartition {
     void Cancel();
     int limit() const { return limit_; }
     int outstanding() const;
+    bool HasRoom() const;
+    void SetListener(std::shared_ptr<AvailabilityListener> l) {
+      std::lock_guard<std::mutex> lock(mu_);
+      listener_ = std::move(l);
+    }
 
    private:
     const int limit_;
@@ -82,6 +91,7 @@ class PipelinedPartition final : public ResultPartition {
     mutable std::mutex mu_;
     std::condition_variable cv_;
     int outstanding_ = 0;  // guarded by mu_
+    std::shared_ptr<AvailabilityListener> listener_;  // guarded by mu_
   };
 
   struct Subpartition {

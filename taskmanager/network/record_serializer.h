@@ -72,6 +72,11 @@ class RecordReader {
   /// buffer is used up (a record may continue in the next buffer; the used-up buffer is
   /// dropped at once, which returns its credit). Fails on malformed data, and stays failed.
   absl::StatusOr<bool> Next(std::string_view* record);
+  /// Returns true while the current buffer has unread bytes: records returned from it
+  /// stay valid until then (the next Next() drops a used-up buffer).
+  bool has_buffered_bytes() const { return buffer_ && pos_ < buffer_.size(); }
+  /// Returns true if the last record returned spanned buffers (valid until the next Next()).
+  bool returned_spanning_record() const { return partial_returned_; }
   /// Returns true if part of a record is waiting for the next buffer.
   bool has_partial_record() const { return reading_length_ || need_ > 0; }
   /// Call at end of partition: an error if the stream stopped inside a record.

@@ -152,7 +152,7 @@ void SingleInputGate::TryAttachLocal(int index) {
     if (released) {
       partition->DetachReader(spec.subpartition);
     } else {
-      cv_.notify_one();
+      Notify();
     }
     return;
   }
@@ -182,6 +182,46 @@ void SingleInputGate::TryAttachLocal(int index) {
     if (ec) return;
     if (auto g = gate.lock()) g->TryAttachLocal(index);
   });
+}
+
+void SingleInputGate::Notify() {
+  cv_.notify_all();
+  std::shared_ptr<AvailabilityListener> listener;
+  {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    listener = listener_;
+  }
+  if (listener) listener->OnAvailable();
+}
+
+void SingleInputGate::SetAvailabilityListener(std::shared_ptr<AvailabilityListener> listener) {
+  {
+    std::lock_guard<std::mutex> lock(listener_mu_);
+    listener_ = std::move(listener);
+  }
+  Notify();  // data may have arrived before
+}
+
+void SingleInputGate::BlockChannel(int index) {
+  std::lock_guard<std::mutex> lock(mu_);
+  channels_[static_cast<size_t>(index)].blocked = true;
+}
+
+void SingleInputGate::ResumeChannel(int index) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    Channel& ch = channels_[static_cast<size_t>(index)];
+    ch.blocked = false;
+    if (!ch.blocked_pending) return;
+    ch.blocked_pending = false;
+    EnqueueLocked(index);
+  }
+  Notify();
+}
+
+bool SingleInputGate::IsChannelBlocked(int index) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return channels_[static_cast<size_t>(index)].blocked;
 }
 
 void SingleInputGate::EnqueueLocked(int index) {
@@ -221,6 +261,10 @@ absl::StatusOr<std::optional<InputBuffer>> SingleInputGate::Next(
     Channel& ch = channels_[static_cast<size_t>(index)];
     ch.in_available = false;
     if (ch.ended) continue;
+    if (ch.blocked) {  // taken up again by ResumeChannel()
+      ch.blocked_pending = true;
+      continue;
+    }
     if (ch.remote != nullptr) {
       if (ch.received.empty()) continue;
       Buffer buffer = std::move(ch.received.front());
@@ -251,7 +295,7 @@ void SingleInputGate::OnRemoteBuffer(int index, Buffer buffer) {
     channels_[static_cast<size_t>(index)].received.push_back(std::move(buffer));
     EnqueueLocked(index);
   }
-  cv_.notify_one();
+  Notify();
 }
 
 void SingleInputGate::OnLocalDataAvailable(int index) {
@@ -260,7 +304,7 @@ void SingleInputGate::OnLocalDataAvailable(int index) {
     if (released_) return;
     EnqueueLocked(index);
   }
-  cv_.notify_one();
+  Notify();
 }
 
 void SingleInputGate::OnChannelError(int index, absl::Status status) {
@@ -269,7 +313,7 @@ void SingleInputGate::OnChannelError(int index, absl::Status status) {
     if (channels_[static_cast<size_t>(index)].ended || finished_ || !error_.ok()) return;
     error_ = std::move(status);
   }
-  cv_.notify_all();
+  Notify();
 }
 
 void SingleInputGate::Cancel(absl::Status reason) {
@@ -277,7 +321,7 @@ void SingleInputGate::Cancel(absl::Status reason) {
     std::lock_guard<std::mutex> lock(mu_);
     if (error_.ok() && !finished_) error_ = std::move(reason);
   }
-  cv_.notify_all();
+  Notify();
   Release();
 }
 
@@ -298,7 +342,7 @@ void SingleInputGate::Release() {
     }
     available_.clear();
   }
-  cv_.notify_all();
+  Notify();
   // Release the channels before dropping their buffers: those go straight to the pool.
   for (auto& remote : remotes) {
     remote->Release();

@@ -94,6 +94,12 @@ class SingleInputGate : public std::enable_shared_from_this<SingleInputGate> {
   /// Lets go of every channel: detaches local readers, cancels remote requests and returns
   /// the exclusive buffers. Idempotent.
   void Release();
+  /// Wakes `listener` whenever a channel may have become available (or the gate failed).
+  void SetAvailabilityListener(std::shared_ptr<AvailabilityListener> listener);
+  /// Stops returning buffers of one channel until ResumeChannel() (barrier alignment).
+  void BlockChannel(int index);
+  void ResumeChannel(int index);
+  bool IsChannelBlocked(int index) const;
   /// Returns true if any channel reads a partition of `job_id`.
   bool BelongsToJob(const std::string& job_id) const;
 
@@ -110,6 +116,8 @@ class SingleInputGate : public std::enable_shared_from_this<SingleInputGate> {
     std::deque<Buffer> received;                 // remote channels
     bool in_available = false;
     bool ended = false;  // end-of-partition returned
+    bool blocked = false;          // BlockChannel(): Next() skips it
+    bool blocked_pending = false;  // it had data while blocked
     // Local partition lookup retries.
     std::chrono::steady_clock::time_point request_deadline{};
     std::chrono::milliseconds retry_backoff{10};
@@ -117,6 +125,8 @@ class SingleInputGate : public std::enable_shared_from_this<SingleInputGate> {
   /// Looks up a local channel's partition; retries with backoff until its deadline.
   void TryAttachLocal(int index);
   void EnqueueLocked(int index);  // REQUIRES: mu_ held
+  /// Wakes Next() and the availability listener.
+  void Notify();
 
   const std::shared_ptr<NetworkEnvironmentImpl> env_;
   const std::shared_ptr<NetworkStats> stats_;
@@ -129,6 +139,8 @@ class SingleInputGate : public std::enable_shared_from_this<SingleInputGate> {
   int ended_count_ = 0;            // guarded by mu_
   bool released_ = false;          // guarded by mu_
   std::atomic<bool> finished_{false};
+  mutable std::mutex listener_mu_;  // innermost lock
+  std::shared_ptr<AvailabilityListener> listener_;  // guarded by listener_mu_
 };
 
 /// The InputGate handed to the task; releases the gate when dropped.
@@ -142,6 +154,11 @@ class InputGateHandle final : public InputGate {
   }
   bool finished() const override { return gate_->finished(); }
   void Cancel() override { gate_->Cancel(absl::CancelledError("input gate was cancelled")); }
+  void SetAvailabilityListener(std::shared_ptr<AvailabilityListener> listener) override {
+    gate_->SetAvailabilityListener(std::move(listener));
+  }
+  void BlockChannel(int index) override { gate_->BlockChannel(index); }
+  void ResumeChannel(int index) override { gate_->ResumeChannel(index); }
 
  private:
   std::shared_ptr<SingleInputGate> gate_;

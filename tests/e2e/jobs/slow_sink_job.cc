@@ -8,9 +8,9 @@
 
 namespace {
 struct SlowSink : eddy::SinkFunction<int64_t> {
-  void Emit(const int64_t&) override {
+  void WriteBatch(std::span<const eddy::StreamRecord<int64_t>> batch) override {
     // Deliberately slow consumer: the point of the test.
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    std::this_thread::sleep_for(std::chrono::microseconds(200) * batch.size());
   }
 };
 }  // namespace

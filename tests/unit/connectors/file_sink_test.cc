@@ -16,6 +16,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+template <typename T>
+void WriteOne(SinkFunction<T>& sink, const T& value) {
+  StreamRecord<T> record{value, kNoTimestamp};
+  sink.WriteBatch(std::span<const StreamRecord<T>>(&record, 1));
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << path;
@@ -41,7 +47,7 @@ class FileSinkTest : public ::testing::Test {
     rt.subtask = subtask;
     rt.parallelism = parallelism;
     sink->Open(rt);
-    for (const T& r : records) sink->Emit(r);
+    for (const T& r : records) WriteOne(*sink, r);
     sink->Finish();
     sink->Close();
   }
@@ -86,7 +92,7 @@ TEST_F(FileSinkTest, CloseWithoutFinishStillFlushes) {
   auto sink = text_sink(dir_).factory();
   RuntimeContext rt;
   sink->Open(rt);
-  sink->Emit("partial");
+  WriteOne<std::string>(*sink, "partial");
   sink->Close();
   EXPECT_EQ(ReadFile(dir_ + "/part-0"), "partial\n");
 }
@@ -98,7 +104,7 @@ TEST_F(FileSinkTest, WriteErrorFailsNamingTheFile) {
   auto sink = text_sink(dir_).factory();
   RuntimeContext rt;
   sink->Open(rt);
-  sink->Emit("doomed");
+  WriteOne<std::string>(*sink, "doomed");
   try {
     sink->Finish();
     ADD_FAILURE() << "expected std::runtime_error";

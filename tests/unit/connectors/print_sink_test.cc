@@ -15,7 +15,9 @@ void RunSink(SinkFunction<T>& sink, int subtask, const std::vector<T>& records) 
   rt.subtask = subtask;
   rt.parallelism = 4;
   sink.Open(rt);
-  for (const T& r : records) sink.Emit(r);
+  std::vector<StreamRecord<T>> batch;
+  for (const T& r : records) batch.push_back({r, kNoTimestamp});
+  sink.WriteBatch(batch);
   sink.Finish();
   sink.Close();
 }

@@ -802,3 +802,71 @@ TEST(NetworkEnvironmentTest, RemoteRecordRate) {
 
 }  // namespace
 }  // namespace eddy::net
+
+namespace eddy::net {
+namespace {
+
+/// Counts availability notifications.
+struct CountingListener final : AvailabilityListener {
+  void OnAvailable() override { ++count; }
+  std::atomic<int> count{0};
+};
+
+TEST(InputGateTest, BlockedChannelIsSkippedUntilResumedAndListenerIsWoken) {
+  TestTaskManager tm;
+  PartitionId a{"job-b", "e", 0, 0}, b{"job-b", "e", 1, 0};
+  auto pa = tm.env().CreatePartition(a, 1);
+  auto pb = tm.env().CreatePartition(b, 1);
+  ASSERT_TRUE(pa.ok() && pb.ok());
+  auto gate = tm.env().CreateInputGate({TestTaskManager::Local(a), TestTaskManager::Local(b)});
+  ASSERT_TRUE(gate.ok()) << gate.status();
+  auto listener_ptr = std::make_shared<CountingListener>();
+  CountingListener& listener = *listener_ptr;
+  (*gate)->SetAvailabilityListener(listener_ptr);
+  (*gate)->BlockChannel(0);
+  RecordWriter wa(*pa), wb(*pb);
+  ASSERT_TRUE(wa.Write(0, "from-a").ok());
+  ASSERT_TRUE(wa.FlushAll().ok());
+  ASSERT_TRUE(wb.Write(0, "from-b").ok());
+  ASSERT_TRUE(wb.FlushAll().ok());
+  ASSERT_TRUE(WaitUntil([&] { return listener.count.load() > 0; }, milliseconds(10000)));
+  // Only channel 1 delivers while channel 0 is blocked, and nothing more after it.
+  auto first = (*gate)->Next(milliseconds(5000));
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->channel, 1);
+  auto none = (*gate)->Next(milliseconds(200));
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  const int before = listener.count.load();
+  (*gate)->ResumeChannel(0);
+  EXPECT_GT(listener.count.load(), before);
+  auto second = (*gate)->Next(milliseconds(5000));
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_EQ((*second)->channel, 0);
+  RecordReader reader;
+  reader.SetBuffer(std::move((*second)->buffer));
+  std::string_view record;
+  ASSERT_TRUE(*reader.Next(&record));
+  EXPECT_EQ(record, "from-a");
+}
+
+TEST(ResultPartitionTest, AvailabilityFollowsTheQuotaAndReturnsWakeTheListener) {
+  NetworkOptions options;
+  options.extra_buffers_per_partition = 0;
+  TestTaskManager tm(options);
+  auto p = tm.env().CreatePartition(PartitionId{"job-q", "e", 0, 0}, 1);  // quota: 1 buffer
+  ASSERT_TRUE(p.ok());
+  auto listener_ptr = std::make_shared<CountingListener>();
+  CountingListener& listener = *listener_ptr;
+  (*p)->SetAvailabilityListener(listener_ptr);
+  EXPECT_TRUE((*p)->IsAvailable());
+  auto buffer = (*p)->RequestBuffer();
+  ASSERT_TRUE(buffer.ok());
+  EXPECT_FALSE((*p)->IsAvailable());
+  buffer->Reset();  // back to the quota
+  EXPECT_TRUE((*p)->IsAvailable());
+  EXPECT_EQ(listener.count.load(), 1);
+}
+
+}  // namespace
+}  // namespace eddy::net

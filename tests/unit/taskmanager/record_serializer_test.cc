@@ -43,6 +43,8 @@ class FakePartition final : public ResultPartition {
     for (auto& q : queues_) q.push_back(Buffer::EndOfPartition());
   }
   void Cancel() override {}
+  bool IsAvailable() const override { return true; }
+  void SetAvailabilityListener(std::shared_ptr<AvailabilityListener>) override {}
 
   std::deque<Buffer>& queue(int subpartition) { return queues_[static_cast<size_t>(subpartition)]; }
   BufferPool& pool() { return pool_; }

@@ -1,0 +1,169 @@
+// Test support: drives one operator, instantiated from its builder node, with records,
+// watermarks and watermark status per input channel (through the task's watermark valves),
+// hand-driven processing time and end of input, and collects what it emits on its main
+// output and side outputs (like Flink's OneInputStreamOperatorTestHarness). One thread.
+#pragma once
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "api/job_builder.h"
+#include "api/operator.h"
+#include "common/check.h"
+#include "taskmanager/runtime/watermark_valve.h"
+
+namespace eddy::testing {
+
+/// Processing time that moves only when the test says so.
+class ManualProcessingTime final : public ProcessingTimeService {
+ public:
+  int64_t CurrentProcessingTime() const override { return now_; }
+  void RegisterTimer(int64_t time, std::function<void(int64_t)> callback) override {
+    timers_.emplace(time, std::move(callback));
+  }
+  /// Moves the clock to `time`, running every timer due by then (in time order) and
+  /// `after_each` after each one.
+  void AdvanceTo(int64_t time, const std::function<void()>& after_each) {
+    while (!timers_.empty() && timers_.begin()->first <= time) {
+      auto it = timers_.begin();
+      now_ = std::max(now_, it->first);
+      auto callback = std::move(it->second);
+      timers_.erase(it);
+      callback(now_);
+      after_each();
+    }
+    now_ = std::max(now_, time);
+  }
+  size_t pending() const { return timers_.size(); }
+
+ private:
+  int64_t now_ = 0;
+  std::multimap<int64_t, std::function<void(int64_t)>> timers_;
+};
+
+/// Collects records, watermarks and statuses that reach it.
+template <typename T>
+class CollectingOperator final : public OneInputStreamOperator<T> {
+ public:
+  void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
+    records.insert(records.end(), batch.begin(), batch.end());
+  }
+  void ProcessWatermarkStatus(int, WatermarkStatus status) override { statuses.push_back(status); }
+  std::vector<StreamRecord<T>> records;
+  std::vector<EventTime> watermarks;
+  std::vector<WatermarkStatus> statuses;
+
+ protected:
+  void OnWatermark(EventTime watermark) override { watermarks.push_back(watermark); }
+};
+
+/// Drives the operator of `node` (Out = its output type).
+template <typename Out>
+class OperatorHarness {
+ public:
+  /// `channels[i]` is the number of channels of logical input i.
+  explicit OperatorHarness(const OperatorNode& node, std::vector<int> channels = {1})
+      : node_(node) {
+    ctx_.task_name = node.name + " (harness)";
+    ctx_.processing_time = &time_;
+    ctx_.auto_watermark_interval_ms = 200;
+    output_ = node.make_output();
+    output_->AddTarget(ErasedInput::Of<Out>(&main_, &main_));
+    main_.Setup(&ctx_);
+    for (int n : channels) valves_.emplace_back(n);
+  }
+
+  RuntimeContext& context() { return ctx_; }
+
+  /// Collects the side output `tag` (call before Open()).
+  template <typename U>
+  void CollectSideOutput(const OutputTag<U>& tag) {
+    auto collector = std::make_unique<CollectingOperator<U>>();
+    auto out = std::make_unique<Output<U>>();
+    out->AddTarget(ErasedInput::Of<U>(collector.get(), collector.get()));
+    side_collectors_[tag.id] = collector.get();
+    side_.emplace_back(tag.id, std::move(out));
+    side_owned_.push_back(std::shared_ptr<void>(collector.release(), [](void* p) {
+      delete static_cast<CollectingOperator<U>*>(p);
+    }));
+  }
+
+  void Open() {
+    inst_ = node_.make_operator(output_.get());
+    inst_.op->Setup(&ctx_);
+    inst_.op->AddOutput(output_.get());
+    for (auto& [tag, out] : side_) inst_.op->AddSideOutput(tag, out.get());
+    inst_.op->InitializeState();
+    inst_.op->Open();
+  }
+
+  /// Feeds one record to logical input `input`.
+  template <typename T>
+  void ProcessElement(const T& value, EventTime timestamp = kNoTimestamp, int input = 0) {
+    StreamRecord<T> record{value, timestamp};
+    inst_.inputs.at(static_cast<size_t>(input)).template As<T>()->ProcessBatch(
+        std::span<const StreamRecord<T>>(&record, 1));
+    inst_.op->FlushOutputs();
+  }
+  /// A watermark arrives on `channel` of logical input `input`.
+  void ProcessWatermark(EventTime watermark, int channel = 0, int input = 0) {
+    Apply(input, valves_.at(static_cast<size_t>(input)).OnWatermark(channel, watermark));
+  }
+  void SetChannelStatus(WatermarkStatus status, int channel = 0, int input = 0) {
+    Apply(input, valves_.at(static_cast<size_t>(input)).OnStatus(channel, status));
+  }
+  /// Moves processing time to `time`, firing the timers due.
+  void SetProcessingTime(int64_t time) {
+    time_.AdvanceTo(time, [this] { inst_.op->FlushOutputs(); });
+  }
+  /// Ends every input (as a bounded input's end does: the MAX watermark, then end of input).
+  void EndInput() {
+    for (size_t i = 0; i < valves_.size(); ++i) {
+      for (int c = 0; c < valves_[i].num_channels(); ++c) {
+        Apply(static_cast<int>(i), valves_[i].OnChannelEnded(c));
+      }
+      inst_.op->EndInput(static_cast<int>(i));
+    }
+    inst_.op->Finish();
+    inst_.op->FlushOutputs();
+  }
+  void Close() { inst_.op->Close(); }
+
+  const std::vector<StreamRecord<Out>>& output() const { return main_.records; }
+  std::vector<Out> values() const {
+    std::vector<Out> out;
+    for (const auto& r : main_.records) out.push_back(r.value);
+    return out;
+  }
+  const std::vector<EventTime>& watermarks() const { return main_.watermarks; }
+  const std::vector<WatermarkStatus>& statuses() const { return main_.statuses; }
+  template <typename U>
+  const std::vector<StreamRecord<U>>& side_output(const OutputTag<U>& tag) const {
+    return static_cast<CollectingOperator<U>*>(side_collectors_.at(tag.id))->records;
+  }
+  StreamOperator& op() { return *inst_.op; }
+  ManualProcessingTime& time() { return time_; }
+
+ private:
+  void Apply(int input, const runtime::StatusWatermarkValve::Change& change) {
+    if (change.status) inst_.op->ProcessWatermarkStatus(input, *change.status);
+    if (change.watermark) inst_.op->ProcessWatermark(input, *change.watermark);
+  }
+
+  const OperatorNode& node_;
+  RuntimeContext ctx_;
+  ManualProcessingTime time_;
+  CollectingOperator<Out> main_;
+  std::unique_ptr<OutputBase> output_;
+  std::vector<std::pair<std::string, std::unique_ptr<OutputBase>>> side_;
+  std::map<std::string, void*> side_collectors_;
+  std::vector<std::shared_ptr<void>> side_owned_;
+  std::vector<runtime::StatusWatermarkValve> valves_;
+  OperatorInstance inst_;
+};
+
+}  // namespace eddy::testing
