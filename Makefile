@@ -4,7 +4,7 @@ BUILD_DIR := build
 JOBS ?= $(shell nproc)
 DEPS_STAMP := $(BUILD_DIR)/.deps-installed
 
-.PHONY: all deps build test test-unit test-e2e run stop bench release format clean
+.PHONY: all deps build test test-unit test-e2e run stop bench bench-smoke release format clean
 
 all: build
 
@@ -21,8 +21,10 @@ $(BUILD_DIR)/build.ninja: CMakeLists.txt CMakePresets.json $(DEPS_STAMP)
 build: $(DEPS_STAMP) $(BUILD_DIR)/build.ninja
 	cmake --build --preset $(PRESET) -j $(JOBS)
 
+# Bench programs are ctests too (label bench, a small run each); they run optimized in
+# `make bench-smoke`, not here.
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE bench
 
 test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
@@ -49,6 +51,11 @@ release: $(DEPS_STAMP)
 
 bench: release
 	build/release/bin/eddy-bench-pipeline
+
+# Every bench program once on a small input (ctest label bench, bench/CMakeLists.txt), in the
+# optimized build: what CI runs so that no benchmark breaks unseen.
+bench-smoke: release
+	ctest --test-dir $(BUILD_DIR)/release -L bench --no-tests=error --output-on-failure
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i
