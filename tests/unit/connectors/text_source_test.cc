@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -202,6 +203,89 @@ TEST_F(TextSourceTest, CsvRowsSplitsLikeTextAndSkipsHeaders) {
   }
   WriteFile(dir_ + "/c.tsv", "x\ty\n");
   EXPECT_EQ(RunAll(csv_rows(dir_ + "/c.tsv", '\t'), 2), (std::vector<Row>{{"x", "y"}}));
+}
+
+}  // namespace
+}  // namespace eddy::connectors::files
+
+namespace eddy::connectors::files {
+namespace {
+
+/// Drives one reader by hand: polls until `done` says stop or the deadline passes, sleeping
+/// until the wake-up time the reader asks for.
+template <typename T>
+std::vector<T> PollUntil(SourceReader<T>& reader, testing::RecordingWaker& waker,
+                         const std::function<bool(const std::vector<T>&)>& done,
+                         std::chrono::milliseconds limit,
+                         const std::function<void(const std::vector<T>&)>& between = nullptr) {
+  testing::CollectingInput<T> sink;
+  Output<T> out;
+  out.AddTarget(ErasedInput::Of<T>(&sink, &sink));
+  ReaderOutput<T> reader_out(&out);
+  std::vector<T> values;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    InputStatus status = reader.PollNext(reader_out);
+    out.Flush();
+    for (auto& r : sink.records) values.push_back(r.value);
+    sink.records.clear();
+    if (done(values) || status == InputStatus::kEndOfInput) break;
+    if (between) between(values);
+    if (status == InputStatus::kNothingAvailable) {
+      auto wait = std::min<std::chrono::steady_clock::duration>(
+          waker.wake_at - std::chrono::steady_clock::now(), std::chrono::milliseconds(50));
+      if (wait.count() > 0) std::this_thread::sleep_for(wait);  // the reader's schedule
+    }
+  }
+  return values;
+}
+
+TEST(FileSourceTest, ContinuousModeReadsFilesThatAppearLater) {
+  std::string dir = (fs::path(::testing::TempDir()) / "continuous_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  WriteFile(dir + "/a.txt", "a1\na2\n");
+  FileSourceOptions opts;
+  opts.monitor_interval = std::chrono::milliseconds(20);
+  auto def = text_lines(dir, opts);
+  EXPECT_FALSE(def.bounded);
+  auto reader = def.factory();
+  RuntimeContext rt;
+  testing::RecordingWaker waker;
+  reader->Open(rt, &waker);
+  bool wrote = false;
+  auto lines = PollUntil<std::string>(
+      *reader, waker, [](const auto& v) { return v.size() == 5; }, std::chrono::seconds(10),
+      [&](const std::vector<std::string>& seen) {
+        if (!wrote && seen.size() == 2) {
+          // A new file appears complete (renamed into the directory), as the option asks.
+          WriteFile(dir + "/.b.tmp", "b1\nb2\nb3\n");
+          fs::rename(dir + "/.b.tmp", dir + "/b.txt");
+          wrote = true;
+        }
+      });
+  EXPECT_EQ(lines, (std::vector<std::string>{"a1", "a2", "b1", "b2", "b3"}));
+  // Nothing more: the reader waits for the next listing instead of ending.
+  Output<std::string> out;
+  ReaderOutput<std::string> reader_out(&out);
+  EXPECT_EQ(reader->PollNext(reader_out), InputStatus::kNothingAvailable);
+  fs::remove_all(dir);
+}
+
+TEST(FileSourceTest, RateLimitPacesRecordsPerSubtask) {
+  std::string dir = (fs::path(::testing::TempDir()) / "rate_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  std::string text;
+  for (int i = 0; i < 30; ++i) text += std::to_string(i) + "\n";
+  WriteFile(dir + "/lines", text);
+  FileSourceOptions opts;
+  opts.records_per_second = 100;
+  auto start = std::chrono::steady_clock::now();
+  auto lines = RunSubtask(text_lines(dir + "/lines", opts), 0, 1);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(lines.size(), 30u);
+  // 30 records at 100/s: the last is due after 290 ms.
+  EXPECT_GE(took, std::chrono::milliseconds(280));
+  fs::remove_all(dir);
 }
 
 }  // namespace
