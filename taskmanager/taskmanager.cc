@@ -1,5 +1,7 @@
 #include "taskmanager/taskmanager.h"
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/proto/rpc.pb.h"
@@ -96,14 +98,15 @@ void TaskManager::RegisterRpcMethods() {
   rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
       "CancelJob",
       [this](const rpc::CallContext&, const rpc::JobRequest& request) -> absl::StatusOr<rpc::JobResponse> {
-        EDDY_LOG(INFO) << "cancelling tasks of job " << request.job_id();
-        runner_->Cancel(request.job_id());
+        EDDY_LOG(INFO) << "cancelling tasks of job " << request.job_id() << " up to attempt "
+                       << request.attempt();
+        runner_->Cancel(request.job_id(), request.attempt());
         return rpc::JobResponse();
       });
   rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
       "ReleaseJob",
       [this](const rpc::CallContext&, const rpc::JobRequest& request) -> absl::StatusOr<rpc::JobResponse> {
-        runner_->Release(request.job_id());
+        runner_->Release(request.job_id(), request.attempt());
         return rpc::JobResponse();
       });
 }
@@ -162,6 +165,12 @@ absl::Status TaskManager::HeartbeatOnce() {
   auto timeout = config_.GetDuration(opt::kHeartbeatTimeout);
   EDDY_ASSIGN_OR_RETURN(auto response,
                         client_.Call<rpc::HeartbeatResponse>("Heartbeat", request, timeout));
+  // The JobManager does not know these jobs (it restarted, or forgot them): orphans.
+  for (const auto& job_id : response.release_jobs()) {
+    EDDY_LOG(WARN) << "the JobManager does not know job " << job_id
+                   << ": cancelling and releasing its tasks";
+    runner_->Release(job_id, std::numeric_limits<int>::max());
+  }
   if (!response.known()) {
     return absl::NotFoundError(absl::StrCat("JobManager (session ", response.jobmanager_session(),
                                             ") does not know this TaskManager"));

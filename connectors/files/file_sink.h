@@ -26,9 +26,9 @@ class FileSink final : public SinkFunction<T> {
   FileSink(std::string dir, std::function<std::string(const T&)> format)
       : dir_(std::move(dir)), format_(std::move(format)) {}
 
-  void Open(RuntimeContext& ctx) override { ThrowIfError(writer_.Open(dir_, ctx.subtask)); }
+  void Open(RuntimeContext& ctx) override { ThrowIfError(writer_.Open(dir_, ctx.subtask, ctx.attempt)); }
   void Emit(const T& value) override { ThrowIfError(writer_.AppendLine(format_(value))); }
-  void Finish() override { ThrowIfError(writer_.Close()); }
+  void Finish() override { ThrowIfError(writer_.Commit()); }
   void Close() override { ThrowIfError(writer_.Close()); }
 
  private:

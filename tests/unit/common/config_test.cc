@@ -564,3 +564,43 @@ TEST(ConfigDocsTest, EveryKeyIsDocumentedWithItsDefault) {
 
 }  // namespace
 }  // namespace eddy
+
+namespace eddy {
+namespace {
+
+TEST(JobConfigTest, AcceptsJobKeysOverTheClusterValues) {
+  Config c;
+  ASSERT_TRUE(c.ApplyJobConfig({{"restart-strategy", "exponential-delay"},
+                                {"restart-strategy.exponential-delay.backoff-multiplier", "2.5"},
+                                {"pipeline.auto-watermark-interval", "50ms"},
+                                {"execution.runtime-mode", "streaming"}})
+                  .ok());
+  EXPECT_EQ(c.GetString("restart-strategy"), "exponential-delay");
+  EXPECT_DOUBLE_EQ(c.GetDouble("restart-strategy.exponential-delay.backoff-multiplier"), 2.5);
+  EXPECT_EQ(c.GetDuration("pipeline.auto-watermark-interval").count(), 50);
+  EXPECT_EQ(c.GetString("execution.runtime-mode"), "streaming");
+}
+
+TEST(JobConfigTest, RejectsUnknownClusterAndBadKeysNamingThem) {
+  Config c;
+  absl::Status s = c.ApplyJobConfig({{"restart-strategy.fixed-delay.atempts", "3"}});
+  EXPECT_EQ(s.message(),
+            "unknown config key 'restart-strategy.fixed-delay.atempts' (did you mean "
+            "'restart-strategy.fixed-delay.attempts'?)");
+  s = c.ApplyJobConfig({{"rest.port", "1"}});
+  EXPECT_NE(s.message().find("'rest.port' is a cluster key, not a per-job key"), std::string::npos)
+      << s;
+  s = c.ApplyJobConfig({{"restart-strategy", "sometimes"}});
+  EXPECT_NE(s.message().find("config key 'restart-strategy': expected one of none, fixed-delay, "
+                             "exponential-delay; got 'sometimes'"),
+            std::string::npos)
+      << s;
+  s = c.ApplyJobConfig({{"restart-strategy.exponential-delay.jitter-factor", "1.5"}});
+  EXPECT_NE(s.message().find("jitter-factor': expected a number from 0 to 1"), std::string::npos)
+      << s;
+  s = c.ApplyJobConfig({{"pipeline.auto-watermark-interval", "soon"}});
+  EXPECT_NE(s.message().find("pipeline.auto-watermark-interval"), std::string::npos) << s;
+}
+
+}  // namespace
+}  // namespace eddy
