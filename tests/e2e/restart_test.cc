@@ -76,7 +76,8 @@ class RestartTest : public ::testing::Test {
 
   /// Returns the index of a TaskManager that has slots taken, or -1.
   int BusyTaskManager(TestCluster& cluster) {
-    for (const auto& tm : cluster.Get("/taskmanagers")["taskmanagers"]) {
+    const nlohmann::json tms = cluster.Get("/taskmanagers");
+    for (const auto& tm : tms["taskmanagers"]) {
       if (tm["freeSlots"] < tm["slotsNumber"]) {
         return std::stoi(tm["id"].get<std::string>().substr(3));
       }

@@ -151,7 +151,19 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kBufferTimeout,
                                               opt::kSlotRequestTimeout,
                                               opt::kJobManagerBlobDir,
-                                              opt::kRestMaxContentLength};
+                                              opt::kRestMaxContentLength,
+                                              opt::kRestartStrategy,
+                                              opt::kFixedDelayAttempts,
+                                              opt::kFixedDelayDelay,
+                                              opt::kExponentialInitialBackoff,
+                                              opt::kExponentialMaxBackoff,
+                                              opt::kExponentialBackoffMultiplier,
+                                              opt::kExponentialJitterFactor,
+                                              opt::kExponentialResetBackoffThreshold,
+                                              opt::kAutoWatermarkInterval,
+                                              opt::kRuntimeMode,
+                                              opt::kJobStoreExpirationTime,
+                                              opt::kJobStoreMaxCapacity};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;
