@@ -253,11 +253,23 @@ TEST_F(RestartTest, RestartedJobManagerHasTaskManagersCancelOrphanedTasks) {
   auto [code, out] = cluster.RunCli({"run", TestJob("slow_sink_job"), "-p", "2"});
   ASSERT_EQ(code, 0) << out;
   std::string job_id = JobIdFrom(out);
-  ASSERT_TRUE(cluster.WaitForJobState(job_id, "RUNNING", 20s)) << cluster.Logs();
+  // Every subtask runs (not just deployed: a TaskManager may still be fetching the library).
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto job = cluster.Get("/jobs/" + job_id);
+        if (!job.is_object()) return false;
+        for (const auto& v : job["vertices"]) {
+          if (v["tasks"].value("RUNNING", 0) != 2) return false;
+        }
+        return true;
+      },
+      20s))
+      << cluster.Logs();
   cluster.jobmanager().Kill9();
-  auto restarted_at = std::chrono::steady_clock::now();
   cluster.StartJobManager();
-  // heartbeat.timeout is 3s in the test cluster.
+  ASSERT_TRUE(WaitUntil([&] { return cluster.RegisteredTaskManagers() >= 0; }, 20s));
+  auto restarted_at = std::chrono::steady_clock::now();
+  // Within heartbeat.timeout (3s in the test cluster) + 2s of the new JobManager's start.
   for (int i = 0; i < 2; ++i) {
     EXPECT_TRUE(WaitUntil(
         [&] {
