@@ -167,7 +167,20 @@ absl::StatusOr<std::shared_ptr<JobLibrary>> JobRunner::FetchLibrary(const std::s
   return *lib;
 }
 
+bool JobRunner::CancelledLocked(const rpc::SubmitTasksRequest& request) {
+  const int attempt = request.tasks_size() > 0 ? request.tasks(0).attempt() : 0;
+  auto it = jobs_.find(request.job_id());
+  return it != jobs_.end() && it->second.cancelled_through >= attempt;
+}
+
 void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
+  bool overtaken = false;
+  {
+    // A cancel that overtook this deployment: do not even fetch the library.
+    std::lock_guard<std::mutex> lock(mu_);
+    overtaken = CancelledLocked(request);
+  }
+  if (overtaken) return ReportAll(request, "CANCELED", "");
   auto graph = std::make_shared<job::JobGraph>();
   if (!graph->ParseFromString(request.job_graph())) {
     return FailAll(request, "cannot decode the job graph");
@@ -196,18 +209,17 @@ void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
   std::shared_ptr<const JobBuilder> shared_plan(std::move(*plan));
   std::vector<Task*> started;
   const int attempt = request.tasks_size() > 0 ? request.tasks(0).attempt() : 0;
-  bool attempt_ok = false;
+  bool cancelled = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
-    if (jobs_[request.job_id()].cancelled_through >= attempt) {
-      EDDY_LOG(INFO) << "job " << request.job_id() << " attempt " << attempt
-                     << " was cancelled before its tasks started";
-    } else {
-      attempt_ok = true;
-    }
+    cancelled = CancelledLocked(request);
   }
-  if (!attempt_ok) return ReportAll(request, "CANCELED", "");
+  if (cancelled) {
+    EDDY_LOG(INFO) << "job " << request.job_id() << " attempt " << attempt
+                   << " was cancelled before its tasks started";
+    return ReportAll(request, "CANCELED", "");
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto& tasks = jobs_[request.job_id()].attempts[attempt];

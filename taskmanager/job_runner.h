@@ -52,6 +52,8 @@ class JobRunner {
   absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& url,
                                                           const std::string& sha256);
   void FailAll(const rpc::SubmitTasksRequest& request, const std::string& failure);
+  /// Returns true if the request's attempt was cancelled. REQUIRES: mu_ held.
+  bool CancelledLocked(const rpc::SubmitTasksRequest& request);
   void ReportAll(const rpc::SubmitTasksRequest& request, const std::string& state,
                  const std::string& failure);
 
