@@ -273,7 +273,7 @@ void Dispatcher::DeployFailedLocked(Job& job, int attempt, const TaskManagerId& 
     }
   }
   if (!any) return;
-  FailJobLocked(job, cause, "", absl::StrCat(tm.value(), " (", host, ")"));
+  FailJobLocked(job, cause, "", tm, host);
   CheckTerminalLocked(job);
 }
 
@@ -345,8 +345,7 @@ Dispatcher::ReportOutcome Dispatcher::OnTaskReport(const TaskManagerId& tm,
     std::string task_name =
         TaskName(vertex ? vertex->name() : report.vertex_id(), report.subtask(),
                  vertex ? vertex->parallelism() : 0);
-    FailJobLocked(job, report.failure(), task_name,
-                  absl::StrCat(tm.value(), " (", e->tm_host, ")"));
+    FailJobLocked(job, report.failure(), task_name, tm, e->tm_host);
   }
   CheckTerminalLocked(job);
   return ReportOutcome::kApplied;
@@ -360,7 +359,6 @@ void Dispatcher::OnTaskManagerLost(const TaskManagerId& tm, const std::string& h
     Job& job = *job_ptr;
     if (IsTerminalJob(job.state) || job.slots.count(tm) == 0) continue;
     std::string cause = absl::StrCat("TaskManager ", tm.value(), " at ", host, " was lost: ", reason);
-    std::string task_name;
     for (auto& e : job.executions) {
       if (e.tm == tm && e.attempt == job.attempt && !IsTerminalTask(e.state)) {
         e.state = rpc::FAILED;
@@ -369,13 +367,15 @@ void Dispatcher::OnTaskManagerLost(const TaskManagerId& tm, const std::string& h
       }
     }
     job.slots.erase(tm);  // its slots are gone with it
-    FailJobLocked(job, cause, task_name, absl::StrCat(tm.value(), " (", host, ")"));
+    FailJobLocked(job, cause, "", tm, host);
     CheckTerminalLocked(job);
   }
 }
 
 void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::string& task_name,
-                               const std::string& location) {
+                               const TaskManagerId& tm_id, const std::string& host) {
+  const std::string& tm = tm_id.value();
+  const std::string location = tm.empty() ? "" : absl::StrCat(tm, " (", host, ")");
   const int64_t now_ms = NowMs();
   job.exception_history.push_front(nlohmann::json{
       {"exceptionName", "TaskFailure"},
@@ -383,6 +383,7 @@ void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::st
       {"timestamp", now_ms},
       {"taskName", task_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(task_name)},
       {"location", location.empty() ? nlohmann::json(nullptr) : nlohmann::json(location)},
+      {"taskManagerId", tm.empty() ? nlohmann::json(nullptr) : nlohmann::json(tm)},
       {"attempt", job.attempt}});
   while (job.exception_history.size() > kExceptionHistorySize) job.exception_history.pop_back();
   if (job.state != job::CREATED && job.state != job::RUNNING) return;

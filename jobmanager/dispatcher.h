@@ -134,7 +134,7 @@ class Dispatcher {
   Execution* FindExecutionLocked(Job& job, const std::string& vertex_id, int subtask);
   /// Records a failure and restarts or fails the job as its restart strategy says.
   void FailJobLocked(Job& job, const std::string& cause, const std::string& task_name,
-                     const std::string& location);
+                     const TaskManagerId& tm, const std::string& host);
   void CheckTerminalLocked(Job& job);
   void ReleaseSlotsLocked(Job& job);
   /// Sends `method` (CancelJob or ReleaseJob) for the job's current attempt to `tms`.

@@ -174,8 +174,9 @@ TEST_F(DispatcherTest, RestartsWithTheNextAttemptAndIgnoresStaleReports) {
   auto exceptions = *dispatcher_->ExceptionsJson(*job);
   ASSERT_EQ(exceptions["exceptionHistory"]["entries"].size(), 1u);
   EXPECT_EQ(exceptions["exceptionHistory"]["entries"][0]["stacktrace"], "boom in attempt 0");
-  EXPECT_THAT(exceptions["exceptionHistory"]["entries"][0]["location"].get<std::string>(),
-              HasSubstr("tm-a"));
+  EXPECT_EQ(exceptions["exceptionHistory"]["entries"][0]["taskManagerId"], "tm-a");
+  EXPECT_EQ(exceptions["exceptionHistory"]["entries"][0]["location"], "tm-a (127.0.0.1)");
+  EXPECT_EQ(exceptions["exceptionHistory"]["entries"][0]["taskName"], "Source (1/1)");
   EXPECT_EQ(dispatcher_->OnTaskReport(a, Report("no-such-job", rpc::RUNNING, 0)),
             Dispatcher::ReportOutcome::kUnknownJob);
 }
