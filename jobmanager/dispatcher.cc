@@ -34,6 +34,8 @@ std::string TaskName(const std::string& vertex_name, int subtask, int parallelis
 
 constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr size_t kExceptionHistorySize = 16;  // Flink's web.exception-history-size
+// How long after a job FAILED a TaskManager loss is still added to its history.
+constexpr auto kLateLossWindow = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -355,10 +357,22 @@ void Dispatcher::OnTaskManagerLost(const TaskManagerId& tm, const std::string& h
                                    const std::string& reason) {
   gateway_.Remove(tm);
   std::lock_guard<std::mutex> lock(mu_);
+  const auto now = Clock::now();
   for (auto& [id, job_ptr] : jobs_) {
     Job& job = *job_ptr;
-    if (IsTerminalJob(job.state) || job.slots.count(tm) == 0) continue;
+    bool ran_here = job.slots.count(tm) > 0;
+    for (const auto& e : job.executions) {
+      if (e.tm == tm && e.attempt == job.attempt) ran_here = true;
+    }
+    // A consumer may notice the broken connection before the loss is noticed here: the
+    // job is then RESTARTING, or already FAILED, and the loss still belongs in its history.
+    const bool just_failed = job.state == job::FAILED && now - job.terminal_at < kLateLossWindow;
+    if (!ran_here || (IsTerminalJob(job.state) && !just_failed)) continue;
     std::string cause = absl::StrCat("TaskManager ", tm.value(), " at ", host, " was lost: ", reason);
+    if (just_failed) {
+      RecordExceptionLocked(job, cause, "", tm, host);
+      continue;
+    }
     for (auto& e : job.executions) {
       if (e.tm == tm && e.attempt == job.attempt && !IsTerminalTask(e.state)) {
         e.state = rpc::FAILED;
@@ -372,8 +386,9 @@ void Dispatcher::OnTaskManagerLost(const TaskManagerId& tm, const std::string& h
   }
 }
 
-void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::string& task_name,
-                               const TaskManagerId& tm_id, const std::string& host) {
+void Dispatcher::RecordExceptionLocked(Job& job, const std::string& cause,
+                                       const std::string& task_name, const TaskManagerId& tm_id,
+                                       const std::string& host) {
   const std::string& tm = tm_id.value();
   const std::string location = tm.empty() ? "" : absl::StrCat(tm, " (", host, ")");
   const int64_t now_ms = NowMs();
@@ -386,6 +401,12 @@ void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::st
       {"taskManagerId", tm.empty() ? nlohmann::json(nullptr) : nlohmann::json(tm)},
       {"attempt", job.attempt}});
   while (job.exception_history.size() > kExceptionHistorySize) job.exception_history.pop_back();
+}
+
+void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::string& task_name,
+                               const TaskManagerId& tm, const std::string& host) {
+  RecordExceptionLocked(job, cause, task_name, tm, host);
+  const int64_t now_ms = NowMs();
   if (job.state != job::CREATED && job.state != job::RUNNING) return;
   job.root_exception = cause;
   job.root_exception_ms = now_ms;

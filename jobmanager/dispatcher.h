@@ -132,6 +132,9 @@ class Dispatcher {
 
   // REQUIRES: mu_ held.
   Execution* FindExecutionLocked(Job& job, const std::string& vertex_id, int subtask);
+  /// Adds a failure to the job's exception history (newest first, bounded).
+  void RecordExceptionLocked(Job& job, const std::string& cause, const std::string& task_name,
+                             const TaskManagerId& tm, const std::string& host);
   /// Records a failure and restarts or fails the job as its restart strategy says.
   void FailJobLocked(Job& job, const std::string& cause, const std::string& task_name,
                      const TaskManagerId& tm, const std::string& host);

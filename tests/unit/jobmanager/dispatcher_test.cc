@@ -196,6 +196,24 @@ TEST_F(DispatcherTest, AttemptsExhaustedOrNoneFailsTheJobNamingTheLostTaskManage
               HasSubstr("TaskManager tm-a at 127.0.0.1 was lost: its control connection closed"));
 }
 
+TEST_F(DispatcherTest, ALossNoticedAfterATaskFailureStillEntersTheHistory) {
+  FakeTaskManager tm(io_);
+  AddTaskManager("tm-a", tm.port());
+  StartDispatcher({"restart-strategy=fixed-delay", "restart-strategy.fixed-delay.delay=1h"});
+  auto job = dispatcher_->Submit(OneVertexGraph());
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE(WaitUntil([&] { return tm.submits().size() == 1; }, 5s));
+  // A consumer saw the broken connection first; the TaskManager's loss comes second.
+  dispatcher_->OnTaskReport(TaskManagerId("tm-a"), Report(*job, rpc::FAILED, 0));
+  EXPECT_EQ(State(*job), "RESTARTING");
+  dispatcher_->OnTaskManagerLost(TaskManagerId("tm-a"), "127.0.0.1", "its control connection closed");
+  EXPECT_EQ(State(*job), "RESTARTING");
+  auto entries = (*dispatcher_->ExceptionsJson(*job))["exceptionHistory"]["entries"];
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_THAT(entries[0]["stacktrace"].get<std::string>(), HasSubstr("TaskManager tm-a"));
+  EXPECT_EQ(entries[1]["stacktrace"], "boom in attempt 0");
+}
+
 TEST_F(DispatcherTest, CancelWhileRestartingEndsCanceledWithSlotsReturned) {
   FakeTaskManager tm(io_);
   AddTaskManager("tm-a", tm.port(), 2);
