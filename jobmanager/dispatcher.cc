@@ -324,6 +324,14 @@ Dispatcher::ReportOutcome Dispatcher::OnTaskReport(const TaskManagerId& tm,
   // Only the current attempt, from the TaskManager it was deployed to, counts.
   if (e == nullptr || e->tm != tm || e->attempt != report.attempt() ||
       report.attempt() != job.attempt) {
+    if (report.attempt() < job.attempt && !IsTerminalTask(report.state())) {
+      // A task of an older attempt still runs (its TaskManager missed the cancel): cancel
+      // it again, without touching the current attempt's tasks there.
+      rpc::JobRequest request;
+      request.set_job_id(job.id.value());
+      request.set_attempt(report.attempt());
+      gateway_.Send(tm, "CancelJob", request.SerializeAsString());
+    }
     return ReportOutcome::kIgnored;
   }
   e->records_in = std::max(e->records_in, report.records_in());

@@ -161,6 +161,12 @@ TEST_F(DispatcherTest, RestartsWithTheNextAttemptAndIgnoresStaleReports) {
   EXPECT_EQ(dispatcher_->OnTaskReport(TaskManagerId("tm-other"), Report(*job, rpc::FAILED, 1)),
             Dispatcher::ReportOutcome::kIgnored);
   EXPECT_EQ(State(*job), "RUNNING");
+  // A task of attempt 0 that still runs (its TaskManager missed the cancel) is cancelled
+  // again, for attempt 0 only.
+  EXPECT_EQ(dispatcher_->OnTaskReport(a, Report(*job, rpc::RUNNING, 0)),
+            Dispatcher::ReportOutcome::kIgnored);
+  ASSERT_TRUE(WaitUntil([&] { return tm.log().size() == 5; }, 5s));
+  EXPECT_EQ(tm.log().back(), "CancelJob 0");
 
   auto finished = Report(*job, rpc::FINISHED, 1);
   finished.set_current_input_watermark(1234);
