@@ -60,6 +60,14 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
   EDDY_ASSIGN_OR_RETURN(job::JobGraph graph, builder->ToJobGraph());
   if (!options.name.empty()) graph.set_name(options.name);
   for (const auto& a : options.args) graph.add_args(a);
+  // -D key=value: the JobManager checks the keys and values at submission.
+  for (const auto& kv : options.config) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("-D expects key=value; got '", kv, "'"));
+    }
+    (*graph.mutable_config())[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
   // Read the library once: its hash names it, its bytes are uploaded.
   std::ifstream in(options.library, std::ios::binary);
   std::stringstream bytes;

@@ -16,6 +16,7 @@ struct RunOptions {
   int parallelism = 1;
   std::string name;                 // overrides the job's name
   bool wait = false;                // follow the job to its end
+  std::vector<std::string> config;  // -D key=value: per-job configuration (JobGraph.config)
   std::vector<std::string> args;    // after "--"
 };
 

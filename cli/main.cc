@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   run_cmd->add_option("-p,--parallelism", run.parallelism, "Default parallelism")->check(CLI::Range(1, 128));
   run_cmd->add_option("--name", run.name, "Job name (default: the EDDY_JOB name)");
   run_cmd->add_flag("--wait,-w", run.wait, "Follow the job to its end; exit non-zero unless it FINISHED");
+  run_cmd->add_option("-D", run.config, "Job configuration key=value (repeatable), e.g. -D restart-strategy=fixed-delay")
+      ->allow_extra_args(false);
   run_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
   run_cmd->add_option("args", run.args, "Job arguments (after --)");
 
@@ -59,6 +61,8 @@ int main(int argc, char** argv) {
   local_cmd->add_option("-p,--parallelism", local.run.parallelism, "Default parallelism")
       ->check(CLI::Range(1, 128));
   local_cmd->add_option("--name", local.run.name, "Job name");
+  local_cmd->add_option("-D", local.run.config, "Job configuration key=value (repeatable)")
+      ->allow_extra_args(false);
   local_cmd->add_option("--taskmanagers", local.taskmanagers, "Number of TaskManagers")
       ->check(CLI::Range(1, 64));
   local_cmd->add_option("--slots", local.slots, "Slots per TaskManager (default: enough)");

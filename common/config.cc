@@ -86,22 +86,27 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return prev[b.size()];
 }
 
-absl::Status UnknownKeyError(std::string_view key) {
+// Names the nearest of `candidates` (within a small edit distance) as a suggestion.
+absl::Status UnknownKeyError(std::string_view key, const std::vector<std::string_view>& candidates) {
   constexpr size_t kMaxSuggestionDistance = 3;
-  const ConfigOptionSpec* nearest = nullptr;
+  std::string_view nearest;
   size_t best = kMaxSuggestionDistance + 1;
-  for (const ConfigOptionSpec& spec : AllConfigOptions()) {
-    size_t d = EditDistance(key, spec.key);
+  for (std::string_view candidate : candidates) {
+    size_t d = EditDistance(key, candidate);
     if (d < best) {
       best = d;
-      nearest = &spec;
+      nearest = candidate;
     }
   }
   std::string message = absl::StrCat("unknown config key '", Av(key), "'");
-  if (nearest != nullptr) {
-    absl::StrAppend(&message, " (did you mean '", Av(nearest->key), "'?)");
-  }
+  if (!nearest.empty()) absl::StrAppend(&message, " (did you mean '", Av(nearest), "'?)");
   return absl::InvalidArgumentError(message);
+}
+
+absl::Status UnknownKeyError(std::string_view key) {
+  std::vector<std::string_view> keys;
+  for (const ConfigOptionSpec& spec : AllConfigOptions()) keys.push_back(spec.key);
+  return UnknownKeyError(key, keys);
 }
 
 absl::Status BadValue(std::string_view key, std::string_view form, std::string_view value) {
@@ -136,6 +141,8 @@ std::string_view TypeName(ConfigType type) {
       return "memory size";
     case ConfigType::kPort:
       return "port";
+    case ConfigType::kDouble:
+      return "double";
   }
   return "?";
 }
@@ -332,8 +339,33 @@ absl::Status Config::Set(std::string_view key, std::string_view value) {
     case ConfigType::kMemorySize:
       if (!ParseMemorySize(value).ok()) return BadValue(key, kMemorySizeForm, value);
       break;
+    case ConfigType::kDouble: {
+      double d = 0;
+      if (!absl::SimpleAtod(Av(Trim(value)), &d) || !(d >= static_cast<double>(spec->min)) ||
+          d > static_cast<double>(spec->max)) {
+        return BadValue(key, absl::StrCat("a number from ", spec->min, " to ", spec->max), value);
+      }
+      break;
+    }
   }
   values_[std::string(spec->key)] = std::string(value);
+  return absl::OkStatus();
+}
+
+absl::Status Config::ApplyJobConfig(const std::map<std::string, std::string>& job_config) {
+  const auto& job_keys = JobConfigKeys();
+  for (const auto& [key, value] : job_config) {
+    if (std::find(job_keys.begin(), job_keys.end(), key) == job_keys.end()) {
+      if (FindConfigOption(key) == nullptr) return UnknownKeyError(key, job_keys);
+      std::string message =
+          absl::StrCat("config key '", key, "' is a cluster key, not a per-job key; job keys: ");
+      for (size_t i = 0; i < job_keys.size(); ++i) {
+        absl::StrAppend(&message, i == 0 ? "" : ", ", Av(job_keys[i]));
+      }
+      return absl::InvalidArgumentError(message);
+    }
+    EDDY_RETURN_IF_ERROR(Set(key, value));
+  }
   return absl::OkStatus();
 }
 
@@ -379,6 +411,13 @@ int64_t Config::GetInt(std::string_view key) const {
   int64_t n = 0;
   EDDY_CHECK(absl::SimpleAtoi(text, &n)) << "config key '" << key << "': '" << text << "'";
   return n;
+}
+
+double Config::GetDouble(std::string_view key) const {
+  const std::string& text = ValueOf(values_, key, ConfigType::kDouble);
+  double d = 0;
+  EDDY_CHECK(absl::SimpleAtod(Av(Trim(text)), &d)) << "config key '" << key << "': '" << text << "'";
+  return d;
 }
 
 bool Config::GetBool(std::string_view key) const {

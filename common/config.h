@@ -21,7 +21,7 @@ class App;
 
 namespace eddy {
 
-enum class ConfigType { kString, kInt, kBool, kDuration, kMemorySize, kPort };
+enum class ConfigType { kString, kInt, kBool, kDuration, kMemorySize, kPort, kDouble };
 
 /// Declares one configuration key.
 struct ConfigOptionSpec {
@@ -29,7 +29,7 @@ struct ConfigOptionSpec {
   ConfigType type;
   std::string_view default_value;  // written as a user would write it, e.g. "5s"
   std::string_view description;
-  int64_t min = 0;  // kInt only: inclusive range
+  int64_t min = 0;  // kInt and kDouble only: inclusive range
   int64_t max = INT64_MAX;
   std::vector<std::string_view> allowed = {};  // kString only: if non-empty, the only values
 };
@@ -63,7 +63,26 @@ inline constexpr char kBufferTimeout[] = "execution.buffer-timeout";
 inline constexpr char kSlotRequestTimeout[] = "slot.request.timeout";
 inline constexpr char kJobManagerBlobDir[] = "blob.storage.directory";
 inline constexpr char kRestMaxContentLength[] = "rest.server.max-content-length";
+inline constexpr char kRestartStrategy[] = "restart-strategy";
+inline constexpr char kFixedDelayAttempts[] = "restart-strategy.fixed-delay.attempts";
+inline constexpr char kFixedDelayDelay[] = "restart-strategy.fixed-delay.delay";
+inline constexpr char kExponentialInitialBackoff[] =
+    "restart-strategy.exponential-delay.initial-backoff";
+inline constexpr char kExponentialMaxBackoff[] = "restart-strategy.exponential-delay.max-backoff";
+inline constexpr char kExponentialBackoffMultiplier[] =
+    "restart-strategy.exponential-delay.backoff-multiplier";
+inline constexpr char kExponentialJitterFactor[] =
+    "restart-strategy.exponential-delay.jitter-factor";
+inline constexpr char kExponentialResetBackoffThreshold[] =
+    "restart-strategy.exponential-delay.reset-backoff-threshold";
+inline constexpr char kAutoWatermarkInterval[] = "pipeline.auto-watermark-interval";
+inline constexpr char kRuntimeMode[] = "execution.runtime-mode";
+inline constexpr char kJobStoreExpirationTime[] = "jobstore.expiration-time";
+inline constexpr char kJobStoreMaxCapacity[] = "jobstore.max-capacity";
 }  // namespace opt
+
+/// Returns the keys a job may set for itself (`eddy run -D key=value`, JobGraph.config).
+const std::vector<std::string_view>& JobConfigKeys();
 
 /// Parses a duration such as "500ms", "5s", "1min", "2h", "1d"; a bare number means
 /// milliseconds. Negative values are rejected.
@@ -86,6 +105,9 @@ class Config {
 
   /// Validates and sets one key. Errors name the key and the allowed form.
   absl::Status Set(std::string_view key, std::string_view value);
+  /// Sets per-job keys (JobGraph.config) over this configuration. Errors: a key that is
+  /// not a job key ("unknown config key 'x' (did you mean 'y'?)"), a bad value (names the key).
+  absl::Status ApplyJobConfig(const std::map<std::string, std::string>& job_config);
   /// Applies a "key=value" override as given to --set.
   absl::Status ApplyOverride(std::string_view key_equals_value);
   /// Applies a flat YAML mapping of keys to scalars; `source` names it in errors.
@@ -98,6 +120,7 @@ class Config {
   std::chrono::milliseconds GetDuration(std::string_view key) const;
   int64_t GetMemorySize(std::string_view key) const;
   uint16_t GetPort(std::string_view key) const;
+  double GetDouble(std::string_view key) const;
 
   /// Returns every key with its current value as written ("5s"), sorted by key.
   const std::map<std::string, std::string, std::less<>>& values() const { return values_; }

@@ -101,6 +101,70 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .type = ConfigType::kMemorySize,
          .default_value = "100mb",
          .description = "Largest request body the REST endpoint accepts (job uploads)."},
+        {.key = opt::kRestartStrategy,
+         .type = ConfigType::kString,
+         .default_value = "none",
+         .description = "How a job restarts after a failed task or a lost TaskManager: none "
+                        "(the job fails), fixed-delay or exponential-delay. Also per job.",
+         .allowed = {"none", "fixed-delay", "exponential-delay"}},
+        {.key = opt::kFixedDelayAttempts,
+         .type = ConfigType::kInt,
+         .default_value = "1",
+         .description = "fixed-delay: restarts before the job fails.",
+         .min = 0,
+         .max = 2147483647},
+        {.key = opt::kFixedDelayDelay,
+         .type = ConfigType::kDuration,
+         .default_value = "1s",
+         .description = "fixed-delay: wait between the failure and the restart."},
+        {.key = opt::kExponentialInitialBackoff,
+         .type = ConfigType::kDuration,
+         .default_value = "1s",
+         .description = "exponential-delay: wait before the first restart."},
+        {.key = opt::kExponentialMaxBackoff,
+         .type = ConfigType::kDuration,
+         .default_value = "1min",
+         .description = "exponential-delay: longest wait between restarts."},
+        {.key = opt::kExponentialBackoffMultiplier,
+         .type = ConfigType::kDouble,
+         .default_value = "1.5",
+         .description = "exponential-delay: factor the wait grows by after each restart.",
+         .min = 1,
+         .max = 1000},
+        {.key = opt::kExponentialJitterFactor,
+         .type = ConfigType::kDouble,
+         .default_value = "0.1",
+         .description = "exponential-delay: random share (0 to 1) added to or taken from "
+                        "each wait.",
+         .min = 0,
+         .max = 1},
+        {.key = opt::kExponentialResetBackoffThreshold,
+         .type = ConfigType::kDuration,
+         .default_value = "1h",
+         .description = "exponential-delay: a job that ran this long without failing starts "
+                        "again from the initial backoff."},
+        {.key = opt::kAutoWatermarkInterval,
+         .type = ConfigType::kDuration,
+         .default_value = "200ms",
+         .description = "Interval at which periodic watermarks are emitted. Also per job."},
+        {.key = opt::kRuntimeMode,
+         .type = ConfigType::kString,
+         .default_value = "automatic",
+         .description = "streaming, batch, or automatic (batch when every source is "
+                        "bounded). Also per job.",
+         .allowed = {"streaming", "batch", "automatic"}},
+        {.key = opt::kJobStoreExpirationTime,
+         .type = ConfigType::kDuration,
+         .default_value = "1h",
+         .description = "Time a finished, failed or cancelled job stays in the JobManager's "
+                        "memory (REST) before it is dropped."},
+        {.key = opt::kJobStoreMaxCapacity,
+         .type = ConfigType::kInt,
+         .default_value = "1000",
+         .description = "Most terminal jobs the JobManager keeps; the oldest are dropped "
+                        "first.",
+         .min = 0,
+         .max = 2147483647},
         {.key = opt::kLogLevel,
          .type = ConfigType::kString,
          .default_value = "info",
@@ -112,6 +176,22 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
     return v;
   }();
   return *options;
+}
+
+const std::vector<std::string_view>& JobConfigKeys() {
+  static const std::vector<std::string_view>* const keys = new std::vector<std::string_view>{
+      opt::kRestartStrategy,
+      opt::kFixedDelayAttempts,
+      opt::kFixedDelayDelay,
+      opt::kExponentialInitialBackoff,
+      opt::kExponentialMaxBackoff,
+      opt::kExponentialBackoffMultiplier,
+      opt::kExponentialJitterFactor,
+      opt::kExponentialResetBackoffThreshold,
+      opt::kAutoWatermarkInterval,
+      opt::kRuntimeMode,
+  };
+  return *keys;
 }
 
 }  // namespace eddy

@@ -21,10 +21,10 @@ namespace internal {
 /// std::runtime_error if stdout is not writable.
 void WriteStdout(std::string_view line);
 
-template <typename T>
+template <typename T, typename Format>
 class PrintSink final : public SinkFunction<T> {
  public:
-  PrintSink(std::function<std::string(const T&)> format, std::string prefix)
+  PrintSink(Format format, std::string prefix)
       : format_(std::move(format)), prefix_(std::move(prefix)) {}
 
   void Open(RuntimeContext& ctx) override {
@@ -41,7 +41,7 @@ class PrintSink final : public SinkFunction<T> {
   }
 
  private:
-  std::function<std::string(const T&)> format_;
+  Format format_;
   std::string prefix_;
   std::string head_;
   std::string line_;
@@ -62,13 +62,14 @@ class DiscardSink final : public SinkFunction<T> {
 
 /// Returns a sink printing "<subtask+1>> <format(record)>" per record to stdout, or
 /// "<prefix>:<subtask+1>> ..." with a prefix (like Flink's print()).
-template <typename T>
-SinkDef<T> print(std::function<std::string(const T&)> format, std::string prefix = "") {
+/// `format` is any callable std::string(const T&); it is inlined into the sink.
+template <typename T, typename Format>
+SinkDef<T> print(Format format, std::string prefix = "") {
   SinkDef<T> def;
   def.name = "Print";
   def.factory = [format = std::move(format),
                  prefix = std::move(prefix)]() -> std::unique_ptr<SinkFunction<T>> {
-    return std::make_unique<internal::PrintSink<T>>(format, prefix);
+    return std::make_unique<internal::PrintSink<T, Format>>(format, prefix);
   };
   return def;
 }

@@ -12,7 +12,7 @@ int SlotsNeeded(const job::JobGraph& graph) {
 }
 
 std::vector<PlannedTask> PlanDeployments(const job::JobGraph& graph,
-                                         const std::vector<SlotLocation>& slots) {
+                                         const std::vector<SlotLocation>& slots, int attempt) {
   std::map<std::string, int> parallelism_of;
   for (const auto& v : graph.vertices()) parallelism_of[v.id()] = v.parallelism();
   std::vector<PlannedTask> out;
@@ -23,6 +23,7 @@ std::vector<PlannedTask> PlanDeployments(const job::JobGraph& graph,
       rpc::TaskDeployment& d = task.deployment;
       d.set_vertex_id(v.id());
       d.set_subtask(subtask);
+      d.set_attempt(attempt);
       const SlotLocation& here = slots[subtask];
       for (const auto& edge : graph.edges()) {
         if (edge.target_vertex() != v.id()) continue;
@@ -46,6 +47,8 @@ std::vector<PlannedTask> PlanDeployments(const job::JobGraph& graph,
           ch->set_local(there.taskmanager_id == here.taskmanager_id);
           ch->set_host(there.host);
           ch->set_port(there.data_port);
+          // A job restarts as a whole: every producer runs the same attempt.
+          ch->set_producer_attempt(attempt);
         }
       }
       out.push_back(std::move(task));

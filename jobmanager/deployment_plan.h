@@ -27,8 +27,9 @@ struct PlannedTask {
 /// Returns the number of slots the job needs (its largest parallelism).
 int SlotsNeeded(const job::JobGraph& graph);
 
-/// Plans every subtask of `graph` onto `slots` (size >= SlotsNeeded).
+/// Plans every subtask of `graph` onto `slots` (size >= SlotsNeeded) as execution
+/// `attempt`: deployments and the producer partitions they read carry it.
 std::vector<PlannedTask> PlanDeployments(const job::JobGraph& graph,
-                                         const std::vector<SlotLocation>& slots);
+                                         const std::vector<SlotLocation>& slots, int attempt = 0);
 
 }  // namespace eddy

@@ -4,9 +4,9 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
-#include "common/ids.h"
 #include "common/logging.h"
 #include "jobmanager/deployment_plan.h"
+#include "jobmanager/job_graph_validator.h"
 
 namespace eddy {
 namespace {
@@ -17,20 +17,39 @@ int64_t NowMs() {
       .count();
 }
 
-bool IsTerminalTask(const std::string& s) {
-  return s == "FINISHED" || s == "CANCELED" || s == "FAILED";
+bool IsTerminalTask(rpc::ExecutionState s) {
+  return s == rpc::FINISHED || s == rpc::CANCELED || s == rpc::FAILED;
 }
 
-bool IsTerminalJob(const std::string& s) {
-  return s == "FINISHED" || s == "CANCELED" || s == "FAILED";
+bool IsTerminalJob(job::JobState s) {
+  return s == job::FINISHED || s == job::CANCELED || s == job::FAILED;
 }
 
-constexpr auto kTick = std::chrono::milliseconds(200);
+const std::string& Name(job::JobState s) { return job::JobState_Name(s); }
+const std::string& Name(rpc::ExecutionState s) { return rpc::ExecutionState_Name(s); }
+
+std::string TaskName(const std::string& vertex_name, int subtask, int parallelism) {
+  return absl::StrCat(vertex_name, " (", subtask + 1, "/", parallelism, ")");
+}
+
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr size_t kExceptionHistorySize = 16;  // Flink's web.exception-history-size
+// How long after a job FAILED a TaskManager loss is still added to its history.
+constexpr auto kLateLossWindow = std::chrono::seconds(10);
 
 }  // namespace
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, TaskManagerRegistry& registry, Options options)
-    : io_(io), registry_(registry), options_(std::move(options)) {}
+    : registry_(registry),
+      options_(std::move(options)),
+      jobstore_expiration_(options_.config.GetDuration(opt::kJobStoreExpirationTime)),
+      jobstore_max_capacity_(static_cast<size_t>(options_.config.GetInt(opt::kJobStoreMaxCapacity))),
+      gateway_(io, options_.connection, options_.rpc_timeout,
+               [this](const TaskManagerId& tm) -> std::optional<TaskManagerGateway::Address> {
+                 auto info = registry_.Find(tm);
+                 if (!info) return std::nullopt;
+                 return TaskManagerGateway::Address{info->host, info->rpc_port};
+               }) {}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
@@ -46,355 +65,440 @@ void Dispatcher::Stop() {
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
-  clients_.clear();
-}
-
-void Dispatcher::Enqueue(std::function<void()> work) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(work));
-  }
-  cv_.notify_all();
+  gateway_.Stop();
 }
 
 void Dispatcher::WorkerLoop() {
   while (true) {
-    std::function<void()> work;
+    std::vector<JobId> to_schedule;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait_for(lock, kTick, [this] { return stopping_ || !queue_.empty(); });
+      cv_.wait_for(lock, kTick, [this] { return stopping_ || !schedule_queue_.empty(); });
       if (stopping_) return;
-      if (!queue_.empty()) {
-        work = std::move(queue_.front());
-        queue_.pop_front();
-      }
+      to_schedule.assign(schedule_queue_.begin(), schedule_queue_.end());
+      schedule_queue_.clear();
     }
-    if (work) {
-      work();
-    } else {
-      SchedulePending();
-      RepeatStaleCancels();
-    }
+    for (const auto& id : to_schedule) TrySchedule(id);
+    Tick();
   }
 }
 
+void Dispatcher::Tick() {
+  std::vector<JobId> due;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto now = Clock::now();
+    for (const auto& id : job_order_) {
+      const Job& job = *jobs_.at(id);
+      if (job.state == job::CREATED || (job.state == job::RESTARTING && now >= job.restart_at)) {
+        due.push_back(id);
+      }
+    }
+    ExpireJobsLocked(now);
+  }
+  for (const auto& id : due) TrySchedule(id);
+  RepeatStaleCancels();
+}
+
 absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph) {
-  if (graph.vertices_size() == 0) {
-    return absl::InvalidArgumentError("the job graph has no vertices");
+  absl::Status valid = ValidateJobGraph(graph);
+  if (!valid.ok()) return valid;
+  Config job_config = options_.config;
+  std::map<std::string, std::string> keys(graph.config().begin(), graph.config().end());
+  absl::Status config_ok = job_config.ApplyJobConfig(keys);
+  if (!config_ok.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid job config: ", config_ok.message()));
   }
   auto job = std::make_shared<Job>();
-  job->id = RandomHexId(16);
+  job->id = JobId(RandomHexId(16));
   job->graph = std::move(graph);
+  job->restart_strategy = CreateRestartStrategy(job_config);
   job->start_ms = NowMs();
-  job->submitted = std::chrono::steady_clock::now();
+  job->waiting_since = Clock::now();
   for (const auto& v : job->graph.vertices()) {
     for (int i = 0; i < v.parallelism(); ++i) {
       Execution e;
-      e.vertex_id = v.id();
-      e.subtask = i;
+      e.vertex = VertexId(v.id());
+      e.subtask = SubtaskIndex(i);
       job->executions.push_back(e);
     }
   }
-  std::string id = job->id;
+  JobId id = job->id;
   {
     std::lock_guard<std::mutex> lock(mu_);
     jobs_[id] = job;
     job_order_.push_back(id);
+    schedule_queue_.push_back(id);
   }
+  cv_.notify_all();
   EDDY_LOG(INFO) << "job " << id << " (" << job->graph.name() << ") submitted: "
                  << job->graph.vertices_size() << " vertices, " << job->executions.size()
-                 << " tasks";
-  Enqueue([this, id] { TrySchedule(id); });
-  return id;
-}
-
-void Dispatcher::SchedulePending() {
-  std::vector<std::string> pending;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& id : job_order_) {
-      if (jobs_[id]->state == "CREATED") pending.push_back(id);
-    }
-  }
-  for (const auto& id : pending) TrySchedule(id);
+                 << " tasks, restart strategy " << job->restart_strategy->Describe();
+  return id.value();
 }
 
 void Dispatcher::RepeatStaleCancels() {
   constexpr auto kRepeatAfter = std::chrono::seconds(3);
-  std::vector<std::pair<std::string, std::vector<TaskManagerId>>> stale;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto now = std::chrono::steady_clock::now();
-    for (auto& [id, job] : jobs_) {
-      if ((job->state == "CANCELING" || job->state == "FAILING") &&
-          now - job->cancel_sent >= kRepeatAfter) {
-        job->cancel_sent = now;
-        stale.emplace_back(id, TaskManagersOfLocked(*job));
-      }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto now = Clock::now();
+  for (auto& [id, job] : jobs_) {
+    if ((job->state == job::CANCELLING || job->state == job::FAILING) &&
+        now - job->cancel_sent >= kRepeatAfter) {
+      job->cancel_sent = now;
+      SendJobRequestLocked(*job, "CancelJob", TaskManagersOfLocked(*job));
     }
   }
-  for (const auto& [id, tms] : stale) SendToTaskManagers(id, "CancelJob", tms);
 }
 
-void Dispatcher::TrySchedule(const std::string& job_id) {
-  std::map<TaskManagerId, rpc::SubmitTasksRequest> requests;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = jobs_.find(job_id);
-    if (it == jobs_.end() || it->second->state != "CREATED") return;
-    Job& job = *it->second;
-    int needed = SlotsNeeded(job.graph);
+void Dispatcher::SendJobRequestLocked(const Job& job, const std::string& method,
+                                      const std::vector<TaskManagerId>& tms) {
+  rpc::JobRequest request;
+  request.set_job_id(job.id.value());
+  request.set_attempt(job.attempt);
+  std::string payload = request.SerializeAsString();
+  for (const auto& tm : tms) gateway_.Send(tm, method, payload);
+}
 
-    auto tms = registry_.List();
-    int free = 0;
-    for (const auto& tm : tms) free += tm.slots_free;
-    if (free < needed) {
-      if (std::chrono::steady_clock::now() - job.submitted >= options_.slot_request_timeout) {
-        int total = 0;
-        for (const auto& tm : tms) total += tm.slots_total;
-        FailJobLocked(job,
-                      absl::StrCat("Could not acquire the required ", needed,
-                                   " slots within slot.request.timeout (",
-                                   options_.slot_request_timeout.count(), "ms): the job's largest "
-                                   "parallelism is ", needed, " but the cluster has ", free,
-                                   " free of ", total, " slots on ", tms.size(), " TaskManagers"),
-                      "");
-        CheckTerminalLocked(job);
-      }
-      return;
-    }
-    // Spread slots round robin over TaskManagers so that subtasks land on every host.
-    std::vector<const TaskManagerInfo*> slot_tm;
-    std::map<TaskManagerId, int> take;
-    while (static_cast<int>(slot_tm.size()) < needed) {
-      for (const auto& tm : tms) {
-        if (static_cast<int>(slot_tm.size()) == needed) break;
-        if (take[tm.id] < tm.slots_free) {
-          take[tm.id]++;
-          slot_tm.push_back(&tm);
-        }
-      }
-    }
-    for (auto& [tm, n] : take) {
-      if (n == 0) continue;
-      if (!registry_.TakeSlots(tm, n)) {
-        ReleaseSlotsLocked(job);
-        return;  // raced with a lost TaskManager; try again next tick
-      }
-      job.slots[tm] = n;
-    }
+void Dispatcher::TrySchedule(const JobId& job_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  Job& job = *it->second;
+  auto now = Clock::now();
+  if (job.state != job::CREATED && !(job.state == job::RESTARTING && now >= job.restart_at)) return;
+  int needed = SlotsNeeded(job.graph);
 
-    std::vector<SlotLocation> locations;
-    for (const TaskManagerInfo* tm : slot_tm) {
-      locations.push_back(SlotLocation{tm->id.value(), tm->host, tm->data_port});
-    }
-    for (auto& planned : PlanDeployments(job.graph, locations)) {
-      const TaskManagerId tm = slot_tm[planned.slot]->id;
-      Execution* e = FindExecutionLocked(job, planned.deployment.vertex_id(),
-                                         planned.deployment.subtask());
-      e->tm = tm;
-      e->state = "DEPLOYING";
-      *requests[tm].add_tasks() = std::move(planned.deployment);
-    }
-    std::string graph_bytes = job.graph.SerializeAsString();
-    for (auto& [tm, request] : requests) {
-      request.set_job_id(job.id);
-      request.set_job_graph(graph_bytes);
-      request.set_library_sha256(job.graph.library_sha256());
-      request.set_library_url(options_.blob_url_base + job.graph.library_sha256());
-    }
-    job.state = "RUNNING";
-    EDDY_LOG(INFO) << "job " << job.id << " RUNNING: deploying " << job.executions.size()
-                   << " tasks into " << needed << " slots on " << requests.size()
-                   << " TaskManagers";
-    // Keep tms alive until requests are built: slot_tm points into it.
-  }
-  for (auto& [tm, request] : requests) {
-    absl::Status error;
-    rpc::RpcClient* client = ClientFor(tm, &error);
-    if (client != nullptr) {
-      auto response =
-          client->Call<rpc::SubmitTasksResponse>("SubmitTasks", request, options_.rpc_timeout);
-      error = response.status();
-    }
-    if (!error.ok()) {
-      std::lock_guard<std::mutex> lock(mu_);
-      auto it = jobs_.find(job_id);
-      if (it == jobs_.end()) return;
-      Job& job = *it->second;
+  auto tms = registry_.List();
+  int free = 0;
+  for (const auto& tm : tms) free += tm.slots_free;
+  if (free < needed) {
+    if (now - job.waiting_since >= options_.slot_request_timeout) {
+      int total = 0;
+      for (const auto& tm : tms) total += tm.slots_total;
+      std::string cause = absl::StrCat(
+          "Could not acquire the required ", needed, " slots within slot.request.timeout (",
+          options_.slot_request_timeout.count(), "ms): the job's largest parallelism is ", needed,
+          " but the cluster has ", free, " free of ", total, " slots on ", tms.size(),
+          " TaskManagers");
+      // No task runs: the job ends FAILED without consulting the restart strategy.
+      job.exception_history.push_front(nlohmann::json{{"exceptionName", "NoResourceAvailableException"},
+                                                      {"stacktrace", cause},
+                                                      {"timestamp", NowMs()},
+                                                      {"taskName", nullptr},
+                                                      {"location", nullptr}});
+      job.root_exception = cause;
+      job.root_exception_ms = NowMs();
+      job.state = job::FAILING;
       for (auto& e : job.executions) {
-        if (e.tm == tm && !IsTerminalTask(e.state)) {
-          e.state = "FAILED";
-          e.failure = absl::StrCat("cannot deploy to TaskManager ", tm.value(), ": ", error.message());
-        }
+        if (!IsTerminalTask(e.state)) e.state = rpc::CANCELED;
       }
-      FailJobLocked(job, absl::StrCat("cannot deploy to TaskManager ", tm.value(), ": ",
-                                      error.message()), "");
       CheckTerminalLocked(job);
     }
+    return;
   }
-}
-
-rpc::RpcClient* Dispatcher::ClientFor(const TaskManagerId& tm, absl::Status* error) {
-  auto& client = clients_[tm];
-  if (client && client->connected()) return client.get();
-  auto info = registry_.Find(tm);
-  if (!info) {
-    *error = absl::NotFoundError(absl::StrCat("TaskManager ", tm.value(), " is not registered"));
-    return nullptr;
-  }
-  client = std::make_unique<rpc::RpcClient>(io_, options_.connection, "jobmanager");
-  absl::Status connected = client->Connect(info->host, info->rpc_port, options_.rpc_timeout);
-  if (!connected.ok()) {
-    *error = connected;
-    return nullptr;
-  }
-  return client.get();
-}
-
-void Dispatcher::SendToTaskManagers(const std::string& job_id, const std::string& method,
-                                    const std::vector<TaskManagerId>& tms) {
-  rpc::JobRequest request;
-  request.set_job_id(job_id);
-  for (const auto& tm : tms) {
-    absl::Status error;
-    rpc::RpcClient* client = ClientFor(tm, &error);
-    if (client != nullptr) {
-      error = client->Call<rpc::JobResponse>(method, request, options_.rpc_timeout).status();
-    }
-    if (!error.ok()) {
-      EDDY_LOG(WARN) << method << " of job " << job_id << " on TaskManager " << tm << ": "
-                     << error.message();
+  // Spread slots round robin over TaskManagers so that subtasks land on every host.
+  std::vector<const TaskManagerInfo*> slot_tm;
+  std::map<TaskManagerId, int> take;
+  while (static_cast<int>(slot_tm.size()) < needed) {
+    for (const auto& tm : tms) {
+      if (static_cast<int>(slot_tm.size()) == needed) break;
+      if (take[tm.id] < tm.slots_free) {
+        take[tm.id]++;
+        slot_tm.push_back(&tm);
+      }
     }
   }
+  for (auto& [tm, n] : take) {
+    if (n == 0) continue;
+    if (!registry_.TakeSlots(tm, n)) {
+      ReleaseSlotsLocked(job);
+      return;  // raced with a lost TaskManager; try again next tick
+    }
+    job.slots[tm] = n;
+  }
+
+  if (job.state == job::RESTARTING) {
+    ++job.attempt;
+    ++job.num_restarts;
+  }
+  std::vector<SlotLocation> locations;
+  for (const TaskManagerInfo* tm : slot_tm) {
+    locations.push_back(SlotLocation{tm->id.value(), tm->host, tm->data_port});
+  }
+  std::map<TaskManagerId, rpc::SubmitTasksRequest> requests;
+  for (auto& planned : PlanDeployments(job.graph, locations, job.attempt)) {
+    const TaskManagerInfo* tm = slot_tm[planned.slot];
+    Execution* e = FindExecutionLocked(job, planned.deployment.vertex_id(),
+                                       planned.deployment.subtask());
+    *e = Execution{.vertex = e->vertex, .subtask = e->subtask};
+    e->attempt = job.attempt;
+    e->tm = tm->id;
+    e->tm_host = tm->host;
+    e->state = rpc::DEPLOYING;
+    *requests[tm->id].add_tasks() = std::move(planned.deployment);
+  }
+  std::string graph_bytes = job.graph.SerializeAsString();
+  for (auto& [tm, request] : requests) {
+    request.set_job_id(job.id.value());
+    request.set_job_graph(graph_bytes);
+    request.set_library_sha256(job.graph.library_sha256());
+    request.set_library_url(options_.blob_url_base + job.graph.library_sha256());
+    const int attempt = job.attempt;
+    gateway_.Send(tm, "SubmitTasks", request.SerializeAsString(),
+                  [this, id = job.id, attempt, tm = tm](const absl::Status& status) {
+                    if (status.ok()) return;
+                    std::lock_guard<std::mutex> lock(mu_);
+                    auto it = jobs_.find(id);
+                    if (it != jobs_.end()) DeployFailedLocked(*it->second, attempt, tm, status);
+                  });
+  }
+  job.state = job::RUNNING;
+  EDDY_LOG(INFO) << "job " << job.id << " RUNNING (attempt " << job.attempt << "): deploying "
+                 << job.executions.size() << " tasks into " << needed << " slots on "
+                 << requests.size() << " TaskManagers";
+}
+
+void Dispatcher::DeployFailedLocked(Job& job, int attempt, const TaskManagerId& tm,
+                                    const absl::Status& error) {
+  if (job.attempt != attempt || IsTerminalJob(job.state)) return;
+  std::string cause =
+      absl::StrCat("cannot deploy to TaskManager ", tm.value(), ": ", error.message());
+  std::string host;
+  bool any = false;
+  for (auto& e : job.executions) {
+    if (e.tm == tm && e.attempt == attempt && !IsTerminalTask(e.state)) {
+      e.state = rpc::FAILED;
+      e.failure = cause;
+      e.end_ms = NowMs();
+      host = e.tm_host;
+      any = true;
+    }
+  }
+  if (!any) return;
+  FailJobLocked(job, cause, "", tm, host);
+  CheckTerminalLocked(job);
 }
 
 absl::Status Dispatcher::Cancel(const std::string& job_id) {
-  std::vector<TaskManagerId> tms;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = jobs_.find(job_id);
-    if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
-    Job& job = *it->second;
-    if (IsTerminalJob(job.state)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("job ", job_id, " is already ", job.state));
-    }
-    if (job.state == "CANCELING" || job.state == "FAILING") return absl::OkStatus();
-    EDDY_LOG(INFO) << "job " << job_id << " CANCELING (requested)";
-    if (job.state == "CREATED") {
-      job.state = "CANCELING";
-      for (auto& e : job.executions) e.state = "CANCELED";
-      CheckTerminalLocked(job);
-      return absl::OkStatus();
-    }
-    job.state = "CANCELING";
-    job.cancel_sent = std::chrono::steady_clock::now();
-    tms = TaskManagersOfLocked(job);
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(job_id));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
+  Job& job = *it->second;
+  if (IsTerminalJob(job.state)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is already ", Name(job.state)));
   }
-  Enqueue([this, job_id, tms] { SendToTaskManagers(job_id, "CancelJob", tms); });
+  if (job.state == job::CANCELLING || job.state == job::FAILING) return absl::OkStatus();
+  EDDY_LOG(INFO) << "job " << job_id << " CANCELLING (requested while " << Name(job.state) << ")";
+  bool tasks_out = job.state == job::RUNNING;
+  job.state = job::CANCELLING;
+  if (!tasks_out) {
+    // CREATED or RESTARTING: no task of the current attempt runs; the old ones were
+    // already cancelled and their slots returned.
+    for (auto& e : job.executions) {
+      if (!IsTerminalTask(e.state)) e.state = rpc::CANCELED;
+    }
+  } else {
+    job.cancel_sent = Clock::now();
+    SendJobRequestLocked(job, "CancelJob", TaskManagersOfLocked(job));
+  }
+  CheckTerminalLocked(job);
   return absl::OkStatus();
 }
 
 Dispatcher::Execution* Dispatcher::FindExecutionLocked(Job& job, const std::string& vertex_id,
                                                        int subtask) {
   for (auto& e : job.executions) {
-    if (e.vertex_id == vertex_id && e.subtask == subtask) return &e;
+    if (e.vertex.value() == vertex_id && e.subtask.value() == subtask) return &e;
   }
   return nullptr;
 }
 
-void Dispatcher::OnTaskReport(const TaskManagerId& tm, const rpc::TaskReport& report) {
+Dispatcher::ReportOutcome Dispatcher::OnTaskReport(const TaskManagerId& tm,
+                                                   const rpc::TaskReport& report) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(report.job_id());
-  if (it == jobs_.end()) return;
+  auto it = jobs_.find(JobId(report.job_id()));
+  if (it == jobs_.end()) return ReportOutcome::kUnknownJob;
   Job& job = *it->second;
   Execution* e = FindExecutionLocked(job, report.vertex_id(), report.subtask());
-  if (e == nullptr || e->tm != tm) return;
+  // Only the current attempt, from the TaskManager it was deployed to, counts.
+  if (e == nullptr || e->tm != tm || e->attempt != report.attempt() ||
+      report.attempt() != job.attempt) {
+    if (report.attempt() < job.attempt && !IsTerminalTask(report.state())) {
+      // A task of an older attempt still runs (its TaskManager missed the cancel): cancel
+      // it again, without touching the current attempt's tasks there.
+      rpc::JobRequest request;
+      request.set_job_id(job.id.value());
+      request.set_attempt(report.attempt());
+      gateway_.Send(tm, "CancelJob", request.SerializeAsString());
+    }
+    return ReportOutcome::kIgnored;
+  }
   e->records_in = std::max(e->records_in, report.records_in());
   e->records_out = std::max(e->records_out, report.records_out());
-  const std::string& reported = rpc::ExecutionState_Name(report.state());
-  if (IsTerminalTask(e->state) || reported == e->state) return;
-  if (reported == "DEPLOYING") return;
+  e->watermark = report.current_input_watermark();
+  const rpc::ExecutionState reported = report.state();
+  if (IsTerminalTask(e->state) || reported == e->state) return ReportOutcome::kApplied;
+  if (reported == rpc::DEPLOYING || reported == rpc::CREATED || reported == rpc::SCHEDULED ||
+      reported == rpc::EXECUTION_STATE_UNSPECIFIED) {
+    return ReportOutcome::kApplied;
+  }
   e->state = reported;
-  if (e->state == "RUNNING") e->start_ms = NowMs();
+  if (e->state == rpc::RUNNING) e->start_ms = NowMs();
   if (IsTerminalTask(e->state)) e->end_ms = NowMs();
-  if (e->state == "FAILED") {
+  if (e->state == rpc::FAILED) {
     e->failure = report.failure();
-    std::string task_name = absl::StrCat(e->vertex_id, " (", e->subtask + 1, ")");
-    FailJobLocked(job, report.failure(), task_name);
+    const job::JobVertexDef* vertex = nullptr;
+    for (const auto& v : job.graph.vertices()) {
+      if (v.id() == report.vertex_id()) vertex = &v;
+    }
+    std::string task_name =
+        TaskName(vertex ? vertex->name() : report.vertex_id(), report.subtask(),
+                 vertex ? vertex->parallelism() : 0);
+    FailJobLocked(job, report.failure(), task_name, tm, e->tm_host);
   }
   CheckTerminalLocked(job);
+  return ReportOutcome::kApplied;
 }
 
-void Dispatcher::OnTaskManagerLost(const TaskManagerId& tm) {
+void Dispatcher::OnTaskManagerLost(const TaskManagerId& tm, const std::string& host,
+                                   const std::string& reason) {
+  gateway_.Remove(tm);
   std::lock_guard<std::mutex> lock(mu_);
+  const auto now = Clock::now();
   for (auto& [id, job_ptr] : jobs_) {
     Job& job = *job_ptr;
-    if (IsTerminalJob(job.state) || job.slots.count(tm) == 0) continue;
-    std::string cause = absl::StrCat("TaskManager ", tm.value(),
-                                     " was lost (no heartbeat within heartbeat.timeout)");
+    bool ran_here = job.slots.count(tm) > 0;
+    for (const auto& e : job.executions) {
+      if (e.tm == tm && e.attempt == job.attempt) ran_here = true;
+    }
+    // A consumer may notice the broken connection before the loss is noticed here: the
+    // job is then RESTARTING, or already FAILED, and the loss still belongs in its history.
+    const bool just_failed = job.state == job::FAILED && now - job.terminal_at < kLateLossWindow;
+    if (!ran_here || (IsTerminalJob(job.state) && !just_failed)) continue;
+    std::string cause = absl::StrCat("TaskManager ", tm.value(), " at ", host, " was lost: ", reason);
+    if (just_failed) {
+      RecordExceptionLocked(job, cause, "", tm, host);
+      continue;
+    }
     for (auto& e : job.executions) {
-      if (e.tm == tm && !IsTerminalTask(e.state)) {
-        e.state = "FAILED";
+      if (e.tm == tm && e.attempt == job.attempt && !IsTerminalTask(e.state)) {
+        e.state = rpc::FAILED;
         e.failure = cause;
         e.end_ms = NowMs();
       }
     }
     job.slots.erase(tm);  // its slots are gone with it
-    FailJobLocked(job, cause, "");
+    FailJobLocked(job, cause, "", tm, host);
     CheckTerminalLocked(job);
   }
 }
 
-void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::string& task_name) {
-  job.exception_history.push_back(nlohmann::json{{"exceptionName", "TaskFailure"},
-                                                 {"stacktrace", cause},
-                                                 {"timestamp", NowMs()},
-                                                 {"taskName", task_name}});
-  if (job.state == "CREATED" || job.state == "RUNNING") {
-    job.root_exception = cause;
-    job.root_exception_ms = NowMs();
-    bool had_tasks = job.state == "RUNNING";
-    job.state = "FAILING";
-    EDDY_LOG(WARN) << "job " << job.id << " FAILING: " << cause;
-    if (!had_tasks) {
-      for (auto& e : job.executions) {
-        if (!IsTerminalTask(e.state)) e.state = "CANCELED";
+void Dispatcher::RecordExceptionLocked(Job& job, const std::string& cause,
+                                       const std::string& task_name, const TaskManagerId& tm_id,
+                                       const std::string& host) {
+  const std::string& tm = tm_id.value();
+  const std::string location = tm.empty() ? "" : absl::StrCat(tm, " (", host, ")");
+  const int64_t now_ms = NowMs();
+  job.exception_history.push_front(nlohmann::json{
+      {"exceptionName", "TaskFailure"},
+      {"stacktrace", cause},
+      {"timestamp", now_ms},
+      {"taskName", task_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(task_name)},
+      {"location", location.empty() ? nlohmann::json(nullptr) : nlohmann::json(location)},
+      {"taskManagerId", tm.empty() ? nlohmann::json(nullptr) : nlohmann::json(tm)},
+      {"attempt", job.attempt}});
+  while (job.exception_history.size() > kExceptionHistorySize) job.exception_history.pop_back();
+}
+
+void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::string& task_name,
+                               const TaskManagerId& tm, const std::string& host) {
+  RecordExceptionLocked(job, cause, task_name, tm, host);
+  const int64_t now_ms = NowMs();
+  if (job.state != job::CREATED && job.state != job::RUNNING) return;
+  job.root_exception = cause;
+  job.root_exception_ms = now_ms;
+  const bool had_tasks = job.state == job::RUNNING;
+  auto delay = job.restart_strategy->OnFailure(Clock::now());
+  auto tms = TaskManagersOfLocked(job);
+  if (delay) {
+    job.state = job::RESTARTING;
+    job.restart_at = Clock::now() + *delay;
+    job.waiting_since = job.restart_at;
+    EDDY_LOG(WARN) << "job " << job.id << " RESTARTING in " << delay->count() << "ms (attempt "
+                   << job.attempt << " failed: " << cause << ")";
+    for (auto& e : job.executions) {
+      if (!IsTerminalTask(e.state)) {
+        e.state = rpc::CANCELED;
+        e.end_ms = now_ms;
       }
-      return;
     }
-    auto tms = TaskManagersOfLocked(job);
-    std::string id = job.id;
-    job.cancel_sent = std::chrono::steady_clock::now();
-    queue_.push_back([this, id, tms] { SendToTaskManagers(id, "CancelJob", tms); });
-    cv_.notify_all();
+    // Cancel what still runs of this attempt and drop its partitions; the TaskManagers
+    // get these before any deployment of the next attempt (one FIFO queue each).
+    SendJobRequestLocked(job, "CancelJob", tms);
+    SendJobRequestLocked(job, "ReleaseJob", tms);
+    ReleaseSlotsLocked(job);
+    return;
   }
+  job.state = job::FAILING;
+  EDDY_LOG(WARN) << "job " << job.id << " FAILING (restart strategy "
+                 << job.restart_strategy->Describe() << " gives up): " << cause;
+  if (!had_tasks) {
+    for (auto& e : job.executions) {
+      if (!IsTerminalTask(e.state)) e.state = rpc::CANCELED;
+    }
+    return;
+  }
+  job.cancel_sent = Clock::now();
+  SendJobRequestLocked(job, "CancelJob", tms);
 }
 
 void Dispatcher::CheckTerminalLocked(Job& job) {
-  if (IsTerminalJob(job.state)) return;
+  if (IsTerminalJob(job.state) || job.state == job::RESTARTING || job.state == job::CREATED) return;
   bool all_terminal = true, all_finished = true;
   for (const auto& e : job.executions) {
     if (!IsTerminalTask(e.state)) all_terminal = false;
-    if (e.state != "FINISHED") all_finished = false;
+    if (e.state != rpc::FINISHED) all_finished = false;
   }
   if (!all_terminal) return;
-  if (job.state == "CANCELING") {
-    job.state = "CANCELED";
-  } else if (job.state == "FAILING" || !all_finished) {
-    job.state = "FAILED";
+  if (job.state == job::CANCELLING) {
+    job.state = job::CANCELED;
+  } else if (job.state == job::FAILING || !all_finished) {
+    job.state = job::FAILED;
   } else {
-    job.state = "FINISHED";
+    job.state = job::FINISHED;
   }
   job.end_ms = NowMs();
-  EDDY_LOG(INFO) << "job " << job.id << " (" << job.graph.name() << ") " << job.state << " after "
-                 << (job.end_ms - job.start_ms) << "ms";
-  auto tms = TaskManagersOfLocked(job);
+  job.terminal_at = Clock::now();
+  EDDY_LOG(INFO) << "job " << job.id << " (" << job.graph.name() << ") " << Name(job.state)
+                 << " after " << (job.end_ms - job.start_ms) << "ms, " << job.num_restarts
+                 << " restarts";
+  SendJobRequestLocked(job, "ReleaseJob", TaskManagersOfLocked(job));
   ReleaseSlotsLocked(job);
-  std::string id = job.id;
-  queue_.push_back([this, id, tms] { SendToTaskManagers(id, "ReleaseJob", tms); });
-  cv_.notify_all();
+}
+
+void Dispatcher::ExpireJobsLocked(Clock::time_point now) {
+  std::vector<JobId> terminal;
+  for (const auto& id : job_order_) {
+    if (IsTerminalJob(jobs_.at(id)->state)) terminal.push_back(id);
+  }
+  // Oldest terminal first: by the time they ended.
+  std::stable_sort(terminal.begin(), terminal.end(), [&](const JobId& a, const JobId& b) {
+    return jobs_.at(a)->terminal_at < jobs_.at(b)->terminal_at;
+  });
+  std::set<JobId> drop;
+  size_t keep = terminal.size();
+  for (const auto& id : terminal) {
+    if (keep > jobstore_max_capacity_ || now - jobs_.at(id)->terminal_at >= jobstore_expiration_) {
+      drop.insert(id);
+      --keep;
+    }
+  }
+  if (drop.empty()) return;
+  for (const auto& id : drop) jobs_.erase(id);
+  job_order_.erase(std::remove_if(job_order_.begin(), job_order_.end(),
+                                  [&](const JobId& id) { return drop.count(id) > 0; }),
+                   job_order_.end());
 }
 
 void Dispatcher::ReleaseSlotsLocked(Job& job) {
@@ -412,19 +516,24 @@ Dispatcher::Counts Dispatcher::counts() const {
   Counts c;
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, job] : jobs_) {
-    if (job->state == "FINISHED") c.finished++;
-    else if (job->state == "CANCELED") c.cancelled++;
-    else if (job->state == "FAILED") c.failed++;
+    if (job->state == job::FINISHED) c.finished++;
+    else if (job->state == job::CANCELED) c.cancelled++;
+    else if (job->state == job::FAILED) c.failed++;
     else c.running++;
   }
   return c;
+}
+
+size_t Dispatcher::job_count() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return jobs_.size();
 }
 
 nlohmann::json Dispatcher::JobsJson() const {
   auto list = nlohmann::json::array();
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& id : job_order_) {
-    list.push_back({{"id", id}, {"status", jobs_.at(id)->state}});
+    list.push_back({{"id", id.value()}, {"status", Name(jobs_.at(id)->state)}});
   }
   return nlohmann::json{{"jobs", list}};
 }
@@ -436,7 +545,7 @@ nlohmann::json Dispatcher::JobsOverviewJson() const {
   for (const auto& id : job_order_) {
     const Job& job = *jobs_.at(id);
     std::map<std::string, int> tasks;
-    for (const auto& e : job.executions) tasks[e.state]++;
+    for (const auto& e : job.executions) tasks[Name(e.state)]++;
     nlohmann::json counts = nlohmann::json::object();
     counts["total"] = job.executions.size();
     for (const auto& [s, n] : tasks) {
@@ -444,9 +553,9 @@ nlohmann::json Dispatcher::JobsOverviewJson() const {
       std::transform(key.begin(), key.end(), key.begin(), ::tolower);
       counts[key] = n;
     }
-    list.push_back({{"jid", id},
+    list.push_back({{"jid", id.value()},
                     {"name", job.graph.name()},
-                    {"state", job.state},
+                    {"state", Name(job.state)},
                     {"start-time", job.start_ms},
                     {"end-time", job.end_ms},
                     {"duration", (job.end_ms >= 0 ? job.end_ms : now) - job.start_ms},
@@ -458,21 +567,26 @@ nlohmann::json Dispatcher::JobsOverviewJson() const {
 nlohmann::json Dispatcher::VertexJsonLocked(const Job& job, const job::JobVertexDef& vertex) const {
   uint64_t in = 0, out = 0;
   int64_t start = -1, end = -1;
+  int64_t watermark = INT64_MAX;
   std::map<std::string, int> states;
+  std::set<rpc::ExecutionState> seen;
   bool all_terminal = true;
   for (const auto& e : job.executions) {
-    if (e.vertex_id != vertex.id()) continue;
+    if (e.vertex.value() != vertex.id()) continue;
     in += e.records_in;
     out += e.records_out;
-    states[e.state]++;
+    states[Name(e.state)]++;
+    seen.insert(e.state);
+    watermark = std::min(watermark, e.watermark);
     if (e.start_ms >= 0 && (start < 0 || e.start_ms < start)) start = e.start_ms;
     if (e.end_ms > end) end = e.end_ms;
     if (!IsTerminalTask(e.state)) all_terminal = false;
   }
   // A vertex's status is the least advanced of its subtasks' states.
-  std::string status = "FINISHED";
-  for (const char* s : {"CREATED", "DEPLOYING", "RUNNING", "FAILED", "CANCELED"}) {
-    if (states.count(s)) {
+  rpc::ExecutionState status = rpc::FINISHED;
+  for (rpc::ExecutionState s : {rpc::CREATED, rpc::SCHEDULED, rpc::DEPLOYING, rpc::INITIALIZING,
+                                rpc::RUNNING, rpc::CANCELING, rpc::FAILED, rpc::CANCELED}) {
+    if (seen.count(s)) {
       status = s;
       break;
     }
@@ -482,11 +596,12 @@ nlohmann::json Dispatcher::VertexJsonLocked(const Job& job, const job::JobVertex
       {"id", vertex.id()},
       {"name", vertex.name()},
       {"parallelism", vertex.parallelism()},
-      {"status", status},
+      {"status", Name(status)},
       {"start-time", start},
       {"end-time", all_terminal ? end : -1},
       {"duration", start < 0 ? -1 : ((all_terminal ? end : now) - start)},
       {"tasks", states},
+      {"watermark", watermark},
       {"metrics",
        {{"read-records", in},
         {"write-records", out},
@@ -497,7 +612,7 @@ nlohmann::json Dispatcher::VertexJsonLocked(const Job& job, const job::JobVertex
 
 absl::StatusOr<nlohmann::json> Dispatcher::JobJson(const std::string& job_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(job_id);
+  auto it = jobs_.find(JobId(job_id));
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
   const Job& job = *it->second;
   auto vertices = nlohmann::json::array();
@@ -511,9 +626,9 @@ absl::StatusOr<nlohmann::json> Dispatcher::JobJson(const std::string& job_id) co
   }
   int64_t now = NowMs();
   return nlohmann::json{
-      {"jid", job.id},
+      {"jid", job.id.value()},
       {"name", job.graph.name()},
-      {"state", job.state},
+      {"state", Name(job.state)},
       {"isStoppable", false},
       {"start-time", job.start_ms},
       {"end-time", job.end_ms},
@@ -521,18 +636,22 @@ absl::StatusOr<nlohmann::json> Dispatcher::JobJson(const std::string& job_id) co
       {"now", now},
       {"maxParallelism", job.graph.max_parallelism()},
       {"job-type", job.graph.bounded() ? "BATCH" : "STREAMING"},
+      {"numRestarts", job.num_restarts},
+      {"attempt", job.attempt},
       {"vertices", vertices},
-      {"plan", {{"jid", job.id}, {"name", job.graph.name()}, {"edges", edges}}},
+      {"plan", {{"jid", job.id.value()}, {"name", job.graph.name()}, {"edges", edges}}},
   };
 }
 
 absl::StatusOr<nlohmann::json> Dispatcher::ExceptionsJson(const std::string& job_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(job_id);
+  auto it = jobs_.find(JobId(job_id));
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
   const Job& job = *it->second;
+  auto entries = nlohmann::json::array();
+  for (const auto& e : job.exception_history) entries.push_back(e);
   nlohmann::json out = {
-      {"exceptionHistory", {{"entries", job.exception_history}, {"truncated", false}}},
+      {"exceptionHistory", {{"entries", entries}, {"truncated", false}}},
       {"truncated", false},
   };
   if (!job.root_exception.empty()) {
@@ -541,14 +660,34 @@ absl::StatusOr<nlohmann::json> Dispatcher::ExceptionsJson(const std::string& job
   }
   auto all = nlohmann::json::array();
   for (const auto& e : job.executions) {
-    if (e.state == "FAILED" && !e.failure.empty()) {
+    if (e.state == rpc::FAILED && !e.failure.empty()) {
       all.push_back({{"exception", e.failure},
-                     {"task", absl::StrCat(e.vertex_id, " (", e.subtask + 1, ")")},
-                     {"location", e.tm.value()},
+                     {"task", absl::StrCat(e.vertex.value(), " (", e.subtask.value() + 1, ")")},
+                     {"location", absl::StrCat(e.tm.value(), " (", e.tm_host, ")")},
                      {"timestamp", e.end_ms}});
     }
   }
   out["all-exceptions"] = all;
+  return out;
+}
+
+absl::StatusOr<nlohmann::json> Dispatcher::WatermarksJson(const std::string& job_id,
+                                                          const std::string& vertex_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(job_id));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
+  const Job& job = *it->second;
+  auto out = nlohmann::json::array();
+  bool found = false;
+  for (const auto& e : job.executions) {
+    if (e.vertex.value() != vertex_id) continue;
+    found = true;
+    out.push_back({{"id", absl::StrCat(e.subtask.value(), ".currentInputWatermark")},
+                   {"value", std::to_string(e.watermark)}});
+  }
+  if (!found) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no vertex ", vertex_id));
+  }
   return out;
 }
 

@@ -1,9 +1,12 @@
-// The JobManager's job side: accepts submitted JobGraphs, waits for enough free slots,
-// turns each into an execution graph (vertex x parallelism), places subtasks into slots
-// (slot sharing: subtask i of every vertex shares slot i), deploys them to TaskManagers,
-// tracks task states into job states (CREATED, RUNNING, FINISHED, CANCELING, CANCELED,
-// FAILING, FAILED), and cancels or fails jobs. Thread-safe: state is guarded by one mutex;
-// blocking RPCs to TaskManagers run on the dispatcher's own worker thread.
+// The JobManager's job side: validates and accepts submitted JobGraphs, waits for enough
+// free slots, keeps each job's execution graph (vertex -> subtask -> execution attempt),
+// places subtasks into slots (slot sharing: subtask i of every vertex shares slot i),
+// deploys them, folds task states into job states (Flink's JobStatus), and on a failed
+// task or a lost TaskManager asks the job's restart strategy: RESTARTING (cancel the rest,
+// return the slots, wait, deploy every subtask again with attempt + 1) or FAILED. Keeps
+// terminal jobs up to jobstore.max-capacity / jobstore.expiration-time.
+// Thread-safe: state is guarded by one mutex; RPCs to TaskManagers go through the
+// asynchronous TaskManagerGateway, so no call here waits for a TaskManager.
 #pragma once
 
 #include <chrono>
@@ -21,9 +24,13 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "common/config.h"
+#include "common/ids.h"
 #include "common/proto/job.pb.h"
 #include "common/proto/rpc.pb.h"
-#include "common/rpc/rpc_client.h"
+#include "common/rpc/rpc_connection.h"
+#include "jobmanager/restart_strategy.h"
+#include "jobmanager/taskmanager_gateway.h"
 #include "jobmanager/taskmanager_registry.h"
 
 namespace eddy {
@@ -36,95 +43,126 @@ class Dispatcher {
     rpc::ConnectionOptions connection;
     /// Base URL TaskManagers fetch libraries from, e.g. "http://127.0.0.1:8081/blobs/".
     std::string blob_url_base;
+    /// The cluster configuration: defaults of the per-job keys (restart strategy, ...)
+    /// and jobstore.expiration-time / jobstore.max-capacity.
+    Config config;
   };
 
   Dispatcher(boost::asio::io_context& io, TaskManagerRegistry& registry, Options options);
   ~Dispatcher();
 
   void Start();
-  /// Stops the worker thread (running jobs are left to their TaskManagers).
+  /// Stops the worker and sender threads (running jobs are left to their TaskManagers).
   void Stop();
 
-  /// Accepts a job; `graph.library_sha256` names its library in the blob store.
-  /// Returns the new job id.
+  /// Validates and accepts a job; `graph.library_sha256` names its library in the blob
+  /// store. Returns the new job id, or InvalidArgument naming the bad field, key or value.
   absl::StatusOr<std::string> Submit(job::JobGraph graph);
   /// Cancels a job. Errors: unknown job, job already terminal.
   absl::Status Cancel(const std::string& job_id);
 
-  /// A TaskManager reported a task state (by RPC or with a heartbeat).
-  void OnTaskReport(const TaskManagerId& tm, const rpc::TaskReport& report);
-  /// A TaskManager missed its heartbeats: its tasks fail.
-  void OnTaskManagerLost(const TaskManagerId& tm);
+  enum class ReportOutcome { kApplied, kIgnored, kUnknownJob };
+  /// A TaskManager reported a task state (by RPC or with a heartbeat). Reports of another
+  /// attempt than the current one, or from a TaskManager that does not run that attempt,
+  /// are ignored; kUnknownJob tells the caller to have the TaskManager release the job.
+  ReportOutcome OnTaskReport(const TaskManagerId& tm, const rpc::TaskReport& report);
+  /// A TaskManager is gone (connection closed or heartbeats missed): its tasks fail and
+  /// their jobs restart or fail. `reason` says how it was noticed.
+  void OnTaskManagerLost(const TaskManagerId& tm, const std::string& host,
+                         const std::string& reason);
 
   struct Counts {
     int running = 0, finished = 0, cancelled = 0, failed = 0;
   };
   Counts counts() const;
+  /// Returns the number of jobs held in memory (any state).
+  size_t job_count() const;
   nlohmann::json JobsJson() const;          // GET /jobs
   nlohmann::json JobsOverviewJson() const;  // GET /jobs/overview
   /// GET /jobs/{id}; NotFound for an unknown id.
   absl::StatusOr<nlohmann::json> JobJson(const std::string& job_id) const;
   /// GET /jobs/{id}/exceptions.
   absl::StatusOr<nlohmann::json> ExceptionsJson(const std::string& job_id) const;
+  /// GET /jobs/{id}/vertices/{vid}/watermarks.
+  absl::StatusOr<nlohmann::json> WatermarksJson(const std::string& job_id,
+                                                const std::string& vertex_id) const;
 
  private:
+  using Clock = std::chrono::steady_clock;
   struct Execution {
-    std::string vertex_id;
-    int subtask = 0;
+    VertexId vertex;
+    SubtaskIndex subtask;
+    int attempt = 0;
     TaskManagerId tm;
-    std::string state = "CREATED";
+    std::string tm_host;
+    rpc::ExecutionState state = rpc::CREATED;
     uint64_t records_in = 0;
     uint64_t records_out = 0;
+    int64_t watermark = INT64_MIN;
     std::string failure;
     int64_t start_ms = -1;
     int64_t end_ms = -1;
   };
   struct Job {
-    std::string id;
+    JobId id;
     job::JobGraph graph;
-    std::string state = "CREATED";
+    job::JobState state = job::CREATED;
+    std::unique_ptr<RestartStrategy> restart_strategy;
+    int attempt = 0;        // the attempt every current execution runs
+    int num_restarts = 0;
     int64_t start_ms = 0;
     int64_t end_ms = -1;
-    std::chrono::steady_clock::time_point submitted;
+    Clock::time_point waiting_since;  // for slots, since submission or the last restart
+    Clock::time_point restart_at;     // RESTARTING: when to deploy again
+    Clock::time_point terminal_at;    // when it became terminal (job store expiry)
     std::vector<Execution> executions;
     std::map<TaskManagerId, int> slots;  // slots taken per TaskManager
     std::string root_exception;
     int64_t root_exception_ms = 0;
-    std::vector<nlohmann::json> exception_history;
-    std::chrono::steady_clock::time_point cancel_sent;  // last CancelJob to its TaskManagers
+    std::deque<nlohmann::json> exception_history;  // newest first, bounded
+    Clock::time_point cancel_sent;  // last CancelJob to its TaskManagers
   };
 
   void WorkerLoop();
-  void Enqueue(std::function<void()> work);
-  void TrySchedule(const std::string& job_id);
-  void SchedulePending();
+  void Tick();
+  void TrySchedule(const JobId& job_id);
   /// Sends CancelJob again for jobs whose tasks have not all stopped after a while (a
   /// TaskManager may have missed it).
   void RepeatStaleCancels();
-  void SendToTaskManagers(const std::string& job_id, const std::string& method,
-                          const std::vector<TaskManagerId>& tms);
-  rpc::RpcClient* ClientFor(const TaskManagerId& tm, absl::Status* error);
 
   // REQUIRES: mu_ held.
   Execution* FindExecutionLocked(Job& job, const std::string& vertex_id, int subtask);
-  void FailJobLocked(Job& job, const std::string& cause, const std::string& task_name);
+  /// Adds a failure to the job's exception history (newest first, bounded).
+  void RecordExceptionLocked(Job& job, const std::string& cause, const std::string& task_name,
+                             const TaskManagerId& tm, const std::string& host);
+  /// Records a failure and restarts or fails the job as its restart strategy says.
+  void FailJobLocked(Job& job, const std::string& cause, const std::string& task_name,
+                     const TaskManagerId& tm, const std::string& host);
   void CheckTerminalLocked(Job& job);
   void ReleaseSlotsLocked(Job& job);
+  /// Sends `method` (CancelJob or ReleaseJob) for the job's current attempt to `tms`.
+  void SendJobRequestLocked(const Job& job, const std::string& method,
+                            const std::vector<TaskManagerId>& tms);
+  void DeployFailedLocked(Job& job, int attempt, const TaskManagerId& tm,
+                          const absl::Status& error);
+  /// Drops terminal jobs past jobstore.expiration-time or beyond jobstore.max-capacity.
+  void ExpireJobsLocked(Clock::time_point now);
   std::vector<TaskManagerId> TaskManagersOfLocked(const Job& job) const;
   nlohmann::json VertexJsonLocked(const Job& job, const job::JobVertexDef& vertex) const;
 
-  boost::asio::io_context& io_;
   TaskManagerRegistry& registry_;
   Options options_;
+  const std::chrono::milliseconds jobstore_expiration_;
+  const size_t jobstore_max_capacity_;
+  TaskManagerGateway gateway_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::map<std::string, std::shared_ptr<Job>> jobs_;  // guarded by mu_
-  std::vector<std::string> job_order_;                // guarded by mu_; submission order
-  std::deque<std::function<void()>> queue_;           // guarded by mu_
-  bool stopping_ = false;                             // guarded by mu_
+  std::map<JobId, std::shared_ptr<Job>> jobs_;  // guarded by mu_
+  std::vector<JobId> job_order_;                // guarded by mu_; submission order
+  std::deque<JobId> schedule_queue_;            // guarded by mu_
+  bool stopping_ = false;                       // guarded by mu_
   std::thread worker_;
-  std::map<TaskManagerId, std::unique_ptr<rpc::RpcClient>> clients_;  // worker thread only
 };
 
 }  // namespace eddy

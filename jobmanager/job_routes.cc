@@ -1,5 +1,6 @@
 // REST routes for jobs and job libraries (Flink's paths): /jars, /jars/upload,
 // /jars/{id}/run, /jobs, /jobs/overview, /jobs/{id}, /jobs/{id}/exceptions,
+// /jobs/{id}/vertices/{vid}/watermarks,
 // PATCH /jobs/{id}?mode=cancel, and /blobs/{sha256} for TaskManagers.
 #include <google/protobuf/util/json_util.h>
 
@@ -117,6 +118,12 @@ void JobManager::RegisterJobRoutes() {
     auto json = dispatcher_->ExceptionsJson(request.path_params.at("jobid"));
     return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
   });
+  rest_server_.Route("GET", "/jobs/:jobid/vertices/:vertexid/watermarks",
+                     [this](const RestRequest& request) {
+                       auto json = dispatcher_->WatermarksJson(request.path_params.at("jobid"),
+                                                               request.path_params.at("vertexid"));
+                       return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
+                     });
   rest_server_.Route("PATCH", "/jobs/:jobid", [this](const RestRequest& request) {
     auto mode = request.query_params.find("mode");
     std::string m = mode == request.query_params.end() ? "cancel" : mode->second;

@@ -1,5 +1,7 @@
 #include "jobmanager/jobmanager.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
@@ -51,6 +53,7 @@ absl::Status JobManager::Start() {
       .frame_timeout = config_.GetDuration(opt::kRpcTimeout)};
   // TaskManagers reach the JobManager at jobmanager.rpc.address (rest.address may be a
   // wildcard bind address), so blob URLs use that host with the REST port.
+  options.config = config_;
   options.blob_url_base = absl::StrCat("http://", config_.GetString(opt::kJobManagerRpcAddress), ":",
                                        rest_port_, "/blobs/");
   dispatcher_ = std::make_unique<Dispatcher>(io_, registry_, options);
@@ -70,6 +73,7 @@ absl::Status JobManager::Start() {
 void JobManager::Stop() {
   if (!started_) return;
   started_ = false;
+  stopping_ = true;
   rpc_server_.Stop();
   rest_server_.Stop();
   if (dispatcher_) dispatcher_->Stop();
@@ -82,6 +86,20 @@ void JobManager::Stop() {
 }
 
 void JobManager::RegisterRpcMethods() {
+  // A TaskManager whose control connection closes is lost at once; heartbeats are the
+  // backstop for one that hangs with its connection open.
+  rpc_server_.OnConnectionClosed([this](uint64_t connection_id) {
+    if (stopping_) return;
+    auto lost = registry_.RemoveByConnection(connection_id);
+    if (!lost) return;
+    EDDY_LOG(WARN) << "TaskManager " << lost->id << " at " << lost->host
+                   << " lost: its control connection closed; removed its " << lost->slots_total
+                   << " slots; cluster now has " << registry_.size() << " TaskManagers, "
+                   << registry_.total_slots() << " slots";
+    if (dispatcher_) {
+      dispatcher_->OnTaskManagerLost(lost->id, lost->host, "its control connection closed");
+    }
+  });
   rpc_server_.Register<rpc::RegisterTaskManagerRequest, rpc::RegisterTaskManagerResponse>(
       "RegisterTaskManager",
       [this](const rpc::CallContext& ctx, const rpc::RegisterTaskManagerRequest& req)
@@ -100,6 +118,7 @@ void JobManager::RegisterRpcMethods() {
         info.slots_total = static_cast<int>(req.num_slots());
         info.rpc_peer = ctx.peer;
         info.rpc_port = static_cast<uint16_t>(req.rpc_port());
+        info.rpc_connection_id = ctx.connection_id;
         bool fresh = registry_.Register(info, TaskManagerRegistry::Clock::now());
         EDDY_LOG(INFO) << (fresh ? "registered" : "re-registered") << " TaskManager "
                        << req.resource_id() << " at " << req.host() << " (data port "
@@ -124,7 +143,19 @@ void JobManager::RegisterRpcMethods() {
           registry_.SetNetworkMetrics(id, report.bytes_sent_remote(), report.bytes_received_remote(),
                                       report.network_buffers_available(),
                                       report.network_buffers_total());
-          for (const auto& task : report.tasks()) dispatcher_->OnTaskReport(id, task);
+          std::set<std::string> unknown;
+          for (const auto& task : report.tasks()) {
+            if (dispatcher_->OnTaskReport(id, task) == Dispatcher::ReportOutcome::kUnknownJob) {
+              unknown.insert(task.job_id());
+            }
+          }
+          // Tasks of jobs this JobManager does not know (it restarted, or the job expired):
+          // orphans the TaskManager must cancel and release.
+          for (const auto& job_id : unknown) {
+            EDDY_LOG(WARN) << "TaskManager " << id << " runs tasks of unknown job " << job_id
+                           << ": telling it to cancel and release them";
+            resp.add_release_jobs(job_id);
+          }
         }
         return resp;
       });
@@ -150,7 +181,12 @@ void JobManager::ScheduleExpiryCheck() {
                      << FormatDuration(registry_.heartbeat_timeout()) << "); removed its "
                      << lost.slots_total << " slots; cluster now has " << registry_.size()
                      << " TaskManagers, " << registry_.total_slots() << " slots";
-      if (dispatcher_) dispatcher_->OnTaskManagerLost(lost.id);
+      if (dispatcher_) {
+        dispatcher_->OnTaskManagerLost(
+            lost.id, lost.host,
+            absl::StrCat("no heartbeat for ", MillisSince(lost.last_heartbeat),
+                         "ms (heartbeat.timeout ", FormatDuration(registry_.heartbeat_timeout()), ")"));
+      }
     }
     ScheduleExpiryCheck();
   });

@@ -5,6 +5,8 @@
 // internal io_context threads.
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -51,6 +53,7 @@ class JobManager {
 
   Config config_;
   std::string session_;
+  std::atomic<bool> stopping_{false};
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;

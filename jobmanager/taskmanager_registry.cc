@@ -13,6 +13,7 @@ bool TaskManagerRegistry::Register(TaskManagerInfo info, Clock::time_point now) 
     known.data_port = info.data_port;
     known.rpc_peer = std::move(info.rpc_peer);
     known.rpc_port = info.rpc_port;
+    known.rpc_connection_id = info.rpc_connection_id;
     known.slots_total = info.slots_total;
     known.slots_free = std::max(0, info.slots_total - used);
     known.last_heartbeat = now;
@@ -65,6 +66,18 @@ std::optional<TaskManagerInfo> TaskManagerRegistry::Find(const TaskManagerId& id
   auto it = task_managers_.find(id);
   if (it == task_managers_.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<TaskManagerInfo> TaskManagerRegistry::RemoveByConnection(uint64_t connection_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = task_managers_.begin(); it != task_managers_.end(); ++it) {
+    if (it->second.rpc_connection_id == connection_id) {
+      TaskManagerInfo info = std::move(it->second);
+      task_managers_.erase(it);
+      return info;
+    }
+  }
+  return std::nullopt;
 }
 
 std::vector<TaskManagerInfo> TaskManagerRegistry::ExpireLost(Clock::time_point now) {

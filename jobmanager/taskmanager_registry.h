@@ -23,6 +23,7 @@ struct TaskManagerInfo {
   int slots_free = 0;
   std::string rpc_peer;    // "host:port" of its control connection
   uint16_t rpc_port = 0;   // its own RPC port (task deployment)
+  uint64_t rpc_connection_id = 0;  // the control connection it registered on
   // Network metrics from its last heartbeat.
   uint64_t bytes_sent_remote = 0;
   uint64_t bytes_received_remote = 0;
@@ -53,6 +54,9 @@ class TaskManagerRegistry {
   void ReturnSlots(const TaskManagerId& id, int n);
   /// Returns the TaskManager with `id`, if registered.
   std::optional<TaskManagerInfo> Find(const TaskManagerId& id) const;
+  /// Removes and returns the TaskManager that registered on control connection
+  /// `connection_id` (its connection closed), if any.
+  std::optional<TaskManagerInfo> RemoveByConnection(uint64_t connection_id);
   /// Removes and returns every TaskManager whose last heartbeat is older than the timeout.
   std::vector<TaskManagerInfo> ExpireLost(Clock::time_point now);
   /// Returns every registered TaskManager, ordered by id.

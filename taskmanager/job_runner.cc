@@ -26,13 +26,15 @@ void JobRunner::Stop() {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
     stopping_ = true;
-    for (auto& [id, tasks] : jobs_) {
-      for (auto& t : tasks) t->Cancel();
+    for (auto& [id, job] : jobs_) {
+      for (auto& [attempt, tasks] : job.attempts) {
+        for (auto& t : tasks) t->Cancel();
+      }
     }
   }
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
-  std::map<std::string, std::vector<std::unique_ptr<Task>>> jobs;
+  std::map<std::string, JobTasks> jobs;
   {
     std::lock_guard<std::mutex> lock(mu_);
     jobs.swap(jobs_);
@@ -62,24 +64,27 @@ void JobRunner::Submit(rpc::SubmitTasksRequest request) {
   cv_.notify_all();
 }
 
-void JobRunner::Cancel(const std::string& job_id) {
+void JobRunner::Cancel(const std::string& job_id, int attempt) {
   std::lock_guard<std::mutex> lock(mu_);
-  // A cancel may overtake the deployment it cancels (that one is still queued): remember it.
-  cancelled_jobs_.insert(job_id);
-  auto it = jobs_.find(job_id);
-  if (it == jobs_.end()) return;
-  for (auto& t : it->second) t->Cancel();
+  // A cancel may overtake the deployment it cancels (that one is still queued): remember
+  // up to which attempt the job is cancelled.
+  JobTasks& job = jobs_[job_id];
+  job.cancelled_through = std::max(job.cancelled_through, attempt);
+  for (auto& [a, tasks] : job.attempts) {
+    if (a > attempt) break;
+    for (auto& t : tasks) t->Cancel();
+  }
 }
 
-void JobRunner::Release(const std::string& job_id) {
+void JobRunner::Release(const std::string& job_id, int attempt) {
   std::vector<std::unique_ptr<Task>> tasks;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    cancelled_jobs_.insert(job_id);
-    auto it = jobs_.find(job_id);
-    if (it != jobs_.end()) {
-      tasks = std::move(it->second);
-      jobs_.erase(it);
+    JobTasks& job = jobs_[job_id];
+    job.cancelled_through = std::max(job.cancelled_through, attempt);
+    for (auto it = job.attempts.begin(); it != job.attempts.end() && it->first <= attempt;) {
+      for (auto& t : it->second) tasks.push_back(std::move(t));
+      it = job.attempts.erase(it);
     }
   }
   for (auto& t : tasks) t->Cancel();
@@ -87,15 +92,24 @@ void JobRunner::Release(const std::string& job_id) {
   // Joining may take a moment: do it on the worker thread, not the caller's.
   auto holder = std::make_shared<std::vector<std::unique_ptr<Task>>>(std::move(tasks));
   std::lock_guard<std::mutex> lock(mu_);
-  queue_.push_back([holder] { holder->clear(); });
+  queue_.push_back([holder, job_id, attempt] {
+    size_t n = holder->size();
+    holder->clear();  // joins the task threads
+    if (n > 0) {
+      EDDY_LOG(INFO) << "job " << job_id << ": " << n << " tasks of attempts <= " << attempt
+                     << " stopped and released";
+    }
+  });
   cv_.notify_all();
 }
 
 std::vector<rpc::TaskReport> JobRunner::Reports() const {
   std::vector<rpc::TaskReport> out;
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& [id, tasks] : jobs_) {
-    for (const auto& t : tasks) out.push_back(t->Report());
+  for (const auto& [id, job] : jobs_) {
+    for (const auto& [attempt, tasks] : job.attempts) {
+      for (const auto& t : tasks) out.push_back(t->Report());
+    }
   }
   return out;
 }
@@ -107,6 +121,8 @@ void JobRunner::ReportAll(const rpc::SubmitTasksRequest& request, const std::str
     report.set_job_id(request.job_id());
     report.set_vertex_id(d.vertex_id());
     report.set_subtask(d.subtask());
+    report.set_attempt(d.attempt());
+    report.set_current_input_watermark(INT64_MIN);
     rpc::ExecutionState s = rpc::EXECUTION_STATE_UNSPECIFIED;
     rpc::ExecutionState_Parse(state, &s);
     report.set_state(s);
@@ -151,7 +167,20 @@ absl::StatusOr<std::shared_ptr<JobLibrary>> JobRunner::FetchLibrary(const std::s
   return *lib;
 }
 
+bool JobRunner::CancelledLocked(const rpc::SubmitTasksRequest& request) {
+  const int attempt = request.tasks_size() > 0 ? request.tasks(0).attempt() : 0;
+  auto it = jobs_.find(request.job_id());
+  return it != jobs_.end() && it->second.cancelled_through >= attempt;
+}
+
 void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
+  bool overtaken = false;
+  {
+    // A cancel that overtook this deployment: do not even fetch the library.
+    std::lock_guard<std::mutex> lock(mu_);
+    overtaken = CancelledLocked(request);
+  }
+  if (overtaken) return ReportAll(request, "CANCELED", "");
   auto graph = std::make_shared<job::JobGraph>();
   if (!graph->ParseFromString(request.job_graph())) {
     return FailAll(request, "cannot decode the job graph");
@@ -179,19 +208,21 @@ void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
   auto shared_args = std::make_shared<const JobArgs>(job_args.ok() ? *job_args : JobArgs());
   std::shared_ptr<const JobBuilder> shared_plan(std::move(*plan));
   std::vector<Task*> started;
-  bool cancelled_before_start = false;
+  const int attempt = request.tasks_size() > 0 ? request.tasks(0).attempt() : 0;
+  bool cancelled = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (stopping_) return;
-    cancelled_before_start = cancelled_jobs_.count(request.job_id()) > 0;
+    cancelled = CancelledLocked(request);
   }
-  if (cancelled_before_start) {
-    EDDY_LOG(INFO) << "job " << request.job_id() << " was cancelled before its tasks started";
+  if (cancelled) {
+    EDDY_LOG(INFO) << "job " << request.job_id() << " attempt " << attempt
+                   << " was cancelled before its tasks started";
     return ReportAll(request, "CANCELED", "");
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& tasks = jobs_[request.job_id()];
+    auto& tasks = jobs_[request.job_id()].attempts[attempt];
     for (const auto& d : request.tasks()) {
       TaskSetup setup;
       setup.job_id = request.job_id();
@@ -206,7 +237,8 @@ void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
     }
   }
   for (Task* t : started) t->Start();
-  EDDY_LOG(INFO) << "job " << request.job_id() << ": started " << started.size() << " tasks";
+  EDDY_LOG(INFO) << "job " << request.job_id() << " attempt " << attempt << ": started "
+                 << started.size() << " tasks";
 }
 
 }  // namespace eddy

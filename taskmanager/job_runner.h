@@ -1,7 +1,10 @@
 // Runs the tasks the JobManager deploys to this TaskManager: fetches and verifies each job
 // library (by SHA-256, cached per process), runs its builder, checks that it yields the
-// submitted JobGraph, and starts one Task per deployed subtask. Thread-safe: RPC handlers
-// enqueue work that one worker thread performs, so no RPC thread ever blocks.
+// submitted JobGraph, and starts one Task per deployed subtask. Bookkeeping is per job and
+// execution attempt: cancelling attempt n refuses queued deployments of attempts <= n but
+// never a later attempt, so a job can restart on the same TaskManager.
+// Thread-safe: RPC handlers enqueue work that one worker thread performs, so no RPC thread
+// ever blocks.
 #pragma once
 
 #include <condition_variable>
@@ -32,10 +35,12 @@ class JobRunner {
 
   /// Queues the deployment; tasks report their states through the report function.
   void Submit(rpc::SubmitTasksRequest request);
-  /// Cancels every task of the job.
-  void Cancel(const std::string& job_id);
-  /// Forgets a terminal job's tasks and network partitions.
-  void Release(const std::string& job_id);
+  /// Cancels every task of the job with attempt <= `attempt`; a queued deployment of such
+  /// an attempt will not start.
+  void Cancel(const std::string& job_id, int attempt);
+  /// Cancels and forgets the job's tasks with attempt <= `attempt` and its network
+  /// partitions (called before a later attempt is deployed, or when the job ended).
+  void Release(const std::string& job_id, int attempt);
   /// Returns the reports of every task held.
   std::vector<rpc::TaskReport> Reports() const;
   /// Cancels everything and joins all threads.
@@ -47,6 +52,8 @@ class JobRunner {
   absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& url,
                                                           const std::string& sha256);
   void FailAll(const rpc::SubmitTasksRequest& request, const std::string& failure);
+  /// Returns true if the request's attempt was cancelled. REQUIRES: mu_ held.
+  bool CancelledLocked(const rpc::SubmitTasksRequest& request);
   void ReportAll(const rpc::SubmitTasksRequest& request, const std::string& state,
                  const std::string& failure);
 
@@ -59,8 +66,11 @@ class JobRunner {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;                          // guarded by mu_
   bool stopping_ = false;                                            // guarded by mu_
-  std::map<std::string, std::vector<std::unique_ptr<Task>>> jobs_;   // guarded by mu_
-  std::set<std::string> cancelled_jobs_;  // guarded by mu_; cancelled before deployment
+  struct JobTasks {
+    int cancelled_through = -1;  // attempts <= this were cancelled (or released)
+    std::map<int, std::vector<std::unique_ptr<Task>>> attempts;  // attempt -> its tasks
+  };
+  std::map<std::string, JobTasks> jobs_;  // guarded by mu_
   std::map<std::string, std::shared_ptr<JobLibrary>> libraries_;     // worker thread only
   std::thread worker_;
 };

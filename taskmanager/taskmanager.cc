@@ -1,5 +1,7 @@
 #include "taskmanager/taskmanager.h"
 
+#include <limits>
+
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/proto/rpc.pb.h"
@@ -59,6 +61,7 @@ absl::Status TaskManager::Start() {
                  << config_.GetString(opt::kJobManagerRpcAddress) << ":"
                  << config_.GetPort(opt::kJobManagerRpcPort);
   loop_thread_ = std::thread([this] { RegistrationLoop(); });
+  reporter_thread_ = std::thread([this] { ReporterLoop(); });
   return absl::OkStatus();
 }
 
@@ -72,7 +75,8 @@ void TaskManager::Stop() {
   cv_.notify_all();
   loop_thread_.join();
   runner_->Stop();
-  client_.Close();
+  client_.Close();  // fails a report in flight
+  reporter_thread_.join();
   rpc_server_.Stop();
   network_->Stop();
   work_.reset();
@@ -96,29 +100,49 @@ void TaskManager::RegisterRpcMethods() {
   rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
       "CancelJob",
       [this](const rpc::CallContext&, const rpc::JobRequest& request) -> absl::StatusOr<rpc::JobResponse> {
-        EDDY_LOG(INFO) << "cancelling tasks of job " << request.job_id();
-        runner_->Cancel(request.job_id());
+        EDDY_LOG(INFO) << "cancelling tasks of job " << request.job_id() << " up to attempt "
+                       << request.attempt();
+        runner_->Cancel(request.job_id(), request.attempt());
         return rpc::JobResponse();
       });
   rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
       "ReleaseJob",
       [this](const rpc::CallContext&, const rpc::JobRequest& request) -> absl::StatusOr<rpc::JobResponse> {
-        runner_->Release(request.job_id());
+        runner_->Release(request.job_id(), request.attempt());
         return rpc::JobResponse();
       });
 }
 
 void TaskManager::ReportTask(const rpc::TaskReport& report) {
-  if (!registered_) return;  // the next heartbeat after registering carries it
-  rpc::UpdateTaskStateRequest request;
-  request.set_resource_id(id_.value());
-  *request.mutable_task() = report;
-  auto response = client_.Call<rpc::UpdateTaskStateResponse>("UpdateTaskState", request,
-                                                             config_.GetDuration(opt::kRpcTimeout));
-  if (!response.ok()) {
-    EDDY_LOG(WARN) << "cannot report task state " << rpc::ExecutionState_Name(report.state()) << " of job "
-                   << report.job_id() << ": " << response.status().message()
-                   << " (the next heartbeat carries it)";
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stopping_) return;
+    reports_.push_back(report);
+  }
+  cv_.notify_all();
+}
+
+void TaskManager::ReporterLoop() {
+  while (true) {
+    rpc::TaskReport report;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !reports_.empty(); });
+      if (stopping_) return;
+      report = std::move(reports_.front());
+      reports_.pop_front();
+    }
+    if (!registered_) continue;  // the next heartbeat after registering carries it
+    rpc::UpdateTaskStateRequest request;
+    request.set_resource_id(id_.value());
+    *request.mutable_task() = report;
+    auto response = client_.Call<rpc::UpdateTaskStateResponse>(
+        "UpdateTaskState", request, config_.GetDuration(opt::kRpcTimeout));
+    if (!response.ok()) {
+      EDDY_LOG(WARN) << "cannot report task state " << rpc::ExecutionState_Name(report.state())
+                     << " of job " << report.job_id() << ": " << response.status().message()
+                     << " (the next heartbeat carries it)";
+    }
   }
 }
 
@@ -162,6 +186,12 @@ absl::Status TaskManager::HeartbeatOnce() {
   auto timeout = config_.GetDuration(opt::kHeartbeatTimeout);
   EDDY_ASSIGN_OR_RETURN(auto response,
                         client_.Call<rpc::HeartbeatResponse>("Heartbeat", request, timeout));
+  // The JobManager does not know these jobs (it restarted, or forgot them): orphans.
+  for (const auto& job_id : response.release_jobs()) {
+    EDDY_LOG(WARN) << "the JobManager does not know job " << job_id
+                   << ": cancelling and releasing its tasks";
+    runner_->Release(job_id, std::numeric_limits<int>::max());
+  }
   if (!response.known()) {
     return absl::NotFoundError(absl::StrCat("JobManager (session ", response.jobmanager_session(),
                                             ") does not know this TaskManager"));

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <memory>
+#include <deque>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -46,7 +47,10 @@ class TaskManager {
   absl::Status RegisterOnce();
   absl::Status HeartbeatOnce();
   void RegisterRpcMethods();
+  /// Queues a task report for the reporter thread (never blocks a task thread on an RPC).
   void ReportTask(const rpc::TaskReport& report);
+  /// Sends queued task reports to the JobManager until Stop().
+  void ReporterLoop();
   /// Waits up to `d` or until Stop(); returns false if stopping.
   bool WaitFor(std::chrono::milliseconds d);
 
@@ -56,6 +60,8 @@ class TaskManager {
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread io_thread_;
   std::thread loop_thread_;
+  std::thread reporter_thread_;
+  std::deque<rpc::TaskReport> reports_;  // guarded by mu_
   boost::asio::io_context network_io_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
       network_work_;

@@ -86,8 +86,11 @@ void RpcServer::Accept(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor)
                 if (alive.expired()) return;
                 EDDY_LOG(DEBUG) << name_ << ": connection " << c.peer()
                                 << " closed: " << reason.ToString();
-                std::lock_guard<std::mutex> lock(mu_);
-                connections_.erase(c.id());
+                {
+                  std::lock_guard<std::mutex> lock(mu_);
+                  connections_.erase(c.id());
+                }
+                if (on_closed_) on_closed_(c.id());
               });
         }
         Accept(acceptor);

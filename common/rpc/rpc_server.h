@@ -53,6 +53,11 @@ class RpcServer {
     });
   }
 
+  /// Sets a function called (on an io thread, without locks held) with the id of every
+  /// connection that closes. Call before Listen().
+  void OnConnectionClosed(std::function<void(uint64_t connection_id)> on_closed) {
+    on_closed_ = std::move(on_closed);
+  }
   /// Binds and starts accepting; port 0 picks a free port. Returns the bound port.
   absl::StatusOr<uint16_t> Listen(const std::string& address, uint16_t port);
   /// Stops accepting and closes every connection.
@@ -69,6 +74,7 @@ class RpcServer {
   ConnectionOptions options_;
   std::string name_;
   std::map<std::string, Handler> handlers_;
+  std::function<void(uint64_t)> on_closed_;
   std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<RpcConnection>> connections_;  // guarded by mu_

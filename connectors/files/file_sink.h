@@ -25,11 +25,13 @@ class FileSink final : public SinkFunction<T> {
  public:
   FileSink(std::string dir, Format format) : dir_(std::move(dir)), format_(std::move(format)) {}
 
-  void Open(RuntimeContext& ctx) override { ThrowIfError(writer_.Open(dir_, ctx.subtask)); }
+  void Open(RuntimeContext& ctx) override {
+    ThrowIfError(writer_.Open(dir_, ctx.subtask, ctx.attempt));
+  }
   void WriteBatch(std::span<const StreamRecord<T>> batch) override {
     for (const auto& r : batch) ThrowIfError(writer_.AppendLine(format_(r.value)));
   }
-  void Finish() override { ThrowIfError(writer_.Close()); }
+  void Finish() override { ThrowIfError(writer_.Commit()); }
   void Close() override { ThrowIfError(writer_.Close()); }
 
  private:

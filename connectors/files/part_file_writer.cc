@@ -4,26 +4,40 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <system_error>
 
 namespace eddy::connectors::files {
 
+namespace fs = std::filesystem;
+
 PartFileWriter::~PartFileWriter() {
-  if (fd_ >= 0) ::close(fd_);
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(path_.c_str());
+  }
 }
 
 absl::Status PartFileWriter::Error(const std::string& what, int err) const {
   return absl::UnavailableError(what + " '" + path_ + "': " + std::strerror(err));
 }
 
-absl::Status PartFileWriter::Open(const std::string& dir, int subtask) {
+absl::Status PartFileWriter::Open(const std::string& dir, int subtask, int attempt) {
   if (fd_ >= 0) return absl::FailedPreconditionError("part file '" + path_ + "' is already open");
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  fs::create_directories(dir, ec);
   if (ec) return absl::UnavailableError("cannot create directory '" + dir + "': " + ec.message());
-  path_ = (std::filesystem::path(dir) / ("part-" + std::to_string(subtask))).string();
+  const std::string prefix = ".part-" + std::to_string(subtask) + ".inprogress.";
+  const std::string mine = prefix + std::to_string(attempt);
+  // Leftovers of earlier attempts of this subtask (a killed TaskManager cannot clean up).
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind(prefix, 0) == 0 && name != mine) fs::remove(it->path(), ec);
+  }
+  path_ = (fs::path(dir) / mine).string();
+  final_path_ = (fs::path(dir) / ("part-" + std::to_string(subtask))).string();
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) return Error("cannot open", errno);
   buffer_.clear();
@@ -55,11 +69,31 @@ absl::Status PartFileWriter::Flush() {
   return absl::OkStatus();
 }
 
-absl::Status PartFileWriter::Close() {
+absl::Status PartFileWriter::Commit() {
   if (fd_ < 0) return absl::OkStatus();
   absl::Status status = Flush();
   if (::close(fd_) != 0 && status.ok()) status = Error("cannot close", errno);
   fd_ = -1;
+  if (!status.ok()) {
+    ::unlink(path_.c_str());
+    return status;
+  }
+  if (std::rename(path_.c_str(), final_path_.c_str()) != 0) {
+    int err = errno;
+    ::unlink(path_.c_str());
+    return absl::UnavailableError("cannot rename '" + path_ + "' to '" + final_path_ +
+                                  "': " + std::strerror(err));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PartFileWriter::Close() {
+  if (fd_ < 0) return absl::OkStatus();
+  buffer_.clear();
+  absl::Status status;
+  if (::close(fd_) != 0) status = Error("cannot close", errno);
+  fd_ = -1;
+  ::unlink(path_.c_str());
   return status;
 }
 

@@ -1,4 +1,8 @@
-// Writes one sink subtask's part file, <dir>/part-<subtask>, through a large buffer.
+// Writes one sink subtask's part file through a large buffer. The file is written hidden
+// as <dir>/.part-<subtask>.inprogress.<attempt> and renamed to <dir>/part-<subtask> by
+// Commit() when the subtask finishes, so a restarted job leaves exactly one clean copy: a
+// new attempt removes the in-progress files older attempts of its subtask left behind, and
+// an attempt that is cancelled or fails never becomes visible.
 // Used by one task thread; not thread-safe.
 #pragma once
 
@@ -15,27 +19,36 @@ class PartFileWriter {
   static constexpr size_t kBufferSize = size_t{1} << 20;
 
   PartFileWriter() = default;
-  /// Closes the file without reporting errors; call Close() to see them.
+  /// Closes and removes an uncommitted file without reporting errors.
   ~PartFileWriter();
   PartFileWriter(const PartFileWriter&) = delete;
   PartFileWriter& operator=(const PartFileWriter&) = delete;
 
-  /// Creates `dir` (and its parents) if missing and creates or truncates <dir>/part-<subtask>.
-  absl::Status Open(const std::string& dir, int subtask);
+  /// Creates `dir` (and its parents) if missing, removes in-progress files of other
+  /// attempts of `subtask`, and creates or truncates this attempt's in-progress file.
+  absl::Status Open(const std::string& dir, int subtask, int attempt = 0);
   /// Appends `line` and '\n'; writes the buffer out when it is full.
   absl::Status AppendLine(std::string_view line);
   /// Writes the buffer out.
   absl::Status Flush();
-  /// Flushes and closes the file; a no-op if it is not open.
+  /// Flushes and closes the file and renames it to <dir>/part-<subtask> (replacing an
+  /// older one). A no-op if it is not open.
+  absl::Status Commit();
+  /// Closes the file without committing it and removes it (a cancelled or failed
+  /// attempt); a no-op if it is not open (e.g. after Commit()).
   absl::Status Close();
 
   bool is_open() const { return fd_ >= 0; }
+  /// Returns the path being written (the in-progress file).
   const std::string& path() const { return path_; }
+  /// Returns the path the file gets on Commit().
+  const std::string& final_path() const { return final_path_; }
 
  private:
   absl::Status Error(const std::string& what, int err) const;
 
   std::string path_;
+  std::string final_path_;
   int fd_ = -1;
   std::string buffer_;
 };

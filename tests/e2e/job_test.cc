@@ -20,6 +20,7 @@ namespace eddy {
 namespace {
 
 using ::testing::HasSubstr;
+using testing::JobIdFrom;
 using testing::TestCluster;
 using testing::WaitUntil;
 using namespace std::chrono_literals;
@@ -85,12 +86,6 @@ std::map<std::string, int64_t> ReadCounts(const std::string& dir) {
     }
   }
   return counts;
-}
-
-std::string JobIdFrom(const std::string& output) {
-  auto pos = output.find("Job ");
-  if (pos == std::string::npos) return "";
-  return output.substr(pos + 4, 32);
 }
 
 int64_t RssKiB(pid_t pid) {

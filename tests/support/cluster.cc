@@ -117,4 +117,10 @@ std::string TestJobsDir() { return BinDir() + "/../tests/jobs"; }
 
 std::string ExamplesDir() { return BinDir() + "/../examples"; }
 
+std::string JobIdFrom(const std::string& run_output) {
+  auto pos = run_output.find("Job ");
+  if (pos == std::string::npos) return "";
+  return run_output.substr(pos + 4, 32);
+}
+
 }  // namespace eddy::testing

@@ -64,5 +64,7 @@ class TestCluster {
 std::string TestJobsDir();
 /// Directory with the example job libraries (build/examples).
 std::string ExamplesDir();
+/// Returns the 32-hex job id `eddy run` printed ("Job <id> ..."), or "".
+std::string JobIdFrom(const std::string& run_output);
 
 }  // namespace eddy::testing

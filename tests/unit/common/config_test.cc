@@ -151,7 +151,19 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kBufferTimeout,
                                               opt::kSlotRequestTimeout,
                                               opt::kJobManagerBlobDir,
-                                              opt::kRestMaxContentLength};
+                                              opt::kRestMaxContentLength,
+                                              opt::kRestartStrategy,
+                                              opt::kFixedDelayAttempts,
+                                              opt::kFixedDelayDelay,
+                                              opt::kExponentialInitialBackoff,
+                                              opt::kExponentialMaxBackoff,
+                                              opt::kExponentialBackoffMultiplier,
+                                              opt::kExponentialJitterFactor,
+                                              opt::kExponentialResetBackoffThreshold,
+                                              opt::kAutoWatermarkInterval,
+                                              opt::kRuntimeMode,
+                                              opt::kJobStoreExpirationTime,
+                                              opt::kJobStoreMaxCapacity};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;
@@ -560,6 +572,46 @@ TEST(ConfigDocsTest, EveryKeyIsDocumentedWithItsDefault) {
           << key << ": documented default differs from " << spec.default_value;
     }
   }
+}
+
+}  // namespace
+}  // namespace eddy
+
+namespace eddy {
+namespace {
+
+TEST(JobConfigTest, AcceptsJobKeysOverTheClusterValues) {
+  Config c;
+  ASSERT_TRUE(c.ApplyJobConfig({{"restart-strategy", "exponential-delay"},
+                                {"restart-strategy.exponential-delay.backoff-multiplier", "2.5"},
+                                {"pipeline.auto-watermark-interval", "50ms"},
+                                {"execution.runtime-mode", "streaming"}})
+                  .ok());
+  EXPECT_EQ(c.GetString("restart-strategy"), "exponential-delay");
+  EXPECT_DOUBLE_EQ(c.GetDouble("restart-strategy.exponential-delay.backoff-multiplier"), 2.5);
+  EXPECT_EQ(c.GetDuration("pipeline.auto-watermark-interval").count(), 50);
+  EXPECT_EQ(c.GetString("execution.runtime-mode"), "streaming");
+}
+
+TEST(JobConfigTest, RejectsUnknownClusterAndBadKeysNamingThem) {
+  Config c;
+  absl::Status s = c.ApplyJobConfig({{"restart-strategy.fixed-delay.atempts", "3"}});
+  EXPECT_EQ(s.message(),
+            "unknown config key 'restart-strategy.fixed-delay.atempts' (did you mean "
+            "'restart-strategy.fixed-delay.attempts'?)");
+  s = c.ApplyJobConfig({{"rest.port", "1"}});
+  EXPECT_NE(s.message().find("'rest.port' is a cluster key, not a per-job key"), std::string::npos)
+      << s;
+  s = c.ApplyJobConfig({{"restart-strategy", "sometimes"}});
+  EXPECT_NE(s.message().find("config key 'restart-strategy': expected one of none, fixed-delay, "
+                             "exponential-delay; got 'sometimes'"),
+            std::string::npos)
+      << s;
+  s = c.ApplyJobConfig({{"restart-strategy.exponential-delay.jitter-factor", "1.5"}});
+  EXPECT_NE(s.message().find("jitter-factor': expected a number from 0 to 1"), std::string::npos)
+      << s;
+  s = c.ApplyJobConfig({{"pipeline.auto-watermark-interval", "soon"}});
+  EXPECT_NE(s.message().find("pipeline.auto-watermark-interval"), std::string::npos) << s;
 }
 
 }  // namespace

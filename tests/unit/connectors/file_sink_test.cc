@@ -88,19 +88,21 @@ TEST_F(FileSinkTest, TruncatesAndWritesMoreThanTheBuffer) {
   EXPECT_EQ(ReadFile(dir_ + "/part-0"), "only\n");
 }
 
-TEST_F(FileSinkTest, CloseWithoutFinishStillFlushes) {
+TEST_F(FileSinkTest, CloseWithoutFinishLeavesNothingVisible) {
+  // A cancelled or failed attempt: its output must not look like a result.
   auto sink = text_sink(dir_).factory();
   RuntimeContext rt;
   sink->Open(rt);
   WriteOne<std::string>(*sink, "partial");
   sink->Close();
-  EXPECT_EQ(ReadFile(dir_ + "/part-0"), "partial\n");
+  EXPECT_TRUE(fs::is_empty(dir_));
 }
 
 TEST_F(FileSinkTest, WriteErrorFailsNamingTheFile) {
-  // A full disk: part-0 is a link to /dev/full, where every write fails with ENOSPC.
+  // A full disk: the in-progress part file is a link to /dev/full, where every write
+  // fails with ENOSPC.
   if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full";
-  fs::create_symlink("/dev/full", dir_ + "/part-0");
+  fs::create_symlink("/dev/full", dir_ + "/.part-0.inprogress.0");
   auto sink = text_sink(dir_).factory();
   RuntimeContext rt;
   sink->Open(rt);
@@ -109,7 +111,8 @@ TEST_F(FileSinkTest, WriteErrorFailsNamingTheFile) {
     sink->Finish();
     ADD_FAILURE() << "expected std::runtime_error";
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find(dir_ + "/part-0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(dir_ + "/.part-0.inprogress.0"), std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("No space left"), std::string::npos) << e.what();
   }
   sink->Close();  // already closed: no second error
