@@ -455,6 +455,7 @@ absl::Status Task::RunChain() {
   // the channel's watermark valve, all in order.
   auto process_buffer = [&](int channel, net::Buffer buffer) -> absl::Status {
     Runtime::Channel& ch = rt.channels[static_cast<size_t>(channel)];
+    ch.reader.set_retain_used_buffer(true);
     ch.reader.SetBuffer(std::move(buffer));
     std::string_view frame;
     while (true) {
@@ -465,7 +466,7 @@ absl::Status Task::RunChain() {
       }
       auto more = ch.reader.Next(&frame);
       if (!more.ok()) return more.status();
-      if (!*more) break;
+      if (!*more) break;  // the used-up buffer is kept until the views are decoded
       element::ElementView view;
       if (!element::DecodeElement(frame, &view)) {
         return absl::DataLossError(absl::StrCat("malformed stream element of ", frame.size(),
@@ -483,7 +484,9 @@ absl::Status Task::RunChain() {
         apply(ch.logical_input, valve.OnStatus(valve_channel[channel], view.status));
       }
     }
-    return flush_pending(channel);
+    absl::Status s = flush_pending(channel);
+    ch.reader.DropUsedBuffer();
+    return s;
   };
 
   bool end_of_input = false;

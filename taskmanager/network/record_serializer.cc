@@ -168,7 +168,11 @@ absl::StatusOr<bool> RecordReader::Next(std::string_view* record) {
   const char* data = buffer_.data();
   const size_t size = buffer_.size();
   auto used_up = [&] {
-    buffer_.Reset();
+    if (retain_used_) {
+      retired_ = std::move(buffer_);  // records returned from it stay valid
+    } else {
+      buffer_.Reset();
+    }
     pos_ = 0;
     return false;
   };

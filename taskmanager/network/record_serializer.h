@@ -72,6 +72,11 @@ class RecordReader {
   /// buffer is used up (a record may continue in the next buffer; the used-up buffer is
   /// dropped at once, which returns its credit). Fails on malformed data, and stays failed.
   absl::StatusOr<bool> Next(std::string_view* record);
+  /// Keeps a used-up buffer (and so the records returned from it) until DropUsedBuffer()
+  /// instead of dropping it inside Next(): lets a caller batch views of its records.
+  void set_retain_used_buffer(bool retain) { retain_used_ = retain; }
+  /// Drops the buffer kept by set_retain_used_buffer(), returning its credit.
+  void DropUsedBuffer() { retired_.Reset(); }
   /// Returns true while the current buffer has unread bytes: records returned from it
   /// stay valid until then (the next Next() drops a used-up buffer).
   bool has_buffered_bytes() const { return buffer_ && pos_ < buffer_.size(); }
@@ -86,6 +91,8 @@ class RecordReader {
   absl::Status Fail(std::string message);
 
   Buffer buffer_;
+  Buffer retired_;  // used up, kept while retain_used_
+  bool retain_used_ = false;
   size_t pos_ = 0;
   std::string partial_;  // bytes of a record (or its length prefix) spanning buffers
   uint64_t need_ = 0;    // bytes still missing from partial_ (0: reading a length)

@@ -417,3 +417,40 @@ TEST(RecordSerializerTest, GarbageDataBufferThroughAGateIsAnError) {
 
 }  // namespace
 }  // namespace eddy::net
+
+namespace eddy::net {
+namespace {
+
+TEST(RecordSerializerTest, RetainedBufferKeepsViewsValidUntilDropped) {
+  // 16-byte buffers: "aaaaaaaaaa" (1 + 10 bytes) fits, then "bbbbbbbbbb" starts in the same
+  // buffer (length prefix and 4 bytes) and spans into the next.
+  auto partition = std::make_shared<FakePartition>(1, 16, 4);
+  RecordWriter writer(partition);
+  ASSERT_TRUE(writer.Write(0, "aaaaaaaaaa").ok());
+  ASSERT_TRUE(writer.Write(0, "bbbbbbbbbb").ok());
+  ASSERT_TRUE(writer.FlushAll().ok());
+  auto& queue = partition->queue(0);
+  ASSERT_EQ(queue.size(), 2u);
+  RecordReader reader;
+  reader.set_retain_used_buffer(true);
+  reader.SetBuffer(std::move(queue.front()));
+  queue.pop_front();
+  std::string_view first;
+  ASSERT_TRUE(*reader.Next(&first));
+  const size_t free_before = partition->pool().available();
+  std::string_view ignored;
+  ASSERT_FALSE(*reader.Next(&ignored));  // used up: the second record spans
+  // The used-up buffer is still held, so `first` still points at its bytes.
+  EXPECT_EQ(partition->pool().available(), free_before);
+  EXPECT_EQ(first, "aaaaaaaaaa");
+  reader.DropUsedBuffer();
+  EXPECT_EQ(partition->pool().available(), free_before + 1);
+  reader.SetBuffer(std::move(queue.front()));
+  queue.pop_front();
+  std::string_view second;
+  ASSERT_TRUE(*reader.Next(&second));
+  EXPECT_EQ(second, "bbbbbbbbbb");
+}
+
+}  // namespace
+}  // namespace eddy::net
