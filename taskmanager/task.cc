@@ -511,6 +511,7 @@ absl::Status Task::RunChain() {
         rt.mailbox.WaitUntil(std::min(wake_by, rt.source_wake_at));
         continue;
       }
+      rt.source_wake_at = Clock::time_point::min();  // the reader sets it if it waits
       InputStatus status = rt.source->EmitNext();
       rt.FlushAllOutputs();
       if (status == InputStatus::kEndOfInput) {
@@ -518,7 +519,10 @@ absl::Status Task::RunChain() {
         rt.head->ProcessWatermark(0, kMaxWatermark);
         end_of_input = true;
       } else if (status == InputStatus::kNothingAvailable) {
-        auto until = rt.source_wake_at > Clock::now() ? rt.source_wake_at : Clock::time_point::max();
+        // Sleep until the time the reader asked for (it may have passed already), or until
+        // its waker, a mail or a timer.
+        auto until = rt.source_wake_at == Clock::time_point::min() ? Clock::time_point::max()
+                                                                   : rt.source_wake_at;
         rt.mailbox.WaitUntil(std::min(wake_by, until));
       }
       continue;
