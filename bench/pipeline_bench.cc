@@ -96,6 +96,21 @@ double RunJob(int parallelism, const std::function<void(eddy::JobBuilder&)>& def
 
 int64_t KeyOf(int64_t i) { return (i * 2654435761LL) % 100003; }
 
+using KV = std::pair<int64_t, int64_t>;
+
+/// A keyed rolling sum over `records` generated (key, 1) pairs, into a discarding sink.
+std::function<void(eddy::JobBuilder&)> KeyedSum(int64_t records) {
+  return [records](eddy::JobBuilder& job) {
+    eddy::connectors::datagen::GeneratorOptions options;
+    options.count = records;
+    job.source(eddy::connectors::datagen::generator<KV>(
+                   [](int64_t i, std::mt19937_64&) { return KV(KeyOf(i), 1); }, options))
+        .key_by(&KV::first)
+        .sum(&KV::second)
+        .sink(eddy::connectors::discard<KV>());
+  };
+}
+
 template <typename F>
 double Time(F f) {
   auto start = Clock::now();
@@ -147,16 +162,7 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<Environment>> envs;
     envs.push_back(std::make_unique<Environment>());
     envs.push_back(std::make_unique<Environment>());
-    using KV = std::pair<int64_t, int64_t>;
-    double seconds = RunJob(2, [&](eddy::JobBuilder& job) {
-      eddy::connectors::datagen::GeneratorOptions options;
-      options.count = records;
-      job.source(eddy::connectors::datagen::generator<KV>(
-                     [](int64_t i, std::mt19937_64&) { return KV(KeyOf(i), 1); }, options))
-          .key_by(&KV::first)
-          .sum(&KV::second)
-          .sink(eddy::connectors::discard<KV>());
-    }, envs);
+    double seconds = RunJob(2, KeyedSum(records), envs);
     volatile size_t sink = 0;
     double loop = Time([&] {
       absl::flat_hash_map<int64_t, int64_t> counts;
@@ -171,19 +177,7 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<Environment>> envs;
     envs.push_back(std::make_unique<Environment>());
     envs.push_back(std::make_unique<Environment>());
-    using KV = std::pair<int64_t, int64_t>;
-    double seconds = RunJob(
-        2,
-        [&](eddy::JobBuilder& job) {
-          eddy::connectors::datagen::GeneratorOptions options;
-          options.count = records;
-          job.source(eddy::connectors::datagen::generator<KV>(
-                         [](int64_t i, std::mt19937_64&) { return KV(KeyOf(i), 1); }, options))
-              .key_by(&KV::first)
-              .sum(&KV::second)
-              .sink(eddy::connectors::discard<KV>());
-        },
-        envs, {{"execution.runtime-mode", "streaming"}});
+    double seconds = RunJob(2, KeyedSum(records), envs, {{"execution.runtime-mode", "streaming"}});
     volatile int64_t sink = 0;
     double loop = Time([&] {
       absl::flat_hash_map<int64_t, int64_t> counts;

@@ -97,21 +97,7 @@ int64_t RssKiB(pid_t pid) {
   return -1;
 }
 
-class JobTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = testing::MakeTestDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-
-  // Logs stay for a failed test; a passing one leaves nothing behind.
-  void TearDown() override {
-    if (!HasFailure()) testing::RemoveTestDir(dir_);
-  }
-  std::string Example(const std::string& name) { return testing::ExamplesDir() + "/" + name + ".so"; }
-  std::string TestJob(const std::string& name) { return testing::TestJobsDir() + "/" + name + ".so"; }
-
-  std::string dir_;
-};
+using JobTest = testing::ClusterTestBase;
 
 TEST_F(JobTest, WordCountAcrossTwoTaskManagersMatchesAPlainLoop) {
   TestCluster cluster(dir_);

@@ -55,15 +55,8 @@ std::set<std::string> FileNames(const std::string& dir) {
   return out;
 }
 
-class RestartTest : public ::testing::Test {
+class RestartTest : public testing::ClusterTestBase {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTestDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-  void TearDown() override {
-    if (!HasFailure()) testing::RemoveTestDir(dir_);
-  }
-  std::string TestJob(const std::string& name) { return testing::TestJobsDir() + "/" + name + ".so"; }
 
   /// Starts a JobManager and `n` TaskManagers named tm-0 .. tm-<n-1>.
   void StartCluster(TestCluster& cluster, int n) {
@@ -110,7 +103,6 @@ class RestartTest : public ::testing::Test {
         20s);
   }
 
-  std::string dir_;
 };
 
 TEST_F(RestartTest, BadGraphsAreRefusedWith400AndTheClusterStillRunsAGoodJob) {

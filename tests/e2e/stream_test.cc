@@ -17,15 +17,11 @@
 namespace eddy {
 namespace {
 
+using testing::JobIdFrom;
 using testing::TestCluster;
 using testing::WaitUntil;
 using namespace std::chrono_literals;
 
-std::string JobIdFrom(const std::string& output) {
-  auto pos = output.find("Job ");
-  if (pos == std::string::npos) return "";
-  return output.substr(pos + 4, 32);
-}
 
 /// Every line of every visible file in `dir`.
 std::vector<std::string> ReadLines(const std::string& dir) {
@@ -40,17 +36,7 @@ std::vector<std::string> ReadLines(const std::string& dir) {
   return lines;
 }
 
-class StreamTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = testing::MakeTestDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
-  }
-  void TearDown() override {
-    if (!HasFailure()) testing::RemoveTestDir(dir_);
-  }
-  std::string TestJob(const std::string& name) { return testing::TestJobsDir() + "/" + name + ".so"; }
-  std::string dir_;
-};
+using StreamTest = testing::ClusterTestBase;
 
 TEST_F(StreamTest, WatermarksNeverOvertakeRecordsAndReachEveryVertex) {
   // Timestamps 10 ms apart, each shifted back by up to 5 s: out of order by at most 5 s.

@@ -123,4 +123,20 @@ std::string JobIdFrom(const std::string& run_output) {
   return run_output.substr(pos + 4, 32);
 }
 
+void ClusterTestBase::SetUp() {
+  dir_ = MakeTestDir(::testing::UnitTest::GetInstance()->current_test_info()->name());
+}
+
+void ClusterTestBase::TearDown() {
+  if (!HasFailure()) RemoveTestDir(dir_);  // logs stay for a failed test
+}
+
+std::string ClusterTestBase::Example(const std::string& name) const {
+  return ExamplesDir() + "/" + name + ".so";
+}
+
+std::string ClusterTestBase::TestJob(const std::string& name) const {
+  return TestJobsDir() + "/" + name + ".so";
+}
+
 }  // namespace eddy::testing

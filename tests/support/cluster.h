@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/support/process.h"
@@ -58,6 +59,17 @@ class TestCluster {
   ChildProcess jobmanager_;
   std::vector<ChildProcess> taskmanagers_;
   int cli_runs_ = 0;
+};
+
+/// Base of end-to-end test fixtures: a fresh directory per test for logs and data, kept
+/// when the test fails and removed when it passes; paths of job libraries.
+class ClusterTestBase : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  std::string Example(const std::string& name) const;
+  std::string TestJob(const std::string& name) const;
+  std::string dir_;
 };
 
 /// Directory with the test job libraries (build/tests/jobs).
