@@ -109,6 +109,15 @@ absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph) {
   if (!config_ok.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("invalid job config: ", config_ok.message()));
   }
+  // Tasks read these from the graph: the cluster's values apply where the job sets none.
+  auto& config = *graph.mutable_config();
+  if (!config.contains(opt::kAutoWatermarkInterval)) {
+    config[opt::kAutoWatermarkInterval] =
+        absl::StrCat(job_config.GetDuration(opt::kAutoWatermarkInterval).count(), "ms");
+  }
+  if (!config.contains(opt::kRuntimeMode)) {
+    config[opt::kRuntimeMode] = job_config.GetString(opt::kRuntimeMode);
+  }
   auto job = std::make_shared<Job>();
   job->id = JobId(RandomHexId(16));
   job->graph = std::move(graph);

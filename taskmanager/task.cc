@@ -271,7 +271,7 @@ absl::Status Task::RunChain() {
   rt.ctx.attempt = dep.attempt();
   rt.ctx.parallelism = vertex->parallelism();
   rt.ctx.max_parallelism = graph.max_parallelism();
-  auto mode = graph.config().find("execution.runtime-mode");
+  auto mode = graph.config().find(opt::kRuntimeMode);
   rt.ctx.batch_mode = mode == graph.config().end() || mode->second == "automatic"
                           ? graph.bounded()
                           : mode->second == "batch";
@@ -279,7 +279,7 @@ absl::Status Task::RunChain() {
   rt.ctx.cancel_flag = &cancelled_;
   rt.ctx.processing_time = &rt;
   rt.ctx.auto_watermark_interval_ms =
-      JobDurationMs(graph, "pipeline.auto-watermark-interval", 200);
+      JobDurationMs(graph, opt::kAutoWatermarkInterval, 200);
   rt.ctx.job_config = &rt.job_config;
 
   // The vertex's operators, by plan index, in topological (plan) order.
