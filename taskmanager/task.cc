@@ -18,6 +18,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// Record elements of one channel decoded and handed on together (one virtual call).
+constexpr size_t kDecodeBatch = 256;
+
 /// Adapts the network RecordWriter to the API's RecordChannelWriter. A failed write
 /// (only when the partition is cancelled) is remembered and later writes are dropped.
 class ChannelWriter final : public RecordChannelWriter {
@@ -97,7 +100,6 @@ struct Task::Runtime final : public SourceWaker, public ProcessingTimeService {
     int logical_input = 0;
     std::unique_ptr<ElementDecoder> decoder;
     net::RecordReader reader;
-    bool ended = false;
   };
   std::vector<Channel> channels;
   std::vector<runtime::StatusWatermarkValve> valves;  // per logical input
@@ -290,9 +292,6 @@ absl::Status Task::RunChain() {
     members.push_back(index);
   }
   std::sort(members.begin(), members.end());
-  auto in_vertex = [&](int index) {
-    return std::binary_search(members.begin(), members.end(), index);
-  };
 
   // Output side: one partition and writer per outgoing edge.
   std::map<int, std::vector<ErasedInput>> network_targets;  // producer plan index -> writers
@@ -362,7 +361,6 @@ absl::Status Task::RunChain() {
     instances.emplace(index, std::move(inst));
   }
   for (int index : members) rt.ops.push_back(std::move(instances.at(index)));
-  (void)in_vertex;
   rt.head = rt.ops.front().op.get();
   rt.source = rt.ops.front().source;
   const OperatorNode& head_node = plan.nodes()[members.front()];
@@ -460,7 +458,7 @@ absl::Status Task::RunChain() {
     std::string_view frame;
     while (true) {
       if (!ch.reader.has_buffered_bytes() || ch.reader.returned_spanning_record() ||
-          rt.pending.size() == Output<int>::kBatchSize) {
+          rt.pending.size() == kDecodeBatch) {
         EDDY_RETURN_IF_ERROR(flush_pending(channel));
         if (cancelled_.load(std::memory_order_relaxed)) return absl::OkStatus();
       }
@@ -547,7 +545,6 @@ absl::Status Task::RunChain() {
     } else if (in.buffer.kind() == net::BufferKind::kEndOfPartition) {
       Runtime::Channel& ch = rt.channels[static_cast<size_t>(channel)];
       EDDY_RETURN_IF_ERROR(ch.reader.Finish());
-      ch.ended = true;
       auto& valve = rt.valves[static_cast<size_t>(ch.logical_input)];
       apply(ch.logical_input, valve.OnChannelEnded(valve_channel[channel]));
       if (--rt.open_channels[static_cast<size_t>(ch.logical_input)] == 0) {

@@ -18,6 +18,7 @@
 #include "api/job_builder.h"
 #include "api/operator.h"
 #include "api/source.h"
+#include "connectors/rate_schedule.h"
 
 namespace eddy::connectors::datagen {
 
@@ -37,33 +38,9 @@ struct GeneratorOptions {
 
 namespace internal {
 
-using Clock = std::chrono::steady_clock;
-
 /// Returns the seed of subtask `subtask`'s generator: `seed` mixed with the subtask index,
 /// so that neighbouring subtasks get unrelated streams.
 uint64_t SubtaskSeed(uint64_t seed, int subtask);
-
-/// Paces records at a fixed rate on the steady clock: record k is due at start + k / rate.
-/// A source that falls behind (backpressure) catches up in a burst of at most
-/// kMaxCatchUp worth of records, then the schedule restarts from now.
-class RateSchedule {
- public:
-  static constexpr Clock::duration kMaxCatchUp = std::chrono::seconds(1);
-
-  /// Starts the schedule now; `per_second` <= 0 means unlimited.
-  explicit RateSchedule(double per_second);
-
-  bool limited() const { return per_second_ > 0; }
-  /// Returns when the next record may be emitted (re-anchoring if too far behind at `now`).
-  Clock::time_point NextDue(Clock::time_point now);
-  /// Counts one emitted record.
-  void Advance() { ++emitted_; }
-
- private:
-  double per_second_;
-  Clock::time_point start_;
-  uint64_t emitted_ = 0;
-};
 
 /// Emits fn(i, rng) for the indices i ≡ subtask (mod parallelism), i < count, paced by
 /// the rate schedule: when the next record is not yet due the reader asks to be woken then.
@@ -86,13 +63,7 @@ class GeneratorReader final : public SourceReader<T> {
     constexpr int64_t kMaxIndex = std::numeric_limits<int64_t>::max();
     for (int n = 0; n < SourceReader<T>::kBatchRecords; ++n) {
       if (exhausted_ || (bounded && index_ >= opts_.count)) return InputStatus::kEndOfInput;
-      if (schedule_->limited()) {
-        auto due = schedule_->NextDue(Clock::now());
-        if (due > Clock::now()) {
-          if (waker_ != nullptr) waker_->WakeAt(due);
-          return InputStatus::kNothingAvailable;
-        }
-      }
+      if (!schedule_->Ready(waker_)) return InputStatus::kNothingAvailable;
       out.Collect(fn_(index_, rng_));
       schedule_->Advance();
       if (index_ > kMaxIndex - parallelism_) {

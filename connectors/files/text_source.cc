@@ -7,9 +7,9 @@
 #include <stdexcept>
 #include <utility>
 
-#include "connectors/datagen/datagen.h"
 #include "connectors/files/file_splits.h"
 #include "connectors/files/line_reader.h"
+#include "connectors/rate_schedule.h"
 
 namespace eddy::connectors::files {
 namespace {
@@ -61,13 +61,7 @@ class LineFileReader final : public SourceReader<T> {
         lines_in_split_ = 0;
         open_ = true;
       }
-      if (schedule_->limited()) {
-        auto due = schedule_->NextDue(Clock::now());
-        if (due > Clock::now()) {
-          waker_->WakeAt(due);
-          return InputStatus::kNothingAvailable;
-        }
-      }
+      if (!schedule_->Ready(waker_)) return InputStatus::kNothingAvailable;
       std::string_view line;
       if (!reader_.Next(&line)) {
         if (!reader_.status().ok()) throw std::runtime_error(std::string(reader_.status().message()));
@@ -133,7 +127,7 @@ class LineFileReader final : public SourceReader<T> {
   T record_{};
   std::set<std::string> seen_;
   Clock::time_point next_scan_{};
-  std::optional<datagen::internal::RateSchedule> schedule_;
+  std::optional<RateSchedule> schedule_;
 };
 
 template <typename T, typename Parse>

@@ -160,7 +160,7 @@ TEST(DatagenTest, RateLimitedReaderAsksToBeWokenInsteadOfSleeping) {
 }
 
 TEST(DatagenTest, RateScheduleForgetsDebtAfterLongStall) {
-  internal::RateSchedule schedule(1000);
+  RateSchedule schedule(1000);
   Clock::time_point now = Clock::now();
   for (int i = 0; i < 10; ++i) schedule.Advance();
   Clock::time_point due = schedule.NextDue(now);

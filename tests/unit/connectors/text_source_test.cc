@@ -211,35 +211,6 @@ TEST_F(TextSourceTest, CsvRowsSplitsLikeTextAndSkipsHeaders) {
 namespace eddy::connectors::files {
 namespace {
 
-/// Drives one reader by hand: polls until `done` says stop or the deadline passes, sleeping
-/// until the wake-up time the reader asks for.
-template <typename T>
-std::vector<T> PollUntil(SourceReader<T>& reader, testing::RecordingWaker& waker,
-                         const std::function<bool(const std::vector<T>&)>& done,
-                         std::chrono::milliseconds limit,
-                         const std::function<void(const std::vector<T>&)>& between = nullptr) {
-  testing::CollectingInput<T> sink;
-  Output<T> out;
-  out.AddTarget(ErasedInput::Of<T>(&sink, &sink));
-  ReaderOutput<T> reader_out(&out);
-  std::vector<T> values;
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    InputStatus status = reader.PollNext(reader_out);
-    out.Flush();
-    for (auto& r : sink.records) values.push_back(r.value);
-    sink.records.clear();
-    if (done(values) || status == InputStatus::kEndOfInput) break;
-    if (between) between(values);
-    if (status == InputStatus::kNothingAvailable) {
-      auto wait = std::min<std::chrono::steady_clock::duration>(
-          waker.wake_at - std::chrono::steady_clock::now(), std::chrono::milliseconds(50));
-      if (wait.count() > 0) std::this_thread::sleep_for(wait);  // the reader's schedule
-    }
-  }
-  return values;
-}
-
 TEST(FileSourceTest, ContinuousModeReadsFilesThatAppearLater) {
   std::string dir = (fs::path(::testing::TempDir()) / "continuous_XXXXXX").string();
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
@@ -253,7 +224,7 @@ TEST(FileSourceTest, ContinuousModeReadsFilesThatAppearLater) {
   testing::RecordingWaker waker;
   reader->Open(rt, &waker);
   bool wrote = false;
-  auto lines = PollUntil<std::string>(
+  auto lines = testing::PollReader<std::string>(
       *reader, waker, [](const auto& v) { return v.size() == 5; }, std::chrono::seconds(10),
       [&](const std::vector<std::string>& seen) {
         if (!wrote && seen.size() == 2) {
