@@ -44,6 +44,7 @@ class FakeTaskManager {
     }
     port_ = *server_.Listen("127.0.0.1", 0);
   }
+  ~FakeTaskManager() { server_.Stop(); }
   uint16_t port() const { return port_; }
   std::vector<rpc::SubmitTasksRequest> submits() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -55,11 +56,12 @@ class FakeTaskManager {
   }
 
  private:
-  rpc::RpcServer server_;
-  uint16_t port_ = 0;
+  // The handlers write these: they outlive the server, which is destroyed (stopped) first.
   std::mutex mu_;
   std::vector<rpc::SubmitTasksRequest> submits_;
   std::vector<std::string> log_;
+  uint16_t port_ = 0;
+  rpc::RpcServer server_;
 };
 
 job::JobGraph OneVertexGraph(int parallelism = 1) {
