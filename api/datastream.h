@@ -287,6 +287,13 @@ class SinkOperator final : public OneInputStreamOperator<T> {
     this->runtime().records_out += batch.size();
     sink_->WriteBatch(batch);
   }
+  /// Sinks end latency markers: they record how long each took to get here.
+  void ProcessLatencyMarker(int /*input*/, const LatencyMarker& marker) override {
+    RuntimeContext& ctx = this->runtime();
+    if (ctx.latency != nullptr && ctx.processing_time != nullptr) {
+      ctx.latency->Add(marker, ctx.processing_time->CurrentProcessingTime());
+    }
+  }
   void Finish() override { sink_->Finish(); }
   void Close() override { sink_->Close(); }
 
@@ -298,10 +305,16 @@ template <typename T>
 class SourceOperator final : public StreamOperator, public SourceOperatorBase {
  public:
   SourceOperator(std::unique_ptr<SourceReader<T>> reader, Output<T>* out)
-      : reader_(std::move(reader)), output_(out) {}
+      : reader_(std::move(reader)), out_(out), output_(out) {}
   int num_inputs() const override { return 0; }
   void SetWaker(SourceWaker* waker) override { waker_ = waker; }
-  void Open() override { reader_->Open(runtime(), waker_); }
+  void Open() override {
+    reader_->Open(runtime(), waker_);
+    ProcessingTimeService* time = runtime().processing_time;
+    if (runtime().latency_interval_ms > 0 && time != nullptr) {
+      ScheduleLatencyMarker(time->CurrentProcessingTime() + runtime().latency_interval_ms);
+    }
+  }
   InputStatus EmitNext() override {
     InputStatus status = reader_->PollNext(output_);
     runtime().records_in = output_.emitted();
@@ -310,7 +323,16 @@ class SourceOperator final : public StreamOperator, public SourceOperatorBase {
   void Close() override { reader_->Close(); }
 
  private:
+  /// Emits a latency marker at `at` and every latency interval after it.
+  void ScheduleLatencyMarker(int64_t at) {
+    runtime().processing_time->RegisterTimer(at, [this](int64_t now) {
+      out_->EmitLatencyMarker(LatencyMarker{now, runtime().source_operator, runtime().subtask});
+      ScheduleLatencyMarker(now + runtime().latency_interval_ms);
+    });
+  }
+
   std::unique_ptr<SourceReader<T>> reader_;
+  Output<T>* out_;
   ReaderOutput<T> output_;
   SourceWaker* waker_ = nullptr;
 };

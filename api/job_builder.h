@@ -17,6 +17,7 @@
 #include "api/operator.h"
 #include "api/source.h"
 #include "common/proto/job.pb.h"
+#include "common/write_window.h"
 
 namespace eddy {
 
@@ -28,14 +29,29 @@ inline constexpr uint32_t kAbiVersion =
     (static_cast<uint32_t>(_GLIBCXX_USE_CXX11_ABI) << 4) | static_cast<uint32_t>(sizeof(void*));
 
 /// Writes serialized elements to the channels of one network edge (implemented by the
-/// TaskManager's network stack). A write fails only when the task is being cancelled;
-/// then the writer drops what it is given and reports the status once.
+/// TaskManager's network stack). Writers serialize a record straight into the free part of
+/// the channel's current network buffer, window(channel), as a varint length and the
+/// element; the virtual calls are for the rare cases: a buffer is full (Refill), an element
+/// does not fit (Write, which spans buffers), broadcast. A write fails only when the task
+/// is being cancelled; then the writer drops what it is given (windows stay empty) and
+/// reports the status once.
 class RecordChannelWriter {
  public:
+  RecordChannelWriter(int num_channels, WriteWindow* windows)
+      : num_channels_(num_channels), windows_(windows) {}
   virtual ~RecordChannelWriter() = default;
-  virtual int num_channels() const = 0;
+  int num_channels() const { return num_channels_; }
+  WriteWindow& window(int channel) { return windows_[channel]; }
+  /// Sends `channel`'s buffer on if it holds data and takes a fresh one (blocks under
+  /// backpressure); the window stays empty only if the task is cancelled.
+  virtual void Refill(int channel) = 0;
+  /// Appends one element (length-prefixed here), spanning buffers as needed.
   virtual void Write(int channel, std::string_view element) = 0;
   virtual void Broadcast(std::string_view element) = 0;
+
+ private:
+  int num_channels_;
+  WriteWindow* windows_;
 };
 
 /// Decodes the record elements of one channel into batches for an operator input.

@@ -1,10 +1,11 @@
 // Typed glue between a chain and the network: writer operators that serialize each record
-// as a stream element (tag, timestamp, value) and pick its channel (forward, hash by key
+// as a stream element (tag, timestamp, value) straight into the channel's network buffer and pick its channel (forward, hash by key
 // group through a table, rebalance, broadcast), forward watermarks and watermark status to
 // every channel, and a decoder that turns record elements back into batches.
 // Used by one task thread; no synchronization.
 #pragma once
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,64 @@
 
 namespace eddy::internal {
 
-/// Serializes elements into a reused scratch string and writes them to a channel writer.
+/// A byte sink (see Serde) over the free part of a network buffer: bytes go straight into
+/// the buffer; once something does not fit, everything from `begin` on moves to `spill`
+/// and the rest of the record is appended there.
+class WindowSink {
+ public:
+  WindowSink(char* begin, char* end, std::string* spill)
+      : begin_(begin), pos_(begin), end_(end), spill_(spill) {}
+  void push_back(char c) {
+    if (pos_ != end_) [[likely]] {
+      *pos_++ = c;
+      return;
+    }
+    Spill();
+    spill_->push_back(c);
+  }
+  void append(const char* data, size_t n) {
+    if (static_cast<size_t>(end_ - pos_) >= n) [[likely]] {
+      std::memcpy(pos_, data, n);
+      pos_ += n;
+      return;
+    }
+    Spill();
+    spill_->append(data, n);
+  }
+  template <typename Fill>
+  void AppendContiguous(size_t n, Fill& fill) {
+    if (static_cast<size_t>(end_ - pos_) >= n) {
+      fill(pos_);
+      pos_ += n;
+      return;
+    }
+    Spill();
+    const size_t start = spill_->size();
+    spill_->resize(start + n);
+    fill(spill_->data() + start);
+  }
+  /// Where the next byte goes (only while !spilled()).
+  char* pos() const { return pos_; }
+  void Advance(size_t n) { pos_ += n; }
+  bool spilled() const { return spilled_; }
+
+ private:
+  void Spill() {
+    if (spilled_) return;
+    spilled_ = true;
+    spill_->assign(begin_, static_cast<size_t>(pos_ - begin_));
+    end_ = pos_;  // every later write takes the spill path
+  }
+
+  char* begin_;
+  char* pos_;
+  char* end_;
+  std::string* spill_;
+  bool spilled_ = false;
+};
+
+/// Serializes record elements straight into the channels' network buffers (a varint
+/// length, the element header, the value); forwards watermarks and status to every channel.
 template <typename T>
 class NetworkWriterBase : public OneInputStreamOperator<T> {
  public:
@@ -37,8 +95,48 @@ class NetworkWriterBase : public OneInputStreamOperator<T> {
     }
     if (!idle_) StreamOperator::ProcessWatermarkStatus(input, status);
   }
+  /// A latency marker goes to one channel, the next in turn (Flink picks one at random).
+  void ProcessLatencyMarker(int /*input*/, const LatencyMarker& marker) override {
+    char frame[element::kLatencyMarkerBytes];
+    element::EncodeLatencyMarker(marker, frame);
+    writer_->Write(next_marker_channel_, std::string_view(frame, sizeof(frame)));
+    if (++next_marker_channel_ == writer_->num_channels()) next_marker_channel_ = 0;
+  }
 
  protected:
+  /// Writes one record element to `channel`, in place when it fits the current buffer.
+  void WriteRecord(int channel, const StreamRecord<T>& record) {
+    WriteWindow& w = writer_->window(channel);
+    if (w.free() < kMinWindow) [[unlikely]] {
+      writer_->Refill(channel);
+      if (w.free() < kMinWindow) {  // cancelled, or buffers too small to write in place
+        writer_->Write(channel, Encode(record));
+        return;
+      }
+    }
+    // One byte is kept for the length: enough below 128 bytes, moved up otherwise.
+    WindowSink sink(w.pos + 1, w.end, &scratch_);
+    sink.Advance(element::EncodeRecordHeader(record.timestamp, sink.pos()));
+    Serde<T>::Write(record.value, &sink);
+    if (!sink.spilled()) [[likely]] {
+      const auto length = static_cast<size_t>(sink.pos() - (w.pos + 1));
+      if (length < 0x80) [[likely]] {
+        *w.pos = static_cast<char>(length);
+        w.pos = sink.pos();
+        return;
+      }
+      const size_t prefix = VarintLength(length);
+      if (prefix - 1 <= static_cast<size_t>(w.end - sink.pos())) {
+        std::memmove(w.pos + prefix, w.pos + 1, length);
+        PutVarint(length, w.pos);
+        w.pos += prefix + length;
+        return;
+      }
+      scratch_.assign(w.pos + 1, length);
+    }
+    writer_->Write(channel, scratch_);  // spans buffers
+  }
+  /// Returns the element in a scratch string (for broadcast and the rare slow path).
   std::string_view Encode(const StreamRecord<T>& record) {
     scratch_.resize(9);
     scratch_.resize(element::EncodeRecordHeader(record.timestamp, scratch_.data()));
@@ -48,8 +146,27 @@ class NetworkWriterBase : public OneInputStreamOperator<T> {
   RecordChannelWriter* writer_;
 
  private:
+  /// Below this many free bytes a buffer is sent on rather than started on.
+  static constexpr size_t kMinWindow = 64;
+  static size_t VarintLength(size_t n) {
+    size_t bytes = 1;
+    while (n >= 0x80) {
+      n >>= 7;
+      ++bytes;
+    }
+    return bytes;
+  }
+  static void PutVarint(size_t n, char* out) {
+    while (n >= 0x80) {
+      *out++ = static_cast<char>(n | 0x80);
+      n >>= 7;
+    }
+    *out = static_cast<char>(n);
+  }
+
   std::string scratch_;
   bool idle_ = false;
+  int next_marker_channel_ = 0;
 };
 
 template <typename T>
@@ -58,7 +175,7 @@ class ForwardWriter final : public NetworkWriterBase<T> {
   using NetworkWriterBase<T>::NetworkWriterBase;
   void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
     this->runtime().records_out += batch.size();
-    for (const auto& r : batch) this->writer_->Write(0, this->Encode(r));
+    for (const auto& r : batch) this->WriteRecord(0, r);
   }
 };
 
@@ -72,7 +189,7 @@ class RebalanceWriter final : public NetworkWriterBase<T> {
   void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
     this->runtime().records_out += batch.size();
     for (const auto& r : batch) {
-      this->writer_->Write(next_, this->Encode(r));
+      this->WriteRecord(next_, r);
       if (++next_ == channels_) next_ = 0;
     }
   }
@@ -108,7 +225,7 @@ class HashWriter final : public NetworkWriterBase<T> {
     this->runtime().records_out += batch.size();
     for (const auto& r : batch) {
       int32_t group = KeyGroupFor(KeyHash(std::invoke(key_fn_, r.value)), max_parallelism_);
-      this->writer_->Write(channel_of_group_[static_cast<size_t>(group)], this->Encode(r));
+      this->WriteRecord(channel_of_group_[static_cast<size_t>(group)], r);
     }
   }
 

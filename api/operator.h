@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "api/latency_stats.h"
 #include "api/stream_element.h"
 #include "common/check.h"
 
@@ -49,6 +50,12 @@ struct RuntimeContext {
   ProcessingTimeService* processing_time = nullptr;
   /// pipeline.auto-watermark-interval: how often periodic watermarks are emitted.
   int64_t auto_watermark_interval_ms = 200;
+  /// metrics.latency.interval: how often sources emit latency markers (0: never).
+  int64_t latency_interval_ms = 0;
+  /// The plan index of this chain's source operator (latency markers name it).
+  int32_t source_operator = 0;
+  /// Where sinks record the latency of the markers they receive.
+  LatencyStats* latency = nullptr;
   /// The job's -D configuration (job keys only).
   const std::map<std::string, std::string>* job_config = nullptr;
   /// Records that entered / left this chain (written by the task thread only).
@@ -101,6 +108,8 @@ class OutputBase {
   /// Flushes, then forwards the watermark to every target.
   virtual void EmitWatermark(EventTime watermark) = 0;
   virtual void EmitWatermarkStatus(WatermarkStatus status) = 0;
+  /// Flushes, then forwards the latency marker to every target.
+  virtual void EmitLatencyMarker(const LatencyMarker& marker) = 0;
   virtual const std::type_info& type() const = 0;
 };
 
@@ -120,6 +129,11 @@ class StreamOperator {
   /// A new watermark on input `input`; by default combined over inputs and forwarded.
   virtual void ProcessWatermark(int input, EventTime watermark);
   virtual void ProcessWatermarkStatus(int input, WatermarkStatus status);
+  /// A latency marker on input `input`: forwarded to every output by default (sinks
+  /// record it instead).
+  virtual void ProcessLatencyMarker(int /*input*/, const LatencyMarker& marker) {
+    for (OutputBase* o : outputs_) o->EmitLatencyMarker(marker);
+  }
   virtual void PrepareSnapshotPreBarrier(int64_t /*checkpoint_id*/) {}
   virtual void SnapshotState(int64_t /*checkpoint_id*/) {}
   virtual void NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {}
@@ -255,6 +269,10 @@ class Output final : public OutputBase {
   void EmitWatermarkStatus(WatermarkStatus status) override {
     Flush();
     for (const Target& t : targets_) t.op->ProcessWatermarkStatus(t.index, status);
+  }
+  void EmitLatencyMarker(const LatencyMarker& marker) override {
+    Flush();
+    for (const Target& t : targets_) t.op->ProcessLatencyMarker(t.index, marker);
   }
   const std::type_info& type() const override { return typeid(T); }
 

@@ -213,7 +213,8 @@ class ByteReader {
 };
 
 /// Appends `value` as a base-128 varint (1 to 10 bytes).
-inline void PutVarint64(std::string* out, uint64_t value) {
+template <typename Out>
+inline void PutVarint64(Out* out, uint64_t value) {
   if (value < 0x80) {
     out->push_back(static_cast<char>(value));
     return;
@@ -229,25 +230,48 @@ inline void PutVarint64(std::string* out, uint64_t value) {
 }
 
 /// Appends `value` as 4 little-endian bytes.
-inline void PutFixed32(std::string* out, uint32_t value) {
+template <typename Out>
+inline void PutFixed32(Out* out, uint32_t value) {
   value = ByteReader::FromLittleEndian(value);  // the conversion is its own inverse
   out->append(reinterpret_cast<const char*>(&value), 4);
 }
 
 /// Appends `value` as 8 little-endian bytes.
-inline void PutFixed64(std::string* out, uint64_t value) {
+template <typename Out>
+inline void PutFixed64(Out* out, uint64_t value) {
   value = ByteReader::FromLittleEndian(value);
   out->append(reinterpret_cast<const char*>(&value), 8);
 }
 
 /// Appends `bytes` as they are, without a length.
-inline void PutBytes(std::string* out, std::string_view bytes) { out->append(bytes); }
+template <typename Out>
+inline void PutBytes(Out* out, std::string_view bytes) { out->append(bytes.data(), bytes.size()); }
 
 /// Appends the varint length of `bytes`, then `bytes`.
-inline void PutLengthPrefixed(std::string* out, std::string_view bytes) {
+template <typename Out>
+inline void PutLengthPrefixed(Out* out, std::string_view bytes) {
   PutVarint64(out, bytes.size());
-  out->append(bytes);
+  out->append(bytes.data(), bytes.size());
 }
+
+namespace internal {
+/// Appends `n` bytes that `fill(char* dst)` writes in one piece: in place for a
+/// std::string or a sink with AppendContiguous(n, fill), through a temporary otherwise.
+template <typename Out, typename Fill>
+void AppendContiguous(Out* out, size_t n, Fill&& fill) {
+  if constexpr (std::is_same_v<Out, std::string>) {
+    const size_t start = out->size();
+    out->resize(start + n);
+    fill(out->data() + start);
+  } else if constexpr (requires { out->AppendContiguous(n, fill); }) {
+    out->AppendContiguous(n, fill);
+  } else {
+    std::string tmp(n, '\0');
+    fill(tmp.data());
+    out->append(tmp.data(), n);
+  }
+}
+}  // namespace internal
 
 /// Maps signed integers to unsigned so that small magnitudes make short varints.
 constexpr uint64_t ZigZagEncode(int64_t value) {
@@ -258,8 +282,9 @@ constexpr int64_t ZigZagDecode(uint64_t value) {
   return static_cast<int64_t>((value >> 1) ^ (~(value & 1) + 1));
 }
 
-/// Encodes values of type T: `static void Write(const T&, std::string* out)` appends the
-/// encoding, `static bool Read(ByteReader& in, T* value)` decodes into an existing value (reusing
+/// Encodes values of type T: `template <typename Out> static void Write(const T&, Out* out)`
+/// appends the encoding to a byte sink (std::string, or a sink writing straight into network
+/// buffers: anything with push_back(char) and append(const char*, size_t)), `static bool Read(ByteReader& in, T* value)` decodes into an existing value (reusing
 /// its capacity) and returns false on malformed input, leaving `*value` valid but unspecified.
 /// A specialization may declare `static constexpr size_t kMinSize`, the fewest bytes any value
 /// encodes to (assumed 1 otherwise; declare 0 if an encoding can be empty): it lets readers
@@ -374,14 +399,16 @@ struct Serde {
   static_assert(internal::HasAnyEddyFields<T> || internal::kDependentFalse<T>,
                 "eddy: no Serde<T> for this type; declare its fields with EDDY_FIELDS(T, ...) or "
                 "specialize eddy::Serde<T>");
-  static void Write(const T&, std::string*) {}
+  template <typename Out>
+  static void Write(const T&, Out*) {}
   static bool Read(ByteReader&, T*) { return false; }
 };
 
 template <>
 struct Serde<bool> {
   static constexpr size_t kMinSize = 1;
-  static void Write(bool value, std::string* out) { out->push_back(value ? 1 : 0); }
+  template <typename Out>
+  static void Write(bool value, Out* out) { out->push_back(value ? 1 : 0); }
   static bool Read(ByteReader& in, bool* value) {
     uint8_t byte{};
     if (!in.GetByte(&byte)) return false;
@@ -395,7 +422,8 @@ template <typename T>
   requires internal::kIsByteInteger<T>
 struct Serde<T> {
   static constexpr size_t kMinSize = 1;
-  static void Write(T value, std::string* out) { out->push_back(std::bit_cast<char>(value)); }
+  template <typename Out>
+  static void Write(T value, Out* out) { out->push_back(std::bit_cast<char>(value)); }
   static bool Read(ByteReader& in, T* value) {
     uint8_t byte{};
     if (!in.GetByte(&byte)) return false;
@@ -409,7 +437,8 @@ template <typename T>
 struct Serde<T> {
   static_assert(sizeof(T) <= 8, "eddy: integers wider than 64 bits have no Serde");
   static constexpr size_t kMinSize = 1;
-  static void Write(T value, std::string* out) {
+  template <typename Out>
+  static void Write(T value, Out* out) {
     if constexpr (std::is_signed_v<T>) {
       PutVarint64(out, ZigZagEncode(value));
     } else {
@@ -446,7 +475,8 @@ template <typename T>
 struct Serde<T> {
   using Underlying = std::underlying_type_t<T>;
   static constexpr size_t kMinSize = 1;
-  static void Write(T value, std::string* out) {
+  template <typename Out>
+  static void Write(T value, Out* out) {
     Serde<Underlying>::Write(static_cast<Underlying>(value), out);
   }
   static bool Read(ByteReader& in, T* value) {
@@ -461,7 +491,8 @@ template <>
 struct Serde<float> {
   static_assert(std::numeric_limits<float>::is_iec559 && sizeof(float) == 4);
   static constexpr size_t kMinSize = 4;
-  static void Write(float value, std::string* out) {
+  template <typename Out>
+  static void Write(float value, Out* out) {
     PutFixed32(out, std::bit_cast<uint32_t>(value));
   }
   static bool Read(ByteReader& in, float* value) {
@@ -476,7 +507,8 @@ template <>
 struct Serde<double> {
   static_assert(std::numeric_limits<double>::is_iec559 && sizeof(double) == 8);
   static constexpr size_t kMinSize = 8;
-  static void Write(double value, std::string* out) {
+  template <typename Out>
+  static void Write(double value, Out* out) {
     PutFixed64(out, std::bit_cast<uint64_t>(value));
   }
   static bool Read(ByteReader& in, double* value) {
@@ -490,7 +522,8 @@ struct Serde<double> {
 template <>
 struct Serde<std::string> {
   static constexpr size_t kMinSize = 1;
-  static void Write(const std::string& value, std::string* out) { PutLengthPrefixed(out, value); }
+  template <typename Out>
+  static void Write(const std::string& value, Out* out) { PutLengthPrefixed(out, value); }
   static bool Read(ByteReader& in, std::string* value) {
     std::string_view bytes;
     if (!in.GetLengthPrefixed(&bytes)) return false;
@@ -502,7 +535,8 @@ struct Serde<std::string> {
 template <typename A, typename B>
 struct Serde<std::pair<A, B>> {
   static constexpr size_t kMinSize = internal::MinEncodedSize<A>() + internal::MinEncodedSize<B>();
-  static void Write(const std::pair<A, B>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::pair<A, B>& value, Out* out) {
     Serde<A>::Write(value.first, out);
     Serde<B>::Write(value.second, out);
   }
@@ -514,7 +548,8 @@ struct Serde<std::pair<A, B>> {
 template <typename... Ts>
 struct Serde<std::tuple<Ts...>> {
   static constexpr size_t kMinSize = internal::TupleMinSize<std::tuple<Ts...>>::value;
-  static void Write(const std::tuple<Ts...>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::tuple<Ts...>& value, Out* out) {
     std::apply([out](const Ts&... elements) { (Serde<Ts>::Write(elements, out), ...); }, value);
   }
   static bool Read(ByteReader& in, std::tuple<Ts...>* value) {
@@ -526,7 +561,8 @@ struct Serde<std::tuple<Ts...>> {
 template <typename T, size_t N>
 struct Serde<std::array<T, N>> {
   static constexpr size_t kMinSize = N * internal::MinEncodedSize<T>();
-  static void Write(const std::array<T, N>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::array<T, N>& value, Out* out) {
     for (const T& element : value) Serde<T>::Write(element, out);
   }
   static bool Read(ByteReader& in, std::array<T, N>* value) {
@@ -540,7 +576,8 @@ struct Serde<std::array<T, N>> {
 template <typename T, typename Alloc>
 struct Serde<std::vector<T, Alloc>> {
   static constexpr size_t kMinSize = 1;
-  static void Write(const std::vector<T, Alloc>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::vector<T, Alloc>& value, Out* out) {
     PutVarint64(out, value.size());
     if constexpr (internal::kIsBulkCopyable<T>) {
       if (!value.empty()) {
@@ -579,7 +616,8 @@ struct Serde<std::vector<T, Alloc>> {
 template <typename T>
 struct Serde<std::optional<T>> {
   static constexpr size_t kMinSize = 1;
-  static void Write(const std::optional<T>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::optional<T>& value, Out* out) {
     out->push_back(value.has_value() ? 1 : 0);
     if (value.has_value()) Serde<T>::Write(*value, out);
   }
@@ -599,7 +637,8 @@ struct Serde<std::optional<T>> {
 template <typename K, typename V, typename Compare, typename Alloc>
 struct Serde<std::map<K, V, Compare, Alloc>> {
   static constexpr size_t kMinSize = 1;
-  static void Write(const std::map<K, V, Compare, Alloc>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::map<K, V, Compare, Alloc>& value, Out* out) {
     PutVarint64(out, value.size());
     for (const auto& [k, v] : value) {
       Serde<K>::Write(k, out);
@@ -615,7 +654,8 @@ template <typename K, typename V, typename Hash, typename Eq, typename Alloc>
 struct Serde<std::unordered_map<K, V, Hash, Eq, Alloc>> {
   static constexpr size_t kMinSize = 1;
   /// Writes entries in iteration order, so equal maps may encode differently.
-  static void Write(const std::unordered_map<K, V, Hash, Eq, Alloc>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::unordered_map<K, V, Hash, Eq, Alloc>& value, Out* out) {
     PutVarint64(out, value.size());
     for (const auto& [k, v] : value) {
       Serde<K>::Write(k, out);
@@ -630,7 +670,8 @@ struct Serde<std::unordered_map<K, V, Hash, Eq, Alloc>> {
 template <typename K, typename Compare, typename Alloc>
 struct Serde<std::set<K, Compare, Alloc>> {
   static constexpr size_t kMinSize = 1;
-  static void Write(const std::set<K, Compare, Alloc>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::set<K, Compare, Alloc>& value, Out* out) {
     PutVarint64(out, value.size());
     for (const K& k : value) Serde<K>::Write(k, out);
   }
@@ -643,7 +684,8 @@ template <typename K, typename Hash, typename Eq, typename Alloc>
 struct Serde<std::unordered_set<K, Hash, Eq, Alloc>> {
   static constexpr size_t kMinSize = 1;
   /// Writes elements in iteration order, so equal sets may encode differently.
-  static void Write(const std::unordered_set<K, Hash, Eq, Alloc>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::unordered_set<K, Hash, Eq, Alloc>& value, Out* out) {
     PutVarint64(out, value.size());
     for (const K& k : value) Serde<K>::Write(k, out);
   }
@@ -655,7 +697,8 @@ struct Serde<std::unordered_set<K, Hash, Eq, Alloc>> {
 template <typename Rep, typename Period>
 struct Serde<std::chrono::duration<Rep, Period>> {
   static constexpr size_t kMinSize = internal::MinEncodedSize<Rep>();
-  static void Write(const std::chrono::duration<Rep, Period>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const std::chrono::duration<Rep, Period>& value, Out* out) {
     Serde<Rep>::Write(value.count(), out);
   }
   static bool Read(ByteReader& in, std::chrono::duration<Rep, Period>* value) {
@@ -670,7 +713,8 @@ struct Serde<std::chrono::duration<Rep, Period>> {
 template <typename T, typename Tag>
 struct Serde<NamedType<T, Tag>> {
   static constexpr size_t kMinSize = internal::MinEncodedSize<T>();
-  static void Write(const NamedType<T, Tag>& value, std::string* out) {
+  template <typename Out>
+  static void Write(const NamedType<T, Tag>& value, Out* out) {
     Serde<T>::Write(value.value(), out);
   }
   static bool Read(ByteReader& in, NamedType<T, Tag>* value) {
@@ -685,14 +729,15 @@ template <typename T>
   requires internal::ProtobufMessage<T>
 struct Serde<T> {
   static constexpr size_t kMinSize = 1;
-  static void Write(const T& value, std::string* out) {
+  template <typename Out>
+  static void Write(const T& value, Out* out) {
     const size_t size = value.ByteSizeLong();
     EDDY_CHECK_LE(size, static_cast<size_t>(INT_MAX))
         << "protobuf messages are limited to 2 GiB: " << value.GetTypeName();
     PutVarint64(out, size);
-    const size_t start = out->size();
-    out->resize(start + size);
-    value.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out->data() + start));
+    internal::AppendContiguous(out, size, [&value](char* dst) {
+      value.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(dst));
+    });
   }
   static bool Read(ByteReader& in, T* value) {
     const size_t start = in.offset();
@@ -711,7 +756,8 @@ template <typename T>
 struct Serde<T> {
   static constexpr size_t kMinSize = internal::FieldsMinSize(
       static_cast<const decltype(internal::kFieldList<T>.members)*>(nullptr));
-  static void Write(const T& value, std::string* out) {
+  template <typename Out>
+  static void Write(const T& value, Out* out) {
     std::apply(
         [&value, out](auto... members) {
           (Serde<internal::MemberType<decltype(members)>>::Write(value.*members, out), ...);

@@ -32,13 +32,23 @@ struct StreamRecord {
   EventTime timestamp = kNoTimestamp;
 };
 
+/// Made by a source every `metrics.latency.interval` at processing time `marked_time` (ms
+/// since the epoch); travels in order with the records, bypassing user functions, to the
+/// sinks, which measure how long it took. `source` is the source's operator index in the
+/// job plan, `subtask` the source subtask.
+struct LatencyMarker {
+  int64_t marked_time = 0;
+  int32_t source = 0;
+  int32_t subtask = 0;
+};
+
 /// Wire tags of the elements inside data buffers.
 enum class ElementTag : uint8_t {
   kRecord = 0,              // no timestamp; then the value's Serde encoding
   kTimestampedRecord = 1,   // fixed64 timestamp; then the value
   kWatermark = 2,           // fixed64 watermark
   kWatermarkStatus = 3,     // one byte: WatermarkStatus
-  kLatencyMarker = 4,       // fixed64 marked time (ms), fixed32 source subtask
+  kLatencyMarker = 4,       // fixed64 marked time (ms), fixed32 source operator, fixed32 subtask
 };
 
 namespace element {
@@ -64,12 +74,33 @@ inline size_t EncodeRecordHeader(EventTime timestamp, char* out) {
   return 9;
 }
 
+inline void PutFixed32(char* out, int32_t v) {
+  uint32_t u = static_cast<uint32_t>(v);
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(u >> (8 * i));
+}
+inline int32_t GetFixed32(const char* in) {
+  uint32_t u = 0;
+  for (int i = 0; i < 4; ++i) u |= uint32_t{static_cast<uint8_t>(in[i])} << (8 * i);
+  return static_cast<int32_t>(u);
+}
+
+/// Bytes of a latency marker element.
+inline constexpr size_t kLatencyMarkerBytes = 17;
+/// Writes a latency marker element (kLatencyMarkerBytes).
+inline void EncodeLatencyMarker(const LatencyMarker& marker, char* out) {
+  out[0] = static_cast<char>(ElementTag::kLatencyMarker);
+  PutFixed64(out + 1, marker.marked_time);
+  PutFixed32(out + 9, marker.source);
+  PutFixed32(out + 13, marker.subtask);
+}
+
 /// One decoded element frame: its tag and fields; for records, `payload` is the value.
 struct ElementView {
   ElementTag tag = ElementTag::kRecord;
   EventTime time = kNoTimestamp;  // record timestamp, watermark or latency marker time
   WatermarkStatus status = WatermarkStatus::kActive;
-  int32_t subtask = 0;            // latency markers
+  int32_t source = 0;             // latency markers: source operator index
+  int32_t subtask = 0;            // latency markers: source subtask
   std::string_view payload;
 };
 
@@ -95,14 +126,12 @@ inline bool DecodeElement(std::string_view frame, ElementView* out) {
       if (frame.size() != 2 || static_cast<uint8_t>(frame[1]) > 1) return false;
       out->status = static_cast<WatermarkStatus>(frame[1]);
       return true;
-    case ElementTag::kLatencyMarker: {
-      if (frame.size() != 13) return false;
+    case ElementTag::kLatencyMarker:
+      if (frame.size() != kLatencyMarkerBytes) return false;
       out->time = GetFixed64(frame.data() + 1);
-      uint32_t s = 0;
-      for (int i = 0; i < 4; ++i) s |= uint32_t{static_cast<uint8_t>(frame[9 + i])} << (8 * i);
-      out->subtask = static_cast<int32_t>(s);
+      out->source = GetFixed32(frame.data() + 9);
+      out->subtask = GetFixed32(frame.data() + 13);
       return true;
-    }
   }
   return false;
 }

@@ -76,6 +76,7 @@ inline constexpr char kExponentialJitterFactor[] =
 inline constexpr char kExponentialResetBackoffThreshold[] =
     "restart-strategy.exponential-delay.reset-backoff-threshold";
 inline constexpr char kAutoWatermarkInterval[] = "pipeline.auto-watermark-interval";
+inline constexpr char kLatencyInterval[] = "metrics.latency.interval";
 inline constexpr char kRuntimeMode[] = "execution.runtime-mode";
 inline constexpr char kJobStoreExpirationTime[] = "jobstore.expiration-time";
 inline constexpr char kJobStoreMaxCapacity[] = "jobstore.max-capacity";

@@ -147,6 +147,11 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .type = ConfigType::kDuration,
          .default_value = "200ms",
          .description = "Interval at which periodic watermarks are emitted. Also per job."},
+        {.key = opt::kLatencyInterval,
+         .type = ConfigType::kDuration,
+         .default_value = "0ms",
+         .description = "Interval at which sources emit latency markers; sinks report the "
+                        "latency per source subtask (0: off). Also per job."},
         {.key = opt::kRuntimeMode,
          .type = ConfigType::kString,
          .default_value = "automatic",
@@ -189,6 +194,7 @@ const std::vector<std::string_view>& JobConfigKeys() {
       opt::kExponentialJitterFactor,
       opt::kExponentialResetBackoffThreshold,
       opt::kAutoWatermarkInterval,
+      opt::kLatencyInterval,
       opt::kRuntimeMode,
   };
   return *keys;

@@ -115,6 +115,10 @@ absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph) {
     config[opt::kAutoWatermarkInterval] =
         absl::StrCat(job_config.GetDuration(opt::kAutoWatermarkInterval).count(), "ms");
   }
+  if (!config.contains(opt::kLatencyInterval)) {
+    config[opt::kLatencyInterval] =
+        absl::StrCat(job_config.GetDuration(opt::kLatencyInterval).count(), "ms");
+  }
   if (!config.contains(opt::kRuntimeMode)) {
     config[opt::kRuntimeMode] = job_config.GetString(opt::kRuntimeMode);
   }
@@ -346,6 +350,7 @@ Dispatcher::ReportOutcome Dispatcher::OnTaskReport(const TaskManagerId& tm,
   e->records_in = std::max(e->records_in, report.records_in());
   e->records_out = std::max(e->records_out, report.records_out());
   e->watermark = report.current_input_watermark();
+  if (report.latency_size() > 0) e->latency.assign(report.latency().begin(), report.latency().end());
   const rpc::ExecutionState reported = report.state();
   if (IsTerminalTask(e->state) || reported == e->state) return ReportOutcome::kApplied;
   if (reported == rpc::DEPLOYING || reported == rpc::CREATED || reported == rpc::SCHEDULED ||
@@ -698,6 +703,29 @@ absl::StatusOr<nlohmann::json> Dispatcher::WatermarksJson(const std::string& job
     return absl::NotFoundError(absl::StrCat("job ", job_id, " has no vertex ", vertex_id));
   }
   return out;
+}
+
+absl::StatusOr<nlohmann::json> Dispatcher::LatencyJson(const std::string& job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(job_id));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
+  auto out = nlohmann::json::array();
+  for (const auto& e : it->second->executions) {
+    for (const rpc::LatencyHistogram& h : e.latency) {
+      out.push_back({{"source_id", h.source_operator()},
+                     {"source_subtask_index", h.source_subtask()},
+                     {"vertex_id", e.vertex.value()},
+                     {"operator_subtask_index", e.subtask.value()},
+                     {"count", h.count()},
+                     {"min", h.min_ms()},
+                     {"max", h.max_ms()},
+                     {"mean", h.mean_ms()},
+                     {"p50", h.p50_ms()},
+                     {"p95", h.p95_ms()},
+                     {"p99", h.p99_ms()}});
+    }
+  }
+  return nlohmann::json{{"latency", out}};
 }
 
 }  // namespace eddy

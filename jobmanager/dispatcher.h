@@ -86,6 +86,8 @@ class Dispatcher {
   /// GET /jobs/{id}/vertices/{vid}/watermarks.
   absl::StatusOr<nlohmann::json> WatermarksJson(const std::string& job_id,
                                                 const std::string& vertex_id) const;
+  /// GET /jobs/{id}/latency: what the sinks measured of the sources' latency markers.
+  absl::StatusOr<nlohmann::json> LatencyJson(const std::string& job_id) const;
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -99,6 +101,7 @@ class Dispatcher {
     uint64_t records_in = 0;
     uint64_t records_out = 0;
     int64_t watermark = INT64_MIN;
+    std::vector<rpc::LatencyHistogram> latency;  // sinks: per source subtask
     std::string failure;
     int64_t start_ms = -1;
     int64_t end_ms = -1;

@@ -1,6 +1,6 @@
 // REST routes for jobs and job libraries (Flink's paths): /jars, /jars/upload,
 // /jars/{id}/run, /jobs, /jobs/overview, /jobs/{id}, /jobs/{id}/exceptions,
-// /jobs/{id}/vertices/{vid}/watermarks,
+// /jobs/{id}/vertices/{vid}/watermarks, /jobs/{id}/latency,
 // PATCH /jobs/{id}?mode=cancel, and /blobs/{sha256} for TaskManagers.
 #include <google/protobuf/util/json_util.h>
 
@@ -124,6 +124,10 @@ void JobManager::RegisterJobRoutes() {
                                                                request.path_params.at("vertexid"));
                        return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
                      });
+  rest_server_.Route("GET", "/jobs/:jobid/latency", [this](const RestRequest& request) {
+    auto json = dispatcher_->LatencyJson(request.path_params.at("jobid"));
+    return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
+  });
   rest_server_.Route("PATCH", "/jobs/:jobid", [this](const RestRequest& request) {
     auto mode = request.query_params.find("mode");
     std::string m = mode == request.query_params.end() ? "cancel" : mode->second;

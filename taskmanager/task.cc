@@ -9,6 +9,7 @@
 #include "common/config.h"
 #include "common/logging.h"
 #include "common/status.h"
+#include "taskmanager/channel_writer.h"
 #include "taskmanager/network/record_serializer.h"
 #include "taskmanager/runtime/mailbox.h"
 #include "taskmanager/runtime/watermark_valve.h"
@@ -20,34 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 /// Record elements of one channel decoded and handed on together (one virtual call).
 constexpr size_t kDecodeBatch = 256;
-
-/// Adapts the network RecordWriter to the API's RecordChannelWriter. A failed write
-/// (only when the partition is cancelled) is remembered and later writes are dropped.
-class ChannelWriter final : public RecordChannelWriter {
- public:
-  explicit ChannelWriter(std::shared_ptr<net::ResultPartition> partition)
-      : partition_(partition), writer_(std::move(partition)) {}
-  int num_channels() const override { return writer_.num_channels(); }
-  void Write(int channel, std::string_view element) override {
-    if (!status_.ok()) return;
-    status_ = writer_.Write(channel, element);
-  }
-  void Broadcast(std::string_view element) override {
-    if (!status_.ok()) return;
-    status_ = writer_.Broadcast(element);
-  }
-  net::RecordWriter& writer() { return writer_; }
-  net::ResultPartition& partition() { return *partition_; }
-  const absl::Status& status() const { return status_; }
-  void Fail(absl::Status s) {
-    if (status_.ok()) status_ = std::move(s);
-  }
-
- private:
-  std::shared_ptr<net::ResultPartition> partition_;
-  net::RecordWriter writer_;
-  absl::Status status_;
-};
 
 int IndexOf(const JobBuilder& plan, const std::string& id) {
   const auto& nodes = plan.nodes();
@@ -107,6 +80,7 @@ struct Task::Runtime final : public SourceWaker, public ProcessingTimeService {
   std::vector<element::ElementView> pending;          // record elements not yet decoded
 
   Clock::time_point source_wake_at = Clock::time_point::min();
+  LatencyStats latency;  // what this chain's sinks measured
 
   // SourceWaker
   void Wake() override { mailbox.Wake(); }
@@ -209,7 +183,32 @@ rpc::TaskReport Task::Report() const {
   std::lock_guard<std::mutex> lock(mu_);
   report.set_state(state_);
   report.set_failure(failure_);
+  for (const auto& h : latency_) *report.add_latency() = h;
   return report;
+}
+
+void Task::PublishLatency() {
+  Runtime& rt = *rt_;
+  if (rt.latency.empty()) return;
+  std::vector<rpc::LatencyHistogram> out;
+  const auto& nodes = setup_.plan->nodes();
+  for (const LatencyStats::Summary& s : rt.latency.Summaries()) {
+    rpc::LatencyHistogram h;
+    if (s.source >= 0 && static_cast<size_t>(s.source) < nodes.size()) {
+      h.set_source_operator(nodes[static_cast<size_t>(s.source)].id);
+    }
+    h.set_source_subtask(s.subtask);
+    h.set_count(s.count);
+    h.set_min_ms(s.min);
+    h.set_max_ms(s.max);
+    h.set_p50_ms(s.p50);
+    h.set_p95_ms(s.p95);
+    h.set_p99_ms(s.p99);
+    h.set_mean_ms(s.mean);
+    out.push_back(std::move(h));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  latency_ = std::move(out);
 }
 
 void Task::SetState(rpc::ExecutionState state, const std::string& failure) {
@@ -242,6 +241,7 @@ void Task::Run() {
   }
   records_in_.store(rt.ctx.records_in);
   records_out_.store(rt.ctx.records_out);
+  PublishLatency();
   if (cancelled_.load()) {
     SetState(rpc::CANCELED);
   } else if (!status.ok()) {
@@ -282,6 +282,8 @@ absl::Status Task::RunChain() {
   rt.ctx.processing_time = &rt;
   rt.ctx.auto_watermark_interval_ms =
       JobDurationMs(graph, opt::kAutoWatermarkInterval, 200);
+  rt.ctx.latency_interval_ms = JobDurationMs(graph, opt::kLatencyInterval, 0);
+  rt.ctx.latency = &rt.latency;
   rt.ctx.job_config = &rt.job_config;
 
   // The vertex's operators, by plan index, in topological (plan) order.
@@ -363,6 +365,7 @@ absl::Status Task::RunChain() {
   for (int index : members) rt.ops.push_back(std::move(instances.at(index)));
   rt.head = rt.ops.front().op.get();
   rt.source = rt.ops.front().source;
+  if (rt.source != nullptr) rt.ctx.source_operator = members.front();
   const OperatorNode& head_node = plan.nodes()[members.front()];
 
   // Input side: one gate over the channels of every incoming edge; the k-th edge into the
@@ -434,10 +437,15 @@ absl::Status Task::RunChain() {
   SetState(rpc::RUNNING);
 
   const auto timeout = setup_.buffer_timeout;
+  auto latency_published = Clock::now();
   auto publish = [&] {
     records_in_.store(rt.ctx.records_in, std::memory_order_relaxed);
     records_out_.store(rt.ctx.records_out, std::memory_order_relaxed);
     watermark_.store(rt.Watermark(), std::memory_order_relaxed);
+    if (!rt.latency.empty() && Clock::now() - latency_published >= std::chrono::seconds(1)) {
+      latency_published = Clock::now();
+      PublishLatency();
+    }
   };
   auto apply = [&](int logical, const runtime::StatusWatermarkValve::Change& change) {
     if (change.status) rt.head->ProcessWatermarkStatus(logical, *change.status);
@@ -480,6 +488,9 @@ absl::Status Task::RunChain() {
         apply(ch.logical_input, valve.OnWatermark(valve_channel[channel], view.time));
       } else if (view.tag == ElementTag::kWatermarkStatus) {
         apply(ch.logical_input, valve.OnStatus(valve_channel[channel], view.status));
+      } else if (view.tag == ElementTag::kLatencyMarker) {
+        rt.head->ProcessLatencyMarker(ch.logical_input,
+                                      LatencyMarker{view.time, view.source, view.subtask});
       }
     }
     absl::Status s = flush_pending(channel);

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "api/job_builder.h"
 #include "common/proto/job.pb.h"
@@ -57,6 +58,8 @@ class Task {
   void Run();
   absl::Status RunChain();
   void SetState(rpc::ExecutionState state, const std::string& failure = "");
+  /// Copies the sink's latency summaries into what Report() returns (task thread).
+  void PublishLatency();
 
   TaskSetup setup_;
   StateListener listener_;
@@ -69,6 +72,7 @@ class Task {
   mutable std::mutex mu_;
   rpc::ExecutionState state_ = rpc::DEPLOYING;  // guarded by mu_
   std::string failure_;                         // guarded by mu_
+  std::vector<rpc::LatencyHistogram> latency_;  // guarded by mu_
 
   std::unique_ptr<Runtime> rt_;  // created before the thread starts; its loop is the task thread's
 };

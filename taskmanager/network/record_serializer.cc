@@ -29,17 +29,24 @@ size_t EncodeVarint(uint64_t value, char* out) {
 
 RecordWriter::RecordWriter(std::shared_ptr<ResultPartition> partition)
     : partition_(std::move(partition)),
-      current_(static_cast<size_t>(partition_->num_subpartitions())) {}
+      current_(static_cast<size_t>(partition_->num_subpartitions())),
+      windows_(current_.size()) {}
 
 RecordWriter::~RecordWriter() = default;
 
 int RecordWriter::num_channels() const { return static_cast<int>(current_.size()); }
 
-void RecordWriter::MarkPending() {
+absl::Status RecordWriter::TakeBuffer(int channel) {
+  Buffer& buffer = current_[static_cast<size_t>(channel)];
+  EDDY_ASSIGN_OR_RETURN(buffer, partition_->RequestBuffer());
+  buffer.set_size(0);
+  buffer.set_kind(BufferKind::kData);
+  windows_[static_cast<size_t>(channel)] = {buffer.data(), buffer.data() + buffer.capacity()};
   if (!has_pending_) {
     has_pending_ = true;
     oldest_pending_ = std::chrono::steady_clock::now();
   }
+  return absl::OkStatus();
 }
 
 absl::Status RecordWriter::Write(int channel, std::string_view record) {
@@ -51,16 +58,12 @@ absl::Status RecordWriter::Write(int channel, std::string_view record) {
   }
   char prefix[kMaxVarintBytes];
   const size_t prefix_bytes = EncodeVarint(record.size(), prefix);
-  Buffer& buffer = current_[static_cast<size_t>(channel)];
-  ++records_written_;
-  bytes_written_ += prefix_bytes + record.size();
-  if (buffer && buffer.capacity() - buffer.size() > prefix_bytes + record.size()) {
+  WriteWindow& window = windows_[static_cast<size_t>(channel)];
+  if (window.free() > prefix_bytes + record.size()) {
     // Common case: the record fits and leaves room, so the buffer stays current.
-    char* out = buffer.data() + buffer.size();
-    std::memcpy(out, prefix, prefix_bytes);
-    if (!record.empty()) std::memcpy(out + prefix_bytes, record.data(), record.size());
-    buffer.set_size(buffer.size() + prefix_bytes + record.size());
-    MarkPending();
+    std::memcpy(window.pos, prefix, prefix_bytes);
+    if (!record.empty()) std::memcpy(window.pos + prefix_bytes, record.data(), record.size());
+    window.pos += prefix_bytes + record.size();
     return absl::OkStatus();
   }
   EDDY_RETURN_IF_ERROR(WriteBytes(channel, prefix, prefix_bytes));
@@ -68,20 +71,15 @@ absl::Status RecordWriter::Write(int channel, std::string_view record) {
 }
 
 absl::Status RecordWriter::WriteBytes(int channel, const char* data, size_t n) {
-  Buffer& buffer = current_[static_cast<size_t>(channel)];
+  WriteWindow& window = windows_[static_cast<size_t>(channel)];
   while (n > 0) {
-    if (!buffer) {
-      EDDY_ASSIGN_OR_RETURN(buffer, partition_->RequestBuffer());
-      buffer.set_size(0);
-      buffer.set_kind(BufferKind::kData);
-    }
-    size_t take = std::min(n, buffer.capacity() - buffer.size());
-    std::memcpy(buffer.data() + buffer.size(), data, take);
-    buffer.set_size(buffer.size() + take);
+    if (!current_[static_cast<size_t>(channel)]) EDDY_RETURN_IF_ERROR(TakeBuffer(channel));
+    const size_t take = std::min(n, window.free());
+    std::memcpy(window.pos, data, take);
+    window.pos += take;
     data += take;
     n -= take;
-    MarkPending();
-    if (buffer.size() == buffer.capacity()) EDDY_RETURN_IF_ERROR(Flush(channel));
+    if (window.free() == 0) EDDY_RETURN_IF_ERROR(Flush(channel));
   }
   return absl::OkStatus();
 }
@@ -93,8 +91,20 @@ absl::Status RecordWriter::Broadcast(std::string_view record) {
 
 absl::Status RecordWriter::Flush(int channel) {
   Buffer& buffer = current_[static_cast<size_t>(channel)];
-  if (buffer && buffer.size() > 0) partition_->Add(channel, std::move(buffer));
+  WriteWindow& window = windows_[static_cast<size_t>(channel)];
+  if (buffer && window.pos != buffer.data()) {
+    buffer.set_size(static_cast<size_t>(window.pos - buffer.data()));
+    partition_->Add(channel, std::move(buffer));
+    buffer.Reset();
+    window = {};
+  }
   return absl::OkStatus();
+}
+
+absl::Status RecordWriter::Refill(int channel) {
+  EDDY_RETURN_IF_ERROR(Flush(channel));
+  if (current_[static_cast<size_t>(channel)]) return absl::OkStatus();  // kept: still empty
+  return TakeBuffer(channel);
 }
 
 absl::Status RecordWriter::WriteEvent(int channel, std::string_view payload) {
@@ -120,7 +130,12 @@ absl::Status RecordWriter::BroadcastEvent(std::string_view payload) {
 }
 
 absl::Status RecordWriter::FlushAll() {
-  for (int c = 0; c < num_channels(); ++c) EDDY_RETURN_IF_ERROR(Flush(c));
+  for (int c = 0; c < num_channels(); ++c) {
+    EDDY_RETURN_IF_ERROR(Flush(c));
+    // An empty buffer kept current would take bytes without restarting the pending clock.
+    current_[static_cast<size_t>(c)].Reset();
+    windows_[static_cast<size_t>(c)] = {};
+  }
   has_pending_ = false;
   return absl::OkStatus();
 }
@@ -132,7 +147,6 @@ std::chrono::nanoseconds RecordWriter::OldestPendingAge() const {
 
 absl::Status RecordWriter::Finish() {
   EDDY_RETURN_IF_ERROR(FlushAll());
-  for (Buffer& buffer : current_) buffer.Reset();  // empty ones still count against the quota
   partition_->Finish();
   return absl::OkStatus();
 }

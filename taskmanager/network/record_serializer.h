@@ -1,6 +1,7 @@
 // Turns serialized records into a stream of buffers and back. Each record is written as a
 // varint length followed by its bytes; a record may span several buffers. No allocation,
-// lock or syscall per record: records are copied straight into network buffers.
+// lock or syscall per record. Besides copying whole records in, a writer exposes each
+// channel's current buffer as a WriteWindow, so callers can serialize records in place.
 // RecordWriter is used by one task thread; RecordReader by one task thread per channel.
 #pragma once
 
@@ -13,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/write_window.h"
 #include "taskmanager/network/network_environment.h"
 
 namespace eddy::net {
@@ -37,29 +39,33 @@ class RecordWriter {
   absl::Status WriteEvent(int channel, std::string_view payload);
   /// Sends the event on every channel.
   absl::Status BroadcastEvent(std::string_view payload);
-  /// Hands every partly filled buffer to the partition.
+  /// Hands every partly filled buffer to the partition and drops the empty ones.
   absl::Status FlushAll();
   /// Returns how long the oldest unflushed byte has waited (0 if nothing is pending). The
-  /// clock starts at the first byte written since the last FlushAll(), so it may overstate
-  /// the age, never understate it.
+  /// clock starts when a channel takes a buffer after the last FlushAll(), so it may
+  /// overstate the age, never understate it.
   std::chrono::nanoseconds OldestPendingAge() const;
   /// Flushes, then queues end-of-partition on every channel.
   absl::Status Finish();
 
-  uint64_t records_written() const { return records_written_; }
-  uint64_t bytes_written() const { return bytes_written_; }
+  /// The free part of each channel's current buffer (empty when the channel has none).
+  /// Bytes put there and pos advanced are part of the record stream, like Write(); only
+  /// whole length-prefixed records may be put there. Stable for the writer's lifetime.
+  WriteWindow* windows() { return windows_.data(); }
+  /// Sends `channel`'s current buffer if it holds data and takes a fresh one (blocks
+  /// under backpressure; fails only when cancelled, leaving the window empty).
+  absl::Status Refill(int channel);
 
  private:
   absl::Status WriteBytes(int channel, const char* data, size_t n);
   absl::Status Flush(int channel);
-  void MarkPending();
+  absl::Status TakeBuffer(int channel);
 
   std::shared_ptr<ResultPartition> partition_;
-  std::vector<Buffer> current_;  // one per channel, possibly empty
+  std::vector<Buffer> current_;        // one per channel, possibly empty
+  std::vector<WriteWindow> windows_;   // per channel: the free part of current_
   std::chrono::steady_clock::time_point oldest_pending_{};
   bool has_pending_ = false;
-  uint64_t records_written_ = 0;
-  uint64_t bytes_written_ = 0;
 };
 
 /// Reassembles records from the data buffers of one channel.

@@ -93,6 +93,43 @@ TEST_F(StreamTest, WatermarksNeverOvertakeRecordsAndReachEveryVertex) {
   EXPECT_GT(with_watermark, kRows / 2);
 }
 
+TEST_F(StreamTest, LatencyMarkersReachTheSinksAndRestShowsTheirLatencyPerSourceSubtask) {
+  TestCluster cluster(dir_);
+  ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();
+  // 2 source subtasks at 300 records/s each: ~6 s, markers every 50 ms through a keyed
+  // shuffle to 2 sink subtasks.
+  auto [code, out] = cluster.RunCli({"run", TestJob("rate_limited_word_count"), "-p", "2", "-D",
+                                     "metrics.latency.interval=50ms", "--", "--output",
+                                     dir_ + "/out", "--count", "3600", "--rate", "600"});
+  ASSERT_EQ(code, 0) << out << cluster.Logs();
+  std::string job_id = JobIdFrom(out);
+  nlohmann::json latency;
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        latency = cluster.Get("/jobs/" + job_id + "/latency");
+        std::set<int> sources;
+        for (const auto& h : latency["latency"]) {
+          if (h["count"].get<int>() >= 5) sources.insert(h["source_subtask_index"].get<int>());
+        }
+        return sources.size() == 2;
+      },
+      20s))
+      << latency.dump() << cluster.Logs();
+  auto job = cluster.Get("/jobs/" + job_id);
+  std::set<std::string> vertex_ids;
+  for (const auto& v : job["vertices"]) vertex_ids.insert(v["id"].get<std::string>());
+  for (const auto& h : latency["latency"]) {
+    EXPECT_FALSE(h["source_id"].get<std::string>().empty()) << h.dump();
+    EXPECT_TRUE(vertex_ids.count(h["vertex_id"].get<std::string>())) << h.dump();
+    EXPECT_GE(h["min"].get<int64_t>(), 0) << h.dump();
+    EXPECT_LE(h["min"].get<int64_t>(), h["p50"].get<int64_t>()) << h.dump();
+    EXPECT_LE(h["p50"].get<int64_t>(), h["p99"].get<int64_t>()) << h.dump();
+    EXPECT_LE(h["p99"].get<int64_t>(), h["max"].get<int64_t>()) << h.dump();
+    EXPECT_LT(h["max"].get<int64_t>(), 10'000) << h.dump();  // loopback, light load
+  }
+  ASSERT_TRUE(cluster.WaitForJobState(job_id, "FINISHED", 60s)) << cluster.Logs();
+}
+
 TEST_F(StreamTest, TimersFireOnTimeAndCancelIsPromptUnderBackpressure) {
   TestCluster cluster(dir_);
   ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();

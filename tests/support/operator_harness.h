@@ -53,7 +53,13 @@ class CollectingOperator final : public OneInputStreamOperator<T> {
     records.insert(records.end(), batch.begin(), batch.end());
   }
   void ProcessWatermarkStatus(int, WatermarkStatus status) override { statuses.push_back(status); }
+  void ProcessLatencyMarker(int, const LatencyMarker& marker) override {
+    latency_markers.push_back(marker);
+    records_before_marker.push_back(records.size());
+  }
   std::vector<StreamRecord<T>> records;
+  std::vector<LatencyMarker> latency_markers;
+  std::vector<size_t> records_before_marker;  // per marker: records received before it
   std::vector<EventTime> watermarks;
   std::vector<WatermarkStatus> statuses;
 
@@ -113,6 +119,10 @@ class OperatorHarness {
   void ProcessWatermark(EventTime watermark, int channel = 0, int input = 0) {
     Apply(input, valves_.at(static_cast<size_t>(input)).OnWatermark(channel, watermark));
   }
+  /// A latency marker arrives on logical input `input`.
+  void ProcessLatencyMarker(const LatencyMarker& marker, int input = 0) {
+    inst_.op->ProcessLatencyMarker(input, marker);
+  }
   void SetChannelStatus(WatermarkStatus status, int channel = 0, int input = 0) {
     Apply(input, valves_.at(static_cast<size_t>(input)).OnStatus(channel, status));
   }
@@ -141,6 +151,7 @@ class OperatorHarness {
   }
   const std::vector<EventTime>& watermarks() const { return main_.watermarks; }
   const std::vector<WatermarkStatus>& statuses() const { return main_.statuses; }
+  const CollectingOperator<Out>& collected() const { return main_; }
   template <typename U>
   const std::vector<StreamRecord<U>>& side_output(const OutputTag<U>& tag) const {
     return static_cast<CollectingOperator<U>*>(side_collectors_.at(tag.id))->records;

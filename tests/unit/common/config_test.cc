@@ -161,6 +161,7 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kExponentialJitterFactor,
                                               opt::kExponentialResetBackoffThreshold,
                                               opt::kAutoWatermarkInterval,
+                                              opt::kLatencyInterval,
                                               opt::kRuntimeMode,
                                               opt::kJobStoreExpirationTime,
                                               opt::kJobStoreMaxCapacity};

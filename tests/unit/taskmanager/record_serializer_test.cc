@@ -15,45 +15,12 @@
 #include <vector>
 
 #include "common/check.h"
+#include "tests/support/fake_partition.h"
 
 namespace eddy::net {
 namespace {
 
 using ::testing::HasSubstr;
-
-/// A ResultPartition that just collects what it is given, per subpartition.
-class FakePartition final : public ResultPartition {
- public:
-  FakePartition(int subpartitions, size_t buffer_size, size_t num_buffers = 4096)
-      : pool_(num_buffers, buffer_size), queues_(static_cast<size_t>(subpartitions)) {}
-  const PartitionId& id() const override { return id_; }
-  int num_subpartitions() const override { return static_cast<int>(queues_.size()); }
-  absl::StatusOr<Buffer> RequestBuffer() override {
-    return RequestBufferFor(std::chrono::milliseconds(1000));
-  }
-  absl::StatusOr<Buffer> RequestBufferFor(std::chrono::milliseconds timeout) override {
-    Buffer b = pool_.Request(timeout);
-    if (!b) return absl::DeadlineExceededError("fake pool exhausted");
-    return b;
-  }
-  void Add(int subpartition, Buffer buffer) override {
-    queues_[static_cast<size_t>(subpartition)].push_back(std::move(buffer));
-  }
-  void Finish() override {
-    for (auto& q : queues_) q.push_back(Buffer::EndOfPartition());
-  }
-  void Cancel() override {}
-  bool IsAvailable() const override { return true; }
-  void SetAvailabilityListener(std::shared_ptr<AvailabilityListener>) override {}
-
-  std::deque<Buffer>& queue(int subpartition) { return queues_[static_cast<size_t>(subpartition)]; }
-  BufferPool& pool() { return pool_; }
-
- private:
-  PartitionId id_{"job", "edge", 0};
-  BufferPool pool_;
-  std::vector<std::deque<Buffer>> queues_;
-};
 
 /// Deterministic record `index` of stream `seed`: 0 B .. 100 KiB, mostly small.
 std::string MakeRecord(uint64_t seed, uint64_t index) {
@@ -66,35 +33,6 @@ std::string MakeRecord(uint64_t seed, uint64_t index) {
   return s;
 }
 
-/// Feeds every data buffer of `queue` through a reader; returns the records.
-std::vector<std::string> ReadQueue(std::deque<Buffer>& queue, int* eops, absl::Status* status) {
-  std::vector<std::string> out;
-  RecordReader reader;
-  *eops = 0;
-  while (!queue.empty()) {
-    Buffer b = std::move(queue.front());
-    queue.pop_front();
-    if (b.kind() == BufferKind::kEndOfPartition) {
-      ++*eops;
-      *status = reader.Finish();
-      continue;
-    }
-    if (b.kind() != BufferKind::kData) continue;
-    reader.SetBuffer(std::move(b));
-    std::string_view record;
-    while (true) {
-      auto more = reader.Next(&record);
-      if (!more.ok()) {
-        *status = more.status();
-        return out;
-      }
-      if (!*more) break;
-      out.emplace_back(record);
-    }
-  }
-  return out;
-}
-
 class RecordSerializerRoundTrip : public ::testing::TestWithParam<size_t> {};
 
 TEST_P(RecordSerializerRoundTrip, RandomSizesSpanningBuffers) {
@@ -102,19 +40,15 @@ TEST_P(RecordSerializerRoundTrip, RandomSizesSpanningBuffers) {
   auto partition = std::make_shared<FakePartition>(1, buffer_size, 1 << 16);
   const int kRecords = buffer_size < 1024 ? 300 : 1500;
   RecordWriter writer(partition);
-  uint64_t expected_bytes = 0;
   for (int i = 0; i < kRecords; ++i) {
     std::string record = MakeRecord(buffer_size, static_cast<uint64_t>(i));
     if (buffer_size < 1024) record.resize(record.size() % 3000);  // keep tiny buffers cheap
-    expected_bytes += record.size();
     ASSERT_TRUE(writer.Write(0, record).ok());
     if (i % 97 == 0) {
       ASSERT_TRUE(writer.FlushAll().ok());  // partial buffers too
     }
   }
   ASSERT_TRUE(writer.Finish().ok());
-  EXPECT_EQ(writer.records_written(), static_cast<uint64_t>(kRecords));
-  EXPECT_GT(writer.bytes_written(), expected_bytes);  // plus length prefixes
 
   int eops = 0;
   absl::Status status;
