@@ -45,20 +45,29 @@ class ManualProcessingTime final : public ProcessingTimeService {
   std::multimap<int64_t, std::function<void(int64_t)>> timers_;
 };
 
-/// Collects records, watermarks and statuses that reach it.
+/// Collects records, watermarks and statuses that reach it; `trace` keeps their order:
+/// 'r' per record, 'w' per watermark, 'i' / 'a' per idle / active status.
 template <typename T>
 class CollectingOperator final : public OneInputStreamOperator<T> {
  public:
   void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
     records.insert(records.end(), batch.begin(), batch.end());
+    trace.append(batch.size(), 'r');
   }
-  void ProcessWatermarkStatus(int, WatermarkStatus status) override { statuses.push_back(status); }
+  void ProcessWatermarkStatus(int, WatermarkStatus status) override {
+    statuses.push_back(status);
+    trace.push_back(status == WatermarkStatus::kIdle ? 'i' : 'a');
+  }
   std::vector<StreamRecord<T>> records;
   std::vector<EventTime> watermarks;
   std::vector<WatermarkStatus> statuses;
+  std::string trace;
 
  protected:
-  void OnWatermark(EventTime watermark) override { watermarks.push_back(watermark); }
+  void OnWatermark(EventTime watermark) override {
+    watermarks.push_back(watermark);
+    trace.push_back('w');
+  }
 };
 
 /// Drives the operator of `node` (Out = its output type).
