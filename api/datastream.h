@@ -204,78 +204,42 @@ class KeyedReduceOperator final : public OneInputStreamOperator<T> {
   absl::flat_hash_map<K, T, StateKeyHasher<K>> state_;
 };
 
+/// Invokes a timestamp extractor (a callable or a member pointer) on a record: int64 ms.
+template <typename Extractor, typename T>
+EventTime ExtractTimestamp(const Extractor& extractor, const T& value) {
+  return static_cast<EventTime>(std::invoke(extractor, value));
+}
+
 /// Extracts event timestamps and emits watermarks periodically (every
 /// pipeline.auto-watermark-interval of processing time) following a WatermarkStrategy;
 /// marks the stream idle when no record arrived for the strategy's idle timeout. Upstream
-/// watermarks are dropped, except the final MAX watermark of a bounded input.
+/// watermarks are dropped, except the final MAX watermark of a bounded input. The stream is
+/// the WatermarkMultiplexer's one split.
 template <typename T, typename Extractor>
 class TimestampsAndWatermarksOperator final : public OneInputStreamOperator<T> {
  public:
   TimestampsAndWatermarksOperator(Extractor extractor, WatermarkStrategy strategy, Output<T>* out)
-      : extractor_(std::move(extractor)), strategy_(strategy), out_(out) {}
+      : extractor_(std::move(extractor)), out_(out), watermarks_(strategy, out) {}
 
-  void Open() override {
-    auto* time = this->runtime().processing_time;
-    interval_ = std::max<int64_t>(this->runtime().auto_watermark_interval_ms, 1);
-    if (time != nullptr) {
-      last_record_time_ = time->CurrentProcessingTime();
-      ScheduleNext(time->CurrentProcessingTime() + interval_);
-    }
-  }
+  void Open() override { watermarks_.Start(this->runtime()); }
   void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
     if (batch.empty()) return;
-    if (idle_) {
-      idle_ = false;
-      out_->EmitWatermarkStatus(WatermarkStatus::kActive);
-    }
-    saw_record_ = true;
+    watermarks_.MarkActive();
     for (const auto& r : batch) {
-      const EventTime ts = static_cast<EventTime>(std::invoke(extractor_, r.value));
-      if (ts > max_timestamp_) max_timestamp_ = ts;
+      const EventTime ts = ExtractTimestamp(extractor_, r.value);
+      watermarks_.OnRecord(0, ts);
       out_->Collect(r.value, ts);
     }
   }
   void ProcessWatermark(int /*input*/, EventTime watermark) override {
-    if (watermark == kMaxWatermark) {
-      emitted_ = kMaxWatermark;
-      out_->EmitWatermark(kMaxWatermark);
-    }
+    if (watermark == kMaxWatermark) watermarks_.EmitFinalWatermark();
   }
   void ProcessWatermarkStatus(int, WatermarkStatus) override {}
 
  private:
-  void ScheduleNext(int64_t at) {
-    this->runtime().processing_time->RegisterTimer(at, [this](int64_t now) { OnPeriodic(now); });
-  }
-  void OnPeriodic(int64_t now) {
-    if (emitted_ == kMaxWatermark) return;
-    if (saw_record_) {
-      last_record_time_ = now;
-      saw_record_ = false;
-    } else if (strategy_.idle_timeout_ms >= 0 && !idle_ &&
-               now - last_record_time_ >= strategy_.idle_timeout_ms) {
-      idle_ = true;
-      out_->EmitWatermarkStatus(WatermarkStatus::kIdle);
-    }
-    if (max_timestamp_ != kNoTimestamp) {
-      const EventTime wm = max_timestamp_ - strategy_.out_of_orderness_ms - 1;
-      if (wm > emitted_) {
-        emitted_ = wm;
-        out_->EmitWatermark(wm);
-      }
-    }
-    ScheduleNext(now + interval_);
-  }
-
   Extractor extractor_;
-  WatermarkStrategy strategy_;
   Output<T>* out_;
-  int64_t interval_ = 200;
-  EventTime max_timestamp_ = kNoTimestamp;
-  EventTime emitted_ = kMinWatermark;
-  int64_t last_record_time_ = 0;
-  bool saw_record_ = false;
-  bool idle_ = false;
+  WatermarkMultiplexer watermarks_;
 };
 
 template <typename T>
@@ -301,15 +265,39 @@ class SinkOperator final : public OneInputStreamOperator<T> {
   std::unique_ptr<SinkFunction<T>> sink_;
 };
 
-template <typename T>
-class SourceOperator final : public StreamOperator, public SourceOperatorBase {
+/// Extractor of a source without a watermark strategy: records go straight into the chain.
+struct NoWatermarks {};
+/// Extractor of a source whose reader gives the timestamps (ReaderOutput::Collect(v, ts)).
+struct ReaderTimestamps {};
+
+/// Drives a SourceReader. With a watermark strategy (Extractor other than NoWatermarks) the
+/// reader's records arrive here a batch at a time with their splits: each gets its timestamp
+/// from the inlined extractor, feeds its split's watermark generator, and the batch goes on
+/// without a copy; the WatermarkMultiplexer emits the minimum over the active splits.
+template <typename T, typename Extractor = NoWatermarks>
+class SourceOperator final : public StreamOperator,
+                             public SourceOperatorBase,
+                             public SplitRecordSink<T> {
+  static constexpr bool kWatermarks = !std::is_same_v<Extractor, NoWatermarks>;
+
  public:
   SourceOperator(std::unique_ptr<SourceReader<T>> reader, Output<T>* out)
-      : reader_(std::move(reader)), out_(out), output_(out) {}
+    requires(!kWatermarks)
+      : reader_(std::move(reader)), out_(out), watermarks_({}, out), output_(out) {}
+  SourceOperator(std::unique_ptr<SourceReader<T>> reader, Extractor extractor,
+                 WatermarkStrategy strategy, Output<T>* out)
+    requires kWatermarks
+      : reader_(std::move(reader)),
+        extractor_(std::move(extractor)),
+        out_(out),
+        watermarks_(strategy, out),
+        output_(this, &watermarks_) {}
+
   int num_inputs() const override { return 0; }
   void SetWaker(SourceWaker* waker) override { waker_ = waker; }
   void Open() override {
     reader_->Open(runtime(), waker_);
+    if constexpr (kWatermarks) watermarks_.Start(runtime());
     ProcessingTimeService* time = runtime().processing_time;
     if (runtime().latency_interval_ms > 0 && time != nullptr) {
       ScheduleLatencyMarker(time->CurrentProcessingTime() + runtime().latency_interval_ms);
@@ -317,8 +305,30 @@ class SourceOperator final : public StreamOperator, public SourceOperatorBase {
   }
   InputStatus EmitNext() override {
     InputStatus status = reader_->PollNext(output_);
+    if constexpr (kWatermarks) output_.Flush();
     runtime().records_in = output_.emitted();
     return status;
+  }
+  /// The task's MAX watermark at the end of a bounded input.
+  void ProcessWatermark(int input, EventTime watermark) override {
+    if constexpr (kWatermarks) {
+      if (watermark == kMaxWatermark) watermarks_.EmitFinalWatermark();
+    } else {
+      StreamOperator::ProcessWatermark(input, watermark);
+    }
+  }
+  void ProcessSplitBatch(std::span<StreamRecord<T>> records,
+                         std::span<const uint32_t> slots) override {
+    if constexpr (kWatermarks) {
+      watermarks_.MarkActive();
+      for (size_t i = 0; i < records.size(); ++i) {
+        if constexpr (!std::is_same_v<Extractor, ReaderTimestamps>) {
+          records[i].timestamp = ExtractTimestamp(extractor_, std::as_const(records[i].value));
+        }
+        watermarks_.OnRecord(slots[i], records[i].timestamp);
+      }
+      out_->EmitBatch(records);
+    }
   }
   void Close() override { reader_->Close(); }
 
@@ -332,7 +342,9 @@ class SourceOperator final : public StreamOperator, public SourceOperatorBase {
   }
 
   std::unique_ptr<SourceReader<T>> reader_;
+  [[no_unique_address]] Extractor extractor_{};
   Output<T>* out_;
+  WatermarkMultiplexer watermarks_;  // idle without a strategy
   ReaderOutput<T> output_;
   SourceWaker* waker_ = nullptr;
 };
@@ -653,17 +665,16 @@ class KeyedStream {
   KeyFn key_fn_;
 };
 
-template <typename T>
-DataStream<T> JobBuilder::source(SourceDef<T> def) {
+template <typename T, typename MakeOperator>
+DataStream<T> JobBuilder::AddSource(SourceDef<T> def, MakeOperator make_op) {
   OperatorNode node;
   node.name = def.name;
   node.kind = "source";
   node.is_source = true;
   node.bounded = def.bounded;
   node.num_logical_inputs = 0;
-  auto factory = def.factory;
-  node.make_operator = [factory](OutputBase* out) {
-    auto op = std::make_unique<internal::SourceOperator<T>>(factory(), OutputAs<T>(out));
+  node.make_operator = [factory = def.factory, make_op](OutputBase* out) {
+    auto op = make_op(factory(), OutputAs<T>(out));
     OperatorInstance inst;
     inst.source = op.get();
     inst.op = std::move(op);
@@ -671,6 +682,27 @@ DataStream<T> JobBuilder::source(SourceDef<T> def) {
   };
   internal::SetOutputType<T>(node);
   return DataStream<T>(this, AddNode(std::move(node)));
+}
+
+template <typename T>
+DataStream<T> JobBuilder::source(SourceDef<T> def) {
+  return AddSource(std::move(def), [](std::unique_ptr<SourceReader<T>> reader, Output<T>* out) {
+    return std::make_unique<internal::SourceOperator<T>>(std::move(reader), out);
+  });
+}
+
+template <typename T>
+DataStream<T> JobBuilder::source(SourceDef<T> def, WatermarkStrategy strategy) {
+  return source(std::move(def), internal::ReaderTimestamps{}, strategy);
+}
+
+template <typename T, typename Extractor>
+DataStream<T> JobBuilder::source(SourceDef<T> def, Extractor extractor, WatermarkStrategy strategy) {
+  return AddSource(std::move(def), [extractor, strategy](std::unique_ptr<SourceReader<T>> reader,
+                                                         Output<T>* out) {
+    return std::make_unique<internal::SourceOperator<T, Extractor>>(std::move(reader), extractor,
+                                                                    strategy, out);
+  });
 }
 
 }  // namespace eddy

@@ -138,9 +138,19 @@ class JobBuilder {
         default_parallelism_(default_parallelism),
         max_parallelism_(max_parallelism) {}
 
-  /// Adds a source; see connectors/ for datagen, files, ...
+  /// Adds a source; see connectors/ for datagen, files, ... Its records keep the
+  /// timestamps the reader gives; no watermarks until the end of a bounded input.
   template <typename T>
   DataStream<T> source(SourceDef<T> def);
+  /// Adds a source that generates watermarks per split following `strategy` from the
+  /// timestamps its reader gives (ReaderOutput::Collect(value, ts)); it emits the minimum
+  /// over its active splits (Flink's fromSource(source, strategy, name)).
+  template <typename T>
+  DataStream<T> source(SourceDef<T> def, WatermarkStrategy strategy);
+  /// Adds a source whose records get event timestamps from `extractor` (int64 ms from a
+  /// record, or a member pointer; inlined) and watermarks per split following `strategy`.
+  template <typename T, typename Extractor>
+  DataStream<T> source(SourceDef<T> def, Extractor extractor, WatermarkStrategy strategy);
 
   /// Sets the job's name (the CLI's --name wins over it).
   void set_name(std::string name) { name_ = std::move(name); }
@@ -165,6 +175,10 @@ class JobBuilder {
   absl::StatusOr<job::JobGraph> ToJobGraph() const;
 
  private:
+  /// Adds a source node whose operator is `make_op(reader, output)`.
+  template <typename T, typename MakeOperator>
+  DataStream<T> AddSource(SourceDef<T> def, MakeOperator make_op);
+
   std::string name_;
   int default_parallelism_;
   int max_parallelism_;

@@ -253,13 +253,15 @@ class Output final : public OutputBase {
     if (batch_.size() == kBatchSize) Flush();
   }
 
+  /// Hands `records` to every target as they are (no copy), after the pending batch.
+  void EmitBatch(std::span<const StreamRecord<T>> records) {
+    Flush();
+    if (!records.empty()) Deliver(records);
+  }
+
   void Flush() override {
     if (batch_.empty()) return;
-    std::span<const StreamRecord<T>> span(batch_.data(), batch_.size());
-    for (const Target& t : targets_) {
-      t.input->ProcessBatch(span);
-      t.op->FlushOutputs();
-    }
+    Deliver(std::span<const StreamRecord<T>>(batch_.data(), batch_.size()));
     batch_.clear();
   }
   void EmitWatermark(EventTime watermark) override {
@@ -282,6 +284,12 @@ class Output final : public OutputBase {
     StreamOperator* op;
     int index;
   };
+  void Deliver(std::span<const StreamRecord<T>> records) {
+    for (const Target& t : targets_) {
+      t.input->ProcessBatch(records);
+      t.op->FlushOutputs();
+    }
+  }
   std::vector<StreamRecord<T>> batch_;
   std::vector<Target> targets_;
 };

@@ -2,19 +2,26 @@
 // of one subtask (a file byte range, a generator's slice of ids) and is asked PollNext() by
 // the task's mailbox loop: it emits a bounded batch and answers whether more is available
 // now, nothing is available until a wake-up (rate limit, a directory being watched), or its
-// input has ended. SnapshotState() returns each split's position. A reader is driven by
-// one task thread; only the SourceWaker it is given may be called from other threads.
+// input has ended. It reports which split each record comes from (ReaderOutput::ForSplit /
+// ReleaseSplit), so that a source with a watermark strategy tracks watermarks per split.
+// SnapshotState() returns each split's position. A reader is driven by one task thread;
+// only the SourceWaker it is given may be called from other threads.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "api/operator.h"
 #include "api/stream_element.h"
+#include "api/watermark_generator.h"
+#include "common/check.h"
+#include "common/ids.h"
 
 namespace eddy {
 
@@ -35,24 +42,130 @@ class SourceWaker {
   virtual void WakeAt(std::chrono::steady_clock::time_point when) = 0;
 };
 
-/// Where a reader emits: records with an optional event timestamp.
+/// A split of a reader, numbered by the reader itself: small dense numbers from 0 (the
+/// index of a file split in the reader's list, 0 for a generator's only split).
+using SplitIndex = NamedType<uint32_t, struct SplitIndexTag>;
+
+template <typename T>
+class ReaderOutput;
+
+/// Receives the records a reader collected, one batch at a time, each with the slot of its
+/// split (0: no split; split s: s + 1). Implemented by the source operator that assigns
+/// timestamps and tracks watermarks per split; one virtual call per batch.
+template <typename T>
+class SplitRecordSink {
+ public:
+  virtual void ProcessSplitBatch(std::span<StreamRecord<T>> records,
+                                 std::span<const uint32_t> slots) = 0;
+
+ protected:
+  ~SplitRecordSink() = default;
+};
+
+/// Emits the records of one split (ReaderOutput::ForSplit). A cheap handle: take a new
+/// one per PollNext() rather than keeping it.
+template <typename T>
+class SplitOutput {
+ public:
+  void Collect(const T& value, EventTime timestamp = kNoTimestamp) {
+    out_->Put(slot_, value, timestamp);
+  }
+  void Collect(T&& value, EventTime timestamp = kNoTimestamp) {
+    out_->Put(slot_, std::move(value), timestamp);
+  }
+
+ private:
+  friend class ReaderOutput<T>;
+  SplitOutput(ReaderOutput<T>* out, uint32_t slot) : out_(out), slot_(slot) {}
+  ReaderOutput<T>* out_;
+  uint32_t slot_;
+};
+
+/// Where a reader emits: records with an optional event timestamp, either for one of its
+/// splits (ForSplit; ReleaseSplit when the split is finished) or for the reader's default
+/// split (Collect). When the source has no watermark strategy, records go straight into
+/// the chain and splits are not tracked. With one, records are buffered per batch with
+/// their split and handed to the source operator, which assigns timestamps and keeps one
+/// watermark generator per split (the source emits the minimum over its active splits).
 template <typename T>
 class ReaderOutput {
  public:
+  /// Emits straight into `out`; splits are not tracked.
   explicit ReaderOutput(Output<T>* out) : out_(out) {}
+  /// Buffers up to Output<T>::kBatchSize records and hands them to `sink`; opens and releases
+  /// splits in `watermarks`.
+  ReaderOutput(SplitRecordSink<T>* sink, WatermarkMultiplexer* watermarks)
+      : sink_(sink), watermarks_(watermarks) {
+    batch_.reserve(Output<T>::kBatchSize);
+    slots_.reserve(Output<T>::kBatchSize);
+  }
+  ReaderOutput(const ReaderOutput&) = delete;
+  ReaderOutput& operator=(const ReaderOutput&) = delete;
+
+  /// Emits a record of the default split.
   void Collect(const T& value, EventTime timestamp = kNoTimestamp) {
-    ++emitted_;
-    out_->Collect(value, timestamp);
+    Put(kDefaultSlot, value, timestamp);
   }
   void Collect(T&& value, EventTime timestamp = kNoTimestamp) {
-    ++emitted_;
-    out_->Collect(std::move(value), timestamp);
+    Put(kDefaultSlot, std::move(value), timestamp);
   }
+
+  /// Returns the output of `split`, which becomes live (holds the watermark back) if it
+  /// was not.
+  SplitOutput<T> ForSplit(SplitIndex split) {
+    const uint32_t slot = SlotOf(split);
+    if (watermarks_ != nullptr && !watermarks_->live(slot)) [[unlikely]] {
+      watermarks_->OpenSplit(slot);
+    }
+    return SplitOutput<T>(this, slot);
+  }
+
+  /// The split is finished: it no longer holds the watermark back. ForSplit() on it again
+  /// starts it afresh.
+  void ReleaseSplit(SplitIndex split) {
+    if (watermarks_ == nullptr) return;
+    Flush();  // its records come before the release
+    watermarks_->ReleaseSplit(SlotOf(split));
+  }
+
+  /// Hands the buffered records on (the source operator calls this after each PollNext()).
+  void Flush() {
+    if (batch_.empty()) return;
+    sink_->ProcessSplitBatch(std::span<StreamRecord<T>>(batch_.data(), batch_.size()),
+                             std::span<const uint32_t>(slots_.data(), slots_.size()));
+    batch_.clear();
+    slots_.clear();
+  }
+
   /// Records emitted through this output (the task's records-in counter).
   uint64_t emitted() const { return emitted_; }
 
  private:
-  Output<T>* out_;
+  friend class SplitOutput<T>;
+  static constexpr uint32_t kDefaultSlot = 0;
+
+  static uint32_t SlotOf(SplitIndex split) {
+    EDDY_CHECK_LT(split.value(), WatermarkMultiplexer::kMaxSplits) << "split numbers must be small";
+    return split.value() + 1;
+  }
+
+  template <typename U>
+  void Put(uint32_t slot, U&& value, EventTime timestamp) {
+    ++emitted_;
+    if (out_ != nullptr) {
+      out_->Collect(std::forward<U>(value), timestamp);
+      return;
+    }
+    batch_.push_back(StreamRecord<T>{std::forward<U>(value), timestamp});
+    slots_.push_back(slot);
+    if (batch_.size() == Output<T>::kBatchSize) Flush();
+  }
+
+  Output<T>* out_ = nullptr;
+  SplitRecordSink<T>* sink_ = nullptr;
+  WatermarkMultiplexer* watermarks_ = nullptr;
+  std::vector<StreamRecord<T>> batch_;  // reused: cleared, never shrunk
+  std::vector<uint32_t> slots_;
   uint64_t emitted_ = 0;
 };
 

@@ -11,8 +11,8 @@ uint64_t SplitMix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-/// Emits [from, to] split into contiguous sub-ranges. The range may hold 2^64 values, so
-/// positions are computed in 128 bits.
+/// Emits [from, to] split into contiguous sub-ranges, one split per subtask. The range may
+/// hold 2^64 values, so positions are computed in 128 bits.
 class SequenceReader final : public SourceReader<int64_t> {
  public:
   SequenceReader(int64_t from, int64_t to) : from_(from), to_(to) {}
@@ -27,10 +27,13 @@ class SequenceReader final : public SourceReader<int64_t> {
   }
 
   InputStatus PollNext(ReaderOutput<int64_t>& out) override {
+    SplitOutput<int64_t> split = out.ForSplit(kSubtaskSplit);
     for (int i = 0; i < kBatchRecords && next_ < end_; ++i, ++next_) {
-      out.Collect(static_cast<int64_t>(static_cast<__int128>(from_) + static_cast<__int128>(next_)));
+      split.Collect(static_cast<int64_t>(static_cast<__int128>(from_) + static_cast<__int128>(next_)));
     }
-    return next_ < end_ ? InputStatus::kMoreAvailable : InputStatus::kEndOfInput;
+    if (next_ < end_) return InputStatus::kMoreAvailable;
+    out.ReleaseSplit(kSubtaskSplit);
+    return InputStatus::kEndOfInput;
   }
 
   std::vector<SplitState> SnapshotState() override {

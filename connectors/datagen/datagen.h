@@ -42,8 +42,12 @@ namespace internal {
 /// so that neighbouring subtasks get unrelated streams.
 uint64_t SubtaskSeed(uint64_t seed, int subtask);
 
+/// A generator subtask's one split (for per-split watermarks).
+inline const SplitIndex kSubtaskSplit{0};
+
 /// Emits fn(i, rng) for the indices i ≡ subtask (mod parallelism), i < count, paced by
 /// the rate schedule: when the next record is not yet due the reader asks to be woken then.
+/// Its indices are one split, released at the end of a bounded count.
 template <typename T, typename Fn>
 class GeneratorReader final : public SourceReader<T> {
  public:
@@ -61,10 +65,14 @@ class GeneratorReader final : public SourceReader<T> {
   InputStatus PollNext(ReaderOutput<T>& out) override {
     const bool bounded = opts_.count >= 0;
     constexpr int64_t kMaxIndex = std::numeric_limits<int64_t>::max();
+    SplitOutput<T> split = out.ForSplit(kSubtaskSplit);
     for (int n = 0; n < SourceReader<T>::kBatchRecords; ++n) {
-      if (exhausted_ || (bounded && index_ >= opts_.count)) return InputStatus::kEndOfInput;
+      if (exhausted_ || (bounded && index_ >= opts_.count)) {
+        out.ReleaseSplit(kSubtaskSplit);
+        return InputStatus::kEndOfInput;
+      }
       if (!schedule_->Ready(waker_)) return InputStatus::kNothingAvailable;
-      out.Collect(fn_(index_, rng_));
+      split.Collect(fn_(index_, rng_));
       schedule_->Advance();
       if (index_ > kMaxIndex - parallelism_) {
         exhausted_ = true;  // index space exhausted

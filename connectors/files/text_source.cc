@@ -20,6 +20,8 @@ using Clock = std::chrono::steady_clock;
 /// into a record (false: skip it). Bounded: byte-range splits of the files present at start.
 /// Continuous (monitor_interval > 0): whole files, each owned by one subtask (by a hash of
 /// its path), and the directory is listed again every interval for new files; unbounded.
+/// Splits are read one after another; each is reported to the output (ForSplit) from its
+/// opening until its end (ReleaseSplit), numbered by its index in splits_.
 template <typename T, typename Parse>
 class LineFileReader final : public SourceReader<T> {
  public:
@@ -58,6 +60,7 @@ class LineFileReader final : public SourceReader<T> {
           }
         }
         reader_.Open(splits_[current_]);
+        out.ForSplit(current_split());  // live (holds the watermark back) until released
         lines_in_split_ = 0;
         open_ = true;
       }
@@ -65,13 +68,14 @@ class LineFileReader final : public SourceReader<T> {
       std::string_view line;
       if (!reader_.Next(&line)) {
         if (!reader_.status().ok()) throw std::runtime_error(std::string(reader_.status().message()));
+        out.ReleaseSplit(current_split());
         open_ = false;
         ++current_;
         continue;
       }
       ++lines_in_split_;
       if (parse_(line, reader_.at_file_start(), &record_)) {
-        out.Collect(record_);
+        out.ForSplit(current_split()).Collect(record_);
         schedule_->Advance();
         ++n;
       }
@@ -93,6 +97,8 @@ class LineFileReader final : public SourceReader<T> {
 
  private:
   bool continuous() const { return opts_.monitor_interval.count() > 0; }
+  /// The split being read: its index in splits_ (a file, in continuous mode).
+  SplitIndex current_split() const { return SplitIndex(static_cast<uint32_t>(current_)); }
 
   /// Lists the path and takes the new files this subtask owns.
   void Scan() {

@@ -45,26 +45,34 @@ class ManualProcessingTime final : public ProcessingTimeService {
   std::multimap<int64_t, std::function<void(int64_t)>> timers_;
 };
 
-/// Collects records, watermarks and statuses that reach it.
+/// Collects records, watermarks and statuses that reach it; `trace` keeps their order:
+/// 'r' per record, 'w' per watermark, 'i' / 'a' per idle / active status.
 template <typename T>
 class CollectingOperator final : public OneInputStreamOperator<T> {
  public:
   void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
     records.insert(records.end(), batch.begin(), batch.end());
+    trace.append(batch.size(), 'r');
   }
-  void ProcessWatermarkStatus(int, WatermarkStatus status) override { statuses.push_back(status); }
+  void ProcessWatermarkStatus(int, WatermarkStatus status) override {
+    statuses.push_back(status);
+    trace.push_back(status == WatermarkStatus::kIdle ? 'i' : 'a');
+  }
   void ProcessLatencyMarker(int, const LatencyMarker& marker) override {
     latency_markers.push_back(marker);
-    records_before_marker.push_back(records.size());
+    trace.push_back('l');
   }
   std::vector<StreamRecord<T>> records;
   std::vector<LatencyMarker> latency_markers;
-  std::vector<size_t> records_before_marker;  // per marker: records received before it
   std::vector<EventTime> watermarks;
   std::vector<WatermarkStatus> statuses;
+  std::string trace;
 
  protected:
-  void OnWatermark(EventTime watermark) override { watermarks.push_back(watermark); }
+  void OnWatermark(EventTime watermark) override {
+    watermarks.push_back(watermark);
+    trace.push_back('w');
+  }
 };
 
 /// Drives the operator of `node` (Out = its output type).

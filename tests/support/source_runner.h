@@ -1,18 +1,21 @@
 // Test support: runs one subtask of a source directly (no cluster) and collects what it
-// emits, waiting where the reader asks to be woken. Single-threaded, except that `cancel`
-// may be set from another thread.
+// emits, waiting where the reader asks to be woken; SourceHarness drives a source node's
+// operator (timestamps, per-split watermarks) with hand-driven processing time.
+// Single-threaded, except that `cancel` may be set from another thread.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "api/job_builder.h"
 #include "api/operator.h"
 #include "api/source.h"
+#include "tests/support/operator_harness.h"
 
 namespace eddy::testing {
 
@@ -84,5 +87,68 @@ std::vector<T> RunSubtask(const SourceDef<T>& def, int subtask, int parallelism,
   reader->Close();
   return values;
 }
+
+/// Drives subtask `subtask` of the source operator of builder node `node` as the task does:
+/// one PollNext() per Poll(), the MAX watermark when a bounded input ends, periodic
+/// watermarks as processing time (hand-driven, from 0) advances; collects what it emits.
+template <typename T>
+class SourceHarness {
+ public:
+  explicit SourceHarness(const OperatorNode& node, int subtask = 0, int parallelism = 1)
+      : node_(node) {
+    ctx_.task_name = node.name + " (source harness)";
+    ctx_.subtask = subtask;
+    ctx_.parallelism = parallelism;
+    ctx_.processing_time = &time_;
+    ctx_.auto_watermark_interval_ms = 200;
+    output_ = node.make_output();
+    output_->AddTarget(ErasedInput::Of<T>(&main_, &main_));
+    main_.Setup(&ctx_);
+  }
+
+  RuntimeContext& context() { return ctx_; }
+
+  void Open() {
+    inst_ = node_.make_operator(output_.get());
+    EDDY_CHECK(inst_.source != nullptr) << node_.name << " is not a source";
+    inst_.op->Setup(&ctx_);
+    inst_.op->AddOutput(output_.get());
+    inst_.source->SetWaker(&waker_);
+    inst_.op->InitializeState();
+    inst_.op->Open();
+  }
+  /// Polls the reader once; at the end of its input emits the MAX watermark as the task does.
+  InputStatus Poll() {
+    InputStatus status = inst_.source->EmitNext();
+    inst_.op->FlushOutputs();
+    if (status == InputStatus::kEndOfInput) inst_.op->ProcessWatermark(0, kMaxWatermark);
+    return status;
+  }
+  /// Moves processing time to `time`, firing the periodic emissions due.
+  void SetProcessingTime(int64_t time) {
+    time_.AdvanceTo(time, [this] { inst_.op->FlushOutputs(); });
+  }
+  void AdvanceProcessingTime(int64_t by) { SetProcessingTime(time_.CurrentProcessingTime() + by); }
+  void Close() {
+    inst_.op->Finish();
+    inst_.op->FlushOutputs();
+    inst_.op->Close();
+  }
+
+  const std::vector<StreamRecord<T>>& records() const { return main_.records; }
+  const std::vector<EventTime>& watermarks() const { return main_.watermarks; }
+  const std::vector<WatermarkStatus>& statuses() const { return main_.statuses; }
+  /// What reached the output, in order: 'r' record, 'w' watermark, 'i' idle, 'a' active.
+  const std::string& trace() const { return main_.trace; }
+
+ private:
+  const OperatorNode& node_;
+  RuntimeContext ctx_;
+  ManualProcessingTime time_;
+  RecordingWaker waker_;
+  CollectingOperator<T> main_;
+  std::unique_ptr<OutputBase> output_;
+  OperatorInstance inst_;
+};
 
 }  // namespace eddy::testing

@@ -218,6 +218,23 @@ TEST(DataStreamOperatorTest, BoundedOutOfOrdernessEmitsPeriodicWatermarksAndGoes
   EXPECT_EQ(h.watermarks().back(), kMaxWatermark);
 }
 
+TEST(DataStreamOperatorTest, IdleTimestampAssignerTurnsActiveBeforeTheFinalWatermark) {
+  JobBuilder job("ts-idle-end", 1);
+  auto s = job.source(NullSource<Event>())
+               .assign_timestamps(&Event::ts, monotonous().with_idleness(std::chrono::seconds(1)));
+  OperatorHarness<Event> h(job.node(s.node_index()));
+  h.Open();
+  h.ProcessElement(Event{1'000, 1});
+  h.SetProcessingTime(1'400);
+  EXPECT_THAT(h.statuses(), ElementsAre(WatermarkStatus::kIdle));
+  // A chained operator leaves an idle input out of its minimum, so MAX must follow active.
+  h.EndInput();
+  EXPECT_THAT(h.statuses(), ElementsAre(WatermarkStatus::kIdle, WatermarkStatus::kActive));
+  EXPECT_THAT(h.watermarks(), ElementsAre(999, kMaxWatermark));
+  h.SetProcessingTime(5'000);  // no periodic emission after the end
+  EXPECT_THAT(h.watermarks(), ElementsAre(999, kMaxWatermark));
+}
+
 TEST(DataStreamOperatorTest, RollingReduceEmitsPerRecordInStreamingAndOnceInBatch) {
   for (bool batch : {false, true}) {
     JobBuilder job("reduce", 1);
