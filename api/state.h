@@ -577,8 +577,11 @@ class KeyedStateBackend {
     }
     absl::StatusOr<internal::StateTable*> table = GetOrCreateTable(meta);
     if (!table.ok()) return table.status();
-    auto* typed = dynamic_cast<Table*>(*table);
-    EDDY_CHECK(typed != nullptr) << "backend gave state '" << meta.name << "' a wrong table";
+    // The kind decides the table class (checked by the backend); no dynamic_cast, whose
+    // type_info would not match across a job library built with hidden visibility.
+    EDDY_CHECK((*table)->meta().kind == meta.kind)
+        << "backend gave state '" << meta.name << "' a table of another kind";
+    auto* typed = static_cast<Table*>(*table);
     std::unique_ptr<Handle> handle = make(typed);
     Handle* raw = handle.get();
     handles_.emplace(meta.name, Registered{std::move(handle), std::type_index(typeid(Handle)),
