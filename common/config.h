@@ -80,6 +80,13 @@ inline constexpr char kLatencyInterval[] = "metrics.latency.interval";
 inline constexpr char kRuntimeMode[] = "execution.runtime-mode";
 inline constexpr char kJobStoreExpirationTime[] = "jobstore.expiration-time";
 inline constexpr char kJobStoreMaxCapacity[] = "jobstore.max-capacity";
+inline constexpr char kStateBackendType[] = "state.backend.type";
+inline constexpr char kStateRocksDbLocalDir[] = "state.backend.rocksdb.localdir";
+inline constexpr char kStateRocksDbBlockCacheSize[] = "state.backend.rocksdb.block.cache-size";
+inline constexpr char kStateRocksDbWriteBufferSize[] = "state.backend.rocksdb.writebuffer.size";
+inline constexpr char kStateRocksDbWriteBufferCount[] = "state.backend.rocksdb.writebuffer.count";
+inline constexpr char kStateRocksDbMemoryFixedPerSlot[] =
+    "state.backend.rocksdb.memory.fixed-per-slot";
 }  // namespace opt
 
 /// Returns the keys a job may set for itself (`eddy run -D key=value`, JobGraph.config).

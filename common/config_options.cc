@@ -170,6 +170,39 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
                         "first.",
          .min = 0,
          .max = 2147483647},
+        {.key = opt::kStateBackendType,
+         .type = ConfigType::kString,
+         .default_value = "hashmap",
+         .description = "Where keyed state lives: hashmap (on the heap) or rocksdb (on local "
+                        "disk, can outgrow memory). Also per job.",
+         .allowed = {"hashmap", "rocksdb"}},
+        {.key = opt::kStateRocksDbLocalDir,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Directory under which each RocksDB state backend makes its own "
+                        "instance directory (removed when the task ends); empty = the "
+                        "system temp directory."},
+        {.key = opt::kStateRocksDbBlockCacheSize,
+         .type = ConfigType::kMemorySize,
+         .default_value = "8mb",
+         .description = "Block cache size of each RocksDB state backend (unless "
+                        "state.backend.rocksdb.memory.fixed-per-slot is set)."},
+        {.key = opt::kStateRocksDbWriteBufferSize,
+         .type = ConfigType::kMemorySize,
+         .default_value = "64mb",
+         .description = "Size of one RocksDB memtable (per state)."},
+        {.key = opt::kStateRocksDbWriteBufferCount,
+         .type = ConfigType::kInt,
+         .default_value = "2",
+         .description = "Most memtables per state, active and immutable, in RocksDB.",
+         .min = 1,
+         .max = 64},
+        {.key = opt::kStateRocksDbMemoryFixedPerSlot,
+         .type = ConfigType::kMemorySize,
+         .default_value = "0",
+         .description = "When > 0: the memory RocksDB's block cache and memtables share "
+                        "(memtables up to half, charged to the cache); 0 = separate "
+                        "block.cache-size and writebuffer limits."},
         {.key = opt::kLogLevel,
          .type = ConfigType::kString,
          .default_value = "info",
@@ -196,6 +229,7 @@ const std::vector<std::string_view>& JobConfigKeys() {
       opt::kAutoWatermarkInterval,
       opt::kLatencyInterval,
       opt::kRuntimeMode,
+      opt::kStateBackendType,
   };
   return *keys;
 }

@@ -13,6 +13,7 @@ PACKAGES=(
   libyaml-cpp-dev
   libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  librocksdb-dev
 )
 
 missing=()

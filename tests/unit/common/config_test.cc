@@ -164,7 +164,13 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kLatencyInterval,
                                               opt::kRuntimeMode,
                                               opt::kJobStoreExpirationTime,
-                                              opt::kJobStoreMaxCapacity};
+                                              opt::kJobStoreMaxCapacity,
+                                              opt::kStateBackendType,
+                                              opt::kStateRocksDbLocalDir,
+                                              opt::kStateRocksDbBlockCacheSize,
+                                              opt::kStateRocksDbWriteBufferSize,
+                                              opt::kStateRocksDbWriteBufferCount,
+                                              opt::kStateRocksDbMemoryFixedPerSlot};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;

@@ -1,0 +1,604 @@
+// Keyed state as operators and user functions see it: state descriptors (name, types, TTL),
+// the typed handles ValueState, ListState, MapState, ReducingState and AggregatingState, and
+// KeyedStateBackend, the interface the TaskManager's heap and RocksDB backends implement.
+// Every access is scoped to the backend's current key and the handle's current namespace.
+// A backend and its handles belong to one task thread; nothing here is thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <typeindex>
+#include <utility>
+#include <vector>
+
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "api/key_hash.h"
+#include "api/serde.h"
+#include "api/timer_service.h"
+#include "common/check.h"
+
+namespace eddy {
+
+/// The namespace of state that is not scoped to a window; it encodes as zero bytes.
+struct VoidNamespace {
+  bool operator==(const VoidNamespace&) const = default;
+};
+template <>
+struct Serde<VoidNamespace> {
+  static constexpr size_t kMinSize = 0;
+  static void Write(const VoidNamespace&, std::string*) {}
+  static bool Read(ByteReader&, VoidNamespace*) { return true; }
+};
+
+/// Time-to-live of state entries (Flink's StateTtlConfig). An entry expires `ttl` after it
+/// was last written (or, with kOnReadAndWrite, last read); expired entries are never returned
+/// and are deleted when next accessed.
+struct StateTtlConfig {
+  enum class UpdateType : uint8_t { kOnCreateAndWrite, kOnReadAndWrite };
+  enum class Visibility : uint8_t { kNeverReturnExpired };
+  std::chrono::milliseconds ttl{0};
+  UpdateType update_type = UpdateType::kOnCreateAndWrite;
+  Visibility visibility = Visibility::kNeverReturnExpired;
+
+  /// Returns true if entries expire (ttl > 0).
+  bool enabled() const { return ttl.count() > 0; }
+};
+
+/// The kinds of keyed state; the numbers are part of the snapshot format.
+enum class StateKind : uint8_t {
+  kValue = 1,
+  kList = 2,
+  kMap = 3,
+  kReducing = 4,
+  kAggregating = 5,
+};
+
+/// Returns "value", "list", "map", "reducing" or "aggregating".
+inline const char* StateKindName(StateKind kind) {
+  switch (kind) {
+    case StateKind::kValue: return "value";
+    case StateKind::kList: return "list";
+    case StateKind::kMap: return "map";
+    case StateKind::kReducing: return "reducing";
+    case StateKind::kAggregating: return "aggregating";
+  }
+  return "unknown";
+}
+
+/// What a backend needs to know of a state to store it: the bytes it stores do not depend on
+/// the value types, only on the kind and on whether entries carry a TTL timestamp.
+struct StateMeta {
+  std::string name;
+  StateKind kind = StateKind::kValue;
+  StateTtlConfig ttl;
+};
+
+// ---- Descriptors -------------------------------------------------------------------------
+// Values, elements and map keys are encoded with Serde<T>, so T needs one (see serde.h).
+
+/// Describes a ValueState<V>.
+template <typename V>
+struct ValueStateDescriptor {
+  std::string name;
+  StateTtlConfig ttl = {};
+};
+
+/// Describes a ListState<V>.
+template <typename V>
+struct ListStateDescriptor {
+  std::string name;
+  StateTtlConfig ttl = {};
+};
+
+/// Describes a MapState<K, V>.
+template <typename K, typename V>
+struct MapStateDescriptor {
+  std::string name;
+  StateTtlConfig ttl = {};
+};
+
+/// Describes a ReducingState<V, F>: `reduce(a, b)` combines two values into one. F is a
+/// lambda or function object type, so the reduction is inlined into the handle.
+template <typename V, typename F = std::function<V(const V&, const V&)>>
+struct ReducingStateDescriptor {
+  std::string name;
+  F reduce;
+  StateTtlConfig ttl = {};
+};
+
+/// An aggregate function (Flink's AggregateFunction) as AggregatingState uses it:
+///   using input_type = ...; using accumulator_type = ...; using output_type = ...;
+///   accumulator_type create_accumulator() const;
+///   void add(const input_type&, accumulator_type&) const;
+///   output_type get_result(const accumulator_type&) const;
+///   accumulator_type merge(const accumulator_type&, const accumulator_type&) const;
+/// The accumulator is what the state stores (it needs a Serde).
+template <typename A>
+concept AggregateFunction = requires(const A& agg, const typename A::input_type& in,
+                                     typename A::accumulator_type& acc) {
+  { agg.create_accumulator() } -> std::convertible_to<typename A::accumulator_type>;
+  agg.add(in, acc);
+  { agg.get_result(acc) } -> std::convertible_to<typename A::output_type>;
+  { agg.merge(acc, acc) } -> std::convertible_to<typename A::accumulator_type>;
+};
+
+/// Describes an AggregatingState<Agg>.
+template <AggregateFunction Agg>
+struct AggregatingStateDescriptor {
+  std::string name;
+  Agg aggregate;
+  StateTtlConfig ttl = {};
+};
+
+namespace internal {
+
+/// The backend's current key: the key's key group and its encoding, kept as the prefix every
+/// stored key starts with: key group (2 bytes, big-endian), varint length, key bytes.
+struct CurrentKey {
+  std::string prefix;
+  int32_t key_group = -1;
+  uint32_t key_offset = 0;  // where the key bytes start in `prefix`
+  uint64_t version = 0;     // +1 on every change; 0 = no key set
+
+  std::string_view key_bytes() const { return std::string_view(prefix).substr(key_offset); }
+};
+
+/// One registered state of a backend at byte level. Builds the composite key of the current
+/// key and namespace, (key group, key, namespace), once per change of either.
+class StateTable {
+ public:
+  StateTable(StateMeta meta, const CurrentKey* key) : meta_(std::move(meta)), key_(key) {}
+  virtual ~StateTable() = default;
+  StateTable(const StateTable&) = delete;
+  StateTable& operator=(const StateTable&) = delete;
+
+  const StateMeta& meta() const { return meta_; }
+  /// Replaces the TTL configuration (a restored state takes the one it is registered with).
+  void set_ttl(const StateTtlConfig& ttl) { meta_.ttl = ttl; }
+  /// Sets the namespace of later accesses to the given encoding.
+  void SetNamespaceBytes(std::string_view ns) {
+    ns_.assign(ns);
+    built_version_ = 0;
+  }
+  std::string_view namespace_bytes() const { return ns_; }
+  /// Returns the current composite key: key prefix, varint namespace length, namespace.
+  std::string_view composite() {
+    if (built_version_ != key_->version) [[unlikely]] Rebuild();
+    return composite_;
+  }
+  int32_t key_group() const { return key_->key_group; }
+
+ private:
+  void Rebuild() {
+    EDDY_CHECK(key_->version != 0) << "state '" << meta_.name << "' used with no current key";
+    composite_.assign(key_->prefix);
+    PutLengthPrefixed(&composite_, ns_);
+    built_version_ = key_->version;
+  }
+
+  StateMeta meta_;
+  const CurrentKey* key_;
+  std::string ns_;
+  std::string composite_;
+  uint64_t built_version_ = 0;
+};
+
+/// A value, reducing or aggregating state: one value per (key, namespace).
+class ValueTable : public StateTable {
+ public:
+  using StateTable::StateTable;
+  /// Points `*value` at the current value's encoding (valid until the next access of this
+  /// backend) and returns true, or returns false if there is none (or it expired).
+  virtual bool Get(std::string_view* value) = 0;
+  /// Returns a cleared buffer to encode the new value into; Commit() stores it.
+  virtual std::string* BeginWrite() = 0;
+  virtual void Commit() = 0;
+  virtual void Clear() = 0;
+};
+
+/// A list state: a sequence of elements per (key, namespace); adding is a blind write.
+class ListTable : public StateTable {
+ public:
+  using StateTable::StateTable;
+  /// Calls `element(bytes)` for each element in order; returns false if there are none.
+  virtual bool ForEach(absl::FunctionRef<void(std::string_view)> element) = 0;
+  virtual void Add(std::string_view element) = 0;
+  virtual void AddAll(std::span<const std::string> elements) = 0;
+  /// Replaces the list (an empty span clears it).
+  virtual void Update(std::span<const std::string> elements) = 0;
+  virtual void Clear() = 0;
+};
+
+/// A map state: a map of user keys to values per (key, namespace).
+class MapTable : public StateTable {
+ public:
+  using StateTable::StateTable;
+  /// Like ValueTable::Get, for the entry of `user_key`.
+  virtual bool Get(std::string_view user_key, std::string_view* value) = 0;
+  virtual void Put(std::string_view user_key, std::string_view value) = 0;
+  virtual void Remove(std::string_view user_key) = 0;
+  /// Calls `entry(user_key, value)` for each entry, in no particular order; the map must not
+  /// be changed from inside.
+  virtual void ForEach(absl::FunctionRef<void(std::string_view, std::string_view)> entry) = 0;
+  virtual bool IsEmpty() = 0;
+  virtual void Clear() = 0;
+};
+
+/// Decodes a value the backend stored; a failure is corrupt state, a bug.
+template <typename T>
+void DecodeStored(std::string_view bytes, T* out, const StateMeta& meta) {
+  const absl::Status status = Deserialize(bytes, out);
+  EDDY_CHECK(status.ok()) << "state '" << meta.name << "' holds undecodable bytes: " << status;
+}
+
+/// Reads the value of a value-like table at the current key and namespace.
+template <typename V>
+std::optional<V> ReadValue(ValueTable* table) {
+  std::string_view bytes;
+  if (!table->Get(&bytes)) return std::nullopt;
+  std::optional<V> out(std::in_place);
+  DecodeStored(bytes, &*out, table->meta());
+  return out;
+}
+
+/// The part every handle shares: its table and namespace.
+class StateHandleBase {
+ public:
+  virtual ~StateHandleBase() = default;
+  /// Scopes later accesses through this handle to namespace `ns` (e.g. a window).
+  template <typename N>
+  void set_current_namespace(const N& ns) {
+    scratch_.clear();
+    Serde<N>::Write(ns, &scratch_);
+    table_->SetNamespaceBytes(scratch_);
+  }
+  /// Returns to the default namespace (VoidNamespace).
+  void clear_namespace() { table_->SetNamespaceBytes({}); }
+  const std::string& name() const { return table_->meta().name; }
+
+ protected:
+  explicit StateHandleBase(StateTable* table) : table_(table) {}
+  StateTable* table_;
+  std::string scratch_;
+};
+
+}  // namespace internal
+
+// ---- Handles -------------------------------------------------------------------------------
+
+/// One value per key and namespace.
+template <typename V>
+class ValueState : public internal::StateHandleBase {
+ public:
+  explicit ValueState(internal::ValueTable* table) : StateHandleBase(table), table_(table) {}
+  /// Returns the value, or nullopt if none was written (or it expired).
+  std::optional<V> value() { return internal::ReadValue<V>(table_); }
+  void update(const V& value) {
+    Serde<V>::Write(value, table_->BeginWrite());
+    table_->Commit();
+  }
+  void clear() { table_->Clear(); }
+
+ private:
+  internal::ValueTable* table_;
+};
+
+/// A list of elements per key and namespace.
+template <typename V>
+class ListState : public internal::StateHandleBase {
+ public:
+  explicit ListState(internal::ListTable* table) : StateHandleBase(table), table_(table) {}
+  /// Returns the elements in the order they were added (empty if none).
+  std::vector<V> get() {
+    std::vector<V> out;
+    table_->ForEach([&](std::string_view bytes) {
+      internal::DecodeStored(bytes, &out.emplace_back(), table_->meta());
+    });
+    return out;
+  }
+  /// Appends one element without reading the list.
+  void add(const V& value) {
+    scratch_.clear();
+    Serde<V>::Write(value, &scratch_);
+    table_->Add(scratch_);
+  }
+  void add_all(std::span<const V> values) { table_->AddAll(Encode(values)); }
+  /// Replaces the list with `values`.
+  void update(std::span<const V> values) { table_->Update(Encode(values)); }
+  void clear() { table_->Clear(); }
+
+ private:
+  std::span<const std::string> Encode(std::span<const V> values) {
+    encoded_.resize(values.size());
+    for (size_t i = 0; i < values.size(); ++i) {
+      encoded_[i].clear();
+      Serde<V>::Write(values[i], &encoded_[i]);
+    }
+    return encoded_;
+  }
+  internal::ListTable* table_;
+  std::vector<std::string> encoded_;
+};
+
+/// A map of K to V per key and namespace; each entry is stored (and expires) on its own.
+template <typename K, typename V>
+class MapState : public internal::StateHandleBase {
+ public:
+  explicit MapState(internal::MapTable* table) : StateHandleBase(table), table_(table) {}
+  /// Returns the value of `key`, or nullopt.
+  std::optional<V> get(const K& key) {
+    std::string_view bytes;
+    if (!table_->Get(EncodeKey(key), &bytes)) return std::nullopt;
+    std::optional<V> out(std::in_place);
+    internal::DecodeStored(bytes, &*out, table_->meta());
+    return out;
+  }
+  void put(const K& key, const V& value) {
+    EncodeKey(key);
+    value_scratch_.clear();
+    Serde<V>::Write(value, &value_scratch_);
+    table_->Put(scratch_, value_scratch_);
+  }
+  bool contains(const K& key) {
+    std::string_view bytes;
+    return table_->Get(EncodeKey(key), &bytes);
+  }
+  void remove(const K& key) { table_->Remove(EncodeKey(key)); }
+  /// Calls `f(const K&, const V&)` for each entry, in no particular order.
+  template <typename F>
+  void for_each(F&& f) {
+    K key{};
+    V value{};
+    table_->ForEach([&](std::string_view k, std::string_view v) {
+      internal::DecodeStored(k, &key, table_->meta());
+      internal::DecodeStored(v, &value, table_->meta());
+      f(std::as_const(key), std::as_const(value));
+    });
+  }
+  /// Returns every entry, in no particular order.
+  std::vector<std::pair<K, V>> entries() {
+    std::vector<std::pair<K, V>> out;
+    for_each([&](const K& k, const V& v) { out.emplace_back(k, v); });
+    return out;
+  }
+  /// Returns every key, in no particular order.
+  std::vector<K> keys() {
+    std::vector<K> out;
+    table_->ForEach([&](std::string_view k, std::string_view) {
+      internal::DecodeStored(k, &out.emplace_back(), table_->meta());
+    });
+    return out;
+  }
+  bool is_empty() { return table_->IsEmpty(); }
+  void clear() { table_->Clear(); }
+
+ private:
+  std::string_view EncodeKey(const K& key) {
+    scratch_.clear();
+    Serde<K>::Write(key, &scratch_);
+    return scratch_;
+  }
+  internal::MapTable* table_;
+  std::string value_scratch_;
+};
+
+/// One value per key and namespace that add() combines with `reduce`.
+template <typename V, typename F = std::function<V(const V&, const V&)>>
+class ReducingState : public internal::StateHandleBase {
+ public:
+  ReducingState(internal::ValueTable* table, F reduce)
+      : StateHandleBase(table), table_(table), reduce_(std::move(reduce)) {}
+  /// Returns the reduced value, or nullopt if nothing was added.
+  std::optional<V> get() { return internal::ReadValue<V>(table_); }
+  void add(const V& value) {
+    std::string_view bytes;
+    if (table_->Get(&bytes)) {
+      internal::DecodeStored(bytes, &current_, table_->meta());
+      Serde<V>::Write(reduce_(current_, value), table_->BeginWrite());
+    } else {
+      Serde<V>::Write(value, table_->BeginWrite());
+    }
+    table_->Commit();
+  }
+  void clear() { table_->Clear(); }
+
+ private:
+  internal::ValueTable* table_;
+  F reduce_;
+  V current_{};
+};
+
+/// One accumulator per key and namespace that add() folds inputs into.
+template <AggregateFunction Agg>
+class AggregatingState : public internal::StateHandleBase {
+ public:
+  using In = typename Agg::input_type;
+  using Acc = typename Agg::accumulator_type;
+  using Out = typename Agg::output_type;
+
+  AggregatingState(internal::ValueTable* table, Agg aggregate)
+      : StateHandleBase(table), table_(table), agg_(std::move(aggregate)) {}
+  /// Returns the result of the accumulator, or nullopt if nothing was added.
+  std::optional<Out> get() {
+    std::string_view bytes;
+    if (!table_->Get(&bytes)) return std::nullopt;
+    internal::DecodeStored(bytes, &acc_, table_->meta());
+    return agg_.get_result(acc_);
+  }
+  void add(const In& value) {
+    std::string_view bytes;
+    if (table_->Get(&bytes)) {
+      internal::DecodeStored(bytes, &acc_, table_->meta());
+    } else {
+      acc_ = agg_.create_accumulator();
+    }
+    agg_.add(value, acc_);
+    Serde<Acc>::Write(acc_, table_->BeginWrite());
+    table_->Commit();
+  }
+  void clear() { table_->Clear(); }
+  const Agg& aggregate_function() const { return agg_; }
+
+ private:
+  internal::ValueTable* table_;
+  Agg agg_;
+  Acc acc_{};
+};
+
+// ---- The backend ---------------------------------------------------------------------------
+
+/// Keyed state of one operator subtask over its key-group range. The operator sets the
+/// current key once per record; handles then read and write that key's state. Keys are
+/// encoded once per set_current_key, so the backend itself is not templated on the key type.
+/// Snapshots cover a key-group range in one format for every backend (README of
+/// taskmanager/state), so either backend restores what the other wrote.
+class KeyedStateBackend {
+ public:
+  KeyedStateBackend(KeyGroupRange key_groups, int32_t max_parallelism)
+      : key_groups_(key_groups), max_parallelism_(max_parallelism) {}
+  virtual ~KeyedStateBackend() = default;
+  KeyedStateBackend(const KeyedStateBackend&) = delete;
+  KeyedStateBackend& operator=(const KeyedStateBackend&) = delete;
+
+  /// Makes `key` the current key; its key group must lie in this backend's range.
+  template <typename K>
+  void set_current_key(const K& key) {
+    const int32_t key_group = KeyGroupFor(KeyHash(key), max_parallelism_);
+    key_scratch_.clear();
+    Serde<K>::Write(key, &key_scratch_);
+    SetCurrentKeyBytes(key_group, key_scratch_);
+  }
+  /// Makes the key with encoding `key` in `key_group` current (timers, restore).
+  void SetCurrentKeyBytes(int32_t key_group, std::string_view key) {
+    EDDY_CHECK(key_groups_.Contains(key_group))
+        << "key group " << key_group << " outside this backend's range [" << key_groups_.start
+        << ", " << key_groups_.end << "]";
+    std::string& p = current_.prefix;
+    p.clear();
+    p.push_back(static_cast<char>((key_group >> 8) & 0xff));
+    p.push_back(static_cast<char>(key_group & 0xff));
+    PutVarint64(&p, key.size());
+    current_.key_offset = static_cast<uint32_t>(p.size());
+    p.append(key);
+    current_.key_group = key_group;
+    ++current_.version;
+  }
+  /// Returns the current key decoded as K.
+  template <typename K>
+  K current_key() const {
+    K key{};
+    const absl::Status status = Deserialize(current_.key_bytes(), &key);
+    EDDY_CHECK(status.ok()) << "current key is not a " << TypeName<K>() << ": " << status;
+    return key;
+  }
+  std::string_view current_key_bytes() const { return current_.key_bytes(); }
+  int32_t current_key_group() const { return current_.key_group; }
+  KeyGroupRange key_group_range() const { return key_groups_; }
+  int32_t max_parallelism() const { return max_parallelism_; }
+
+  /// Returns the handle of the state `desc` names, registering it on first use; the same
+  /// name always gives the same handle. Errors: the name is registered (or was restored)
+  /// with another kind, value types or TTL setting.
+  template <typename V>
+  absl::StatusOr<ValueState<V>*> get_state(const ValueStateDescriptor<V>& desc) {
+    return GetHandle<ValueState<V>, internal::ValueTable>(
+        StateMeta{desc.name, StateKind::kValue, desc.ttl},
+        [](internal::ValueTable* t) { return std::make_unique<ValueState<V>>(t); });
+  }
+  template <typename V>
+  absl::StatusOr<ListState<V>*> get_list_state(const ListStateDescriptor<V>& desc) {
+    return GetHandle<ListState<V>, internal::ListTable>(
+        StateMeta{desc.name, StateKind::kList, desc.ttl},
+        [](internal::ListTable* t) { return std::make_unique<ListState<V>>(t); });
+  }
+  template <typename K, typename V>
+  absl::StatusOr<MapState<K, V>*> get_map_state(const MapStateDescriptor<K, V>& desc) {
+    return GetHandle<MapState<K, V>, internal::MapTable>(
+        StateMeta{desc.name, StateKind::kMap, desc.ttl},
+        [](internal::MapTable* t) { return std::make_unique<MapState<K, V>>(t); });
+  }
+  template <typename V, typename F>
+  absl::StatusOr<ReducingState<V, F>*> get_reducing_state(
+      const ReducingStateDescriptor<V, F>& desc) {
+    return GetHandle<ReducingState<V, F>, internal::ValueTable>(
+        StateMeta{desc.name, StateKind::kReducing, desc.ttl},
+        [&](internal::ValueTable* t) { return std::make_unique<ReducingState<V, F>>(t, desc.reduce); });
+  }
+  template <AggregateFunction Agg>
+  absl::StatusOr<AggregatingState<Agg>*> get_aggregating_state(
+      const AggregatingStateDescriptor<Agg>& desc) {
+    return GetHandle<AggregatingState<Agg>, internal::ValueTable>(
+        StateMeta{desc.name, StateKind::kAggregating, desc.ttl}, [&](internal::ValueTable* t) {
+          return std::make_unique<AggregatingState<Agg>>(t, desc.aggregate);
+        });
+  }
+
+  /// Returns the timer service `name` (created on first use). Its timers are part of this
+  /// backend's snapshots.
+  virtual InternalTimerService* timer_service(std::string_view name) = 0;
+
+  /// Appends every state entry and timer of key groups `range` (clipped to this backend's
+  /// range) to `*out` in the backend-independent snapshot format.
+  virtual absl::Status SnapshotKeyGroups(KeyGroupRange range, std::string* out) = 0;
+  /// Adds the entries and timers of a snapshot (of any backend), keeping only key groups in
+  /// this backend's range. Several snapshots may be restored, one after the other, before
+  /// states are used. Errors: malformed bytes, a state restored with another kind or TTL
+  /// setting than it has here.
+  virtual absl::Status Restore(std::string_view snapshot) = 0;
+  /// Releases everything the backend holds (files included); no access afterwards.
+  virtual absl::Status Dispose() = 0;
+
+ protected:
+  /// Returns the table of `meta.name`, creating it (or adopting a restored one whose kind and
+  /// TTL setting match, else an error).
+  virtual absl::StatusOr<internal::StateTable*> GetOrCreateTable(const StateMeta& meta) = 0;
+  const internal::CurrentKey* current() const { return &current_; }
+
+ private:
+  template <typename Handle, typename Table, typename Make>
+  absl::StatusOr<Handle*> GetHandle(const StateMeta& meta, Make&& make) {
+    auto it = handles_.find(meta.name);
+    if (it != handles_.end()) {
+      if (it->second.type != std::type_index(typeid(Handle))) {
+        return absl::InvalidArgumentError("state '" + meta.name +
+                                          "' is already registered with other types as " +
+                                          it->second.type_name);
+      }
+      return static_cast<Handle*>(it->second.handle.get());
+    }
+    absl::StatusOr<internal::StateTable*> table = GetOrCreateTable(meta);
+    if (!table.ok()) return table.status();
+    // The kind decides the table class (checked by the backend); no dynamic_cast, whose
+    // type_info would not match across a job library built with hidden visibility.
+    EDDY_CHECK((*table)->meta().kind == meta.kind)
+        << "backend gave state '" << meta.name << "' a table of another kind";
+    auto* typed = static_cast<Table*>(*table);
+    std::unique_ptr<Handle> handle = make(typed);
+    Handle* raw = handle.get();
+    handles_.emplace(meta.name, Registered{std::move(handle), std::type_index(typeid(Handle)),
+                                           TypeName<Handle>()});
+    return raw;
+  }
+
+  struct Registered {
+    std::unique_ptr<internal::StateHandleBase> handle;
+    std::type_index type;
+    std::string type_name;
+  };
+  KeyGroupRange key_groups_;
+  int32_t max_parallelism_;
+  internal::CurrentKey current_;
+  std::string key_scratch_;
+  std::map<std::string, Registered, std::less<>> handles_;
+};
+
+}  // namespace eddy

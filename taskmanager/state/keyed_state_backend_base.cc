@@ -1,0 +1,146 @@
+#include "taskmanager/state/keyed_state_backend_base.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+
+namespace eddy::state {
+namespace {
+
+int64_t SystemNowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Describe(const StateMeta& meta) {
+  return absl::StrCat(StateKindName(meta.kind), " state ",
+                      meta.ttl.enabled() ? "with TTL" : "without TTL");
+}
+
+}  // namespace
+
+KeyedStateBackendBase::KeyedStateBackendBase(const StateBackendParams& params)
+    : KeyedStateBackend(params.key_groups, params.max_parallelism),
+      clock_(params.clock ? params.clock : StateClock(&SystemNowMs)) {
+  EDDY_CHECK(params.key_groups.size() > 0 && params.key_groups.start >= 0 &&
+             params.key_groups.end < params.max_parallelism)
+      << "key-group range [" << params.key_groups.start << ", " << params.key_groups.end
+      << "] does not fit max parallelism " << params.max_parallelism;
+  EDDY_CHECK_LE(params.max_parallelism, 32768);  // key groups are stored in 2 bytes
+}
+
+absl::StatusOr<KeyedStateBackendBase::Table*> KeyedStateBackendBase::FindOrCreate(
+    const StateMeta& meta, bool restoring) {
+  auto it = tables_.find(meta.name);
+  if (it != tables_.end()) {
+    const StateMeta& have = it->second.table->meta();
+    // Stored bytes depend only on the kind and on TTL being on, so a restored state may
+    // be registered with another TTL duration or update type.
+    if (have.kind != meta.kind || have.ttl.enabled() != meta.ttl.enabled()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("state '", meta.name, "' ", restoring ? "is restored as a " : "exists as a ",
+                       Describe(restoring ? meta : have), " but is ",
+                       restoring ? "registered as a " : "requested as a ",
+                       Describe(restoring ? have : meta)));
+    }
+    if (!restoring) it->second.table->set_ttl(meta.ttl);
+    return &it->second;
+  }
+  absl::StatusOr<std::unique_ptr<internal::StateTable>> table = CreateTable(meta);
+  if (!table.ok()) return table.status();
+  auto* storage = dynamic_cast<TableStorage*>(table->get());
+  EDDY_CHECK(storage != nullptr) << "state table without storage";
+  return &tables_.emplace(meta.name, Table{std::move(*table), storage}).first->second;
+}
+
+absl::StatusOr<internal::StateTable*> KeyedStateBackendBase::GetOrCreateTable(
+    const StateMeta& meta) {
+  absl::StatusOr<Table*> t = FindOrCreate(meta, /*restoring=*/false);
+  if (!t.ok()) return t.status();
+  return (*t)->table.get();
+}
+
+InternalTimerService* KeyedStateBackendBase::timer_service(std::string_view name) {
+  auto it = timers_.find(name);
+  if (it == timers_.end()) {
+    it = timers_.emplace(std::string(name), std::make_unique<HeapTimerService>(this)).first;
+  }
+  return it->second.get();
+}
+
+void KeyedStateBackendBase::DropAll() {
+  tables_.clear();
+  timers_.clear();
+}
+
+absl::Status KeyedStateBackendBase::SnapshotKeyGroups(KeyGroupRange range, std::string* out) {
+  const KeyGroupRange own = key_group_range();
+  const KeyGroupRange clipped{std::max(range.start, own.start), std::min(range.end, own.end)};
+  if (clipped.size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key groups [", range.start, ", ", range.end,
+                     "] are not in this backend's range [", own.start, ", ", own.end, "]"));
+  }
+  SnapshotWriter writer(out, max_parallelism(), clipped);
+  for (auto& [name, t] : tables_) {
+    writer.BeginState(t.table->meta());
+    t.storage->SnapshotRange(clipped, [&](std::string_view key, std::string_view user_key,
+                                          std::string_view value) {
+      writer.Entry(key, user_key, value);
+    });
+  }
+  for (const auto& [name, service] : timers_) {
+    writer.BeginTimerService(name);
+    service->Snapshot(clipped, writer);
+  }
+  writer.Finish();
+  return absl::OkStatus();
+}
+
+class KeyedStateBackendBase::Restorer final : public SnapshotVisitor {
+ public:
+  explicit Restorer(KeyedStateBackendBase* backend) : backend_(backend) {}
+
+  absl::Status OnHeader(int32_t max_parallelism, KeyGroupRange) override {
+    if (max_parallelism != backend_->max_parallelism()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("snapshot has max parallelism ", max_parallelism,
+                       " but the backend has ", backend_->max_parallelism()));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status OnState(const StateMeta& meta) override {
+    absl::StatusOr<Table*> t = backend_->FindOrCreate(meta, /*restoring=*/true);
+    if (!t.ok()) return t.status();
+    storage_ = (*t)->storage;
+    return absl::OkStatus();
+  }
+  absl::Status OnEntry(int32_t key_group, std::string_view stored_key, std::string_view user_key,
+                       std::string_view value) override {
+    if (backend_->key_group_range().Contains(key_group)) {
+      storage_->RestoreEntry(stored_key, user_key, value);
+    }
+    return absl::OkStatus();
+  }
+  absl::Status OnTimerService(std::string_view name) override {
+    timers_ = static_cast<HeapTimerService*>(backend_->timer_service(name));
+    return absl::OkStatus();
+  }
+  absl::Status OnTimer(TimeDomain domain, const InternalTimer& timer) override {
+    timers_->Restore(domain, timer);
+    return absl::OkStatus();
+  }
+
+ private:
+  KeyedStateBackendBase* backend_;
+  TableStorage* storage_ = nullptr;
+  HeapTimerService* timers_ = nullptr;
+};
+
+absl::Status KeyedStateBackendBase::Restore(std::string_view snapshot) {
+  Restorer restorer(this);
+  return ReadSnapshot(snapshot, restorer);
+}
+
+}  // namespace eddy::state

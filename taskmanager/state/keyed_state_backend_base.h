@@ -1,0 +1,58 @@
+// What the heap and RocksDB backends share: the registry of state tables and timer services,
+// registration checks, and snapshot/restore by key-group range in the backend-independent
+// format (snapshot_format.h). A backend supplies only CreateTable(). Single-threaded.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "api/state.h"
+#include "taskmanager/state/heap_timer_service.h"
+#include "taskmanager/state/state_tables.h"
+
+namespace eddy::state {
+
+/// What a factory needs to make a backend for one operator subtask.
+struct StateBackendParams {
+  std::string job_id = "job";
+  std::string operator_id = "op";
+  int32_t subtask = 0;
+  int32_t max_parallelism = 128;
+  KeyGroupRange key_groups{0, 127};
+  /// The clock TTL reads (ms); empty = system clock.
+  StateClock clock;
+};
+
+class KeyedStateBackendBase : public KeyedStateBackend {
+ public:
+  explicit KeyedStateBackendBase(const StateBackendParams& params);
+
+  InternalTimerService* timer_service(std::string_view name) override;
+  absl::Status SnapshotKeyGroups(KeyGroupRange range, std::string* out) override;
+  absl::Status Restore(std::string_view snapshot) override;
+
+ protected:
+  /// Makes an empty table for `meta` (one per state name).
+  virtual absl::StatusOr<std::unique_ptr<internal::StateTable>> CreateTable(
+      const StateMeta& meta) = 0;
+  absl::StatusOr<internal::StateTable*> GetOrCreateTable(const StateMeta& meta) override;
+  const StateClock* clock() const { return &clock_; }
+  /// Drops every table and timer (Dispose()).
+  void DropAll();
+
+ private:
+  class Restorer;
+  struct Table {
+    std::unique_ptr<internal::StateTable> table;
+    TableStorage* storage = nullptr;
+  };
+  absl::StatusOr<Table*> FindOrCreate(const StateMeta& meta, bool restoring);
+
+  StateClock clock_;
+  std::map<std::string, Table, std::less<>> tables_;
+  std::map<std::string, std::unique_ptr<HeapTimerService>, std::less<>> timers_;
+};
+
+}  // namespace eddy::state

@@ -1,0 +1,270 @@
+#include "taskmanager/state/rocksdb_keyed_state_backend.h"
+
+#include <stdexcept>
+#include <system_error>
+
+#include <rocksdb/merge_operator.h>
+#include <rocksdb/table.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/ids.h"
+
+namespace eddy::state {
+namespace {
+
+/// Concatenates list operands: elements are length-prefixed, so no delimiter is needed and
+/// add() never reads the list.
+class ListAppendOperator final : public rocksdb::AssociativeMergeOperator {
+ public:
+  bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
+             std::string* new_value, rocksdb::Logger*) const override {
+    new_value->clear();
+    if (existing != nullptr) {
+      new_value->reserve(existing->size() + value.size());
+      new_value->assign(existing->data(), existing->size());
+    }
+    new_value->append(value.data(), value.size());
+    return true;
+  }
+  const char* Name() const override { return "EddyListAppend"; }
+};
+
+rocksdb::Slice ToSlice(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+// Column families are named after states; the prefix keeps a state called "default" from
+// meeting RocksDB's own column family.
+std::string ColumnFamilyName(std::string_view state) { return "state/" + std::string(state); }
+
+}  // namespace
+
+RocksDbOptions RocksDbOptions::FromConfig(const Config& config) {
+  RocksDbOptions o;
+  o.local_dir = config.GetString(opt::kStateRocksDbLocalDir);
+  o.block_cache_bytes = config.GetMemorySize(opt::kStateRocksDbBlockCacheSize);
+  o.write_buffer_bytes = config.GetMemorySize(opt::kStateRocksDbWriteBufferSize);
+  o.write_buffer_count = static_cast<int>(config.GetInt(opt::kStateRocksDbWriteBufferCount));
+  o.memory_limit_bytes = config.GetMemorySize(opt::kStateRocksDbMemoryFixedPerSlot);
+  return o;
+}
+
+std::shared_ptr<RocksDbResources> RocksDbResources::Create(const RocksDbOptions& options) {
+  auto r = std::make_shared<RocksDbResources>();
+  if (options.memory_limit_bytes > 0) {
+    // Flink's split: memtables may take half of the budget, charged to the same cache.
+    r->block_cache = rocksdb::NewLRUCache(static_cast<size_t>(options.memory_limit_bytes));
+    r->write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(
+        static_cast<size_t>(options.memory_limit_bytes / 2), r->block_cache);
+  } else {
+    r->block_cache = rocksdb::NewLRUCache(static_cast<size_t>(options.block_cache_bytes));
+  }
+  return r;
+}
+
+// ---- RocksDbStore ---------------------------------------------------------------------------
+
+RocksDbStore::RocksDbStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf,
+                           std::string state_name)
+    : db_(db), cf_(cf), state_name_(std::move(state_name)) {
+  write_options_.disableWAL = true;
+}
+
+void RocksDbStore::Check(const rocksdb::Status& status, const char* op) const {
+  if (status.ok()) [[likely]] return;
+  throw std::runtime_error(absl::StrCat("RocksDB ", op, " of state '", state_name_,
+                                        "' failed: ", status.ToString()));
+}
+
+bool RocksDbStore::Find(int32_t, std::string_view key, std::string_view* value) {
+  pinned_.Reset();
+  const rocksdb::Status s = db_->Get(read_options_, cf_, ToSlice(key), &pinned_);
+  if (s.IsNotFound()) return false;
+  Check(s, "get");
+  *value = ToView(pinned_);
+  return true;
+}
+
+void RocksDbStore::Store(int32_t, std::string_view key, std::string_view value) {
+  Check(db_->Put(write_options_, cf_, ToSlice(key), ToSlice(value)), "put");
+}
+
+void RocksDbStore::Append(int32_t, std::string_view key, std::string_view value) {
+  Check(db_->Merge(write_options_, cf_, ToSlice(key), ToSlice(value)), "merge");
+}
+
+void RocksDbStore::Erase(int32_t, std::string_view key) {
+  Check(db_->Delete(write_options_, cf_, ToSlice(key)), "delete");
+}
+
+std::unique_ptr<rocksdb::Iterator> RocksDbStore::Seek(std::string_view prefix) {
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options_, cf_));
+  it->Seek(ToSlice(prefix));
+  return it;
+}
+
+void RocksDbStore::ForEachEntry(int32_t, std::string_view key,
+                                absl::FunctionRef<void(std::string_view, std::string_view)> f) {
+  const std::string prefix(key);  // `key` may point into a buffer `f` reuses
+  auto it = Seek(prefix);
+  for (; it->Valid() && ToView(it->key()).starts_with(prefix); it->Next()) {
+    f(ToView(it->key()).substr(prefix.size()), ToView(it->value()));
+  }
+  Check(it->status(), "scan");
+}
+
+bool RocksDbStore::HasEntries(int32_t, std::string_view key) {
+  auto it = Seek(key);
+  const bool any = it->Valid() && ToView(it->key()).starts_with(key);
+  Check(it->status(), "scan");
+  return any;
+}
+
+void RocksDbStore::EraseEntries(int32_t, std::string_view key) {
+  rocksdb::WriteBatch batch;
+  auto it = Seek(key);
+  for (; it->Valid() && ToView(it->key()).starts_with(key); it->Next()) {
+    Check(batch.Delete(cf_, it->key()), "delete");
+  }
+  Check(it->status(), "scan");
+  Check(db_->Write(write_options_, &batch), "write");
+}
+
+void RocksDbStore::ForEachInRange(
+    KeyGroupRange range,
+    absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f) {
+  std::string start;
+  AppendKeyGroupPrefix(range.start, &start);
+  auto it = Seek(start);
+  StoredKey parsed;
+  for (; it->Valid(); it->Next()) {
+    const std::string_view key = ToView(it->key());
+    EDDY_CHECK(ParseStoredKey(key, &parsed)) << "state '" << state_name_ << "' key malformed";
+    if (parsed.key_group > range.end) break;
+    f(key.substr(0, parsed.size), key.substr(parsed.size), ToView(it->value()));
+  }
+  Check(it->status(), "scan");
+}
+
+void RocksDbStore::Restore(std::string_view key, std::string_view user_key,
+                           std::string_view value) {
+  Store(0, EntryKey(key, user_key), value);
+}
+
+// ---- RocksDbKeyedStateBackend ---------------------------------------------------------------
+
+RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const StateBackendParams& params,
+                                                   std::filesystem::path dir,
+                                                   std::shared_ptr<RocksDbResources> resources,
+                                                   rocksdb::ColumnFamilyOptions cf_options)
+    : KeyedStateBackendBase(params),
+      dir_(std::move(dir)),
+      resources_(std::move(resources)),
+      cf_options_(std::move(cf_options)) {}
+
+absl::StatusOr<std::unique_ptr<RocksDbKeyedStateBackend>> RocksDbKeyedStateBackend::Open(
+    const StateBackendParams& params, const RocksDbOptions& options,
+    std::shared_ptr<RocksDbResources> resources) {
+  std::error_code ec;
+  std::filesystem::path root = options.local_dir;
+  if (root.empty()) root = std::filesystem::temp_directory_path(ec);
+  const std::filesystem::path dir =
+      root / absl::StrCat("eddy-rocksdb-", params.job_id, "-", params.operator_id, "-",
+                          params.subtask, "-", RandomHexId(4));
+  if (!std::filesystem::create_directories(dir, ec) || ec) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create the RocksDB directory '", dir.string(),
+                     "' (state.backend.rocksdb.localdir '", options.local_dir,
+                     "'): ", ec ? ec.message() : "it already exists"));
+  }
+  if (resources == nullptr) resources = RocksDbResources::Create(options);
+
+  rocksdb::ColumnFamilyOptions cf;
+  cf.merge_operator = std::make_shared<ListAppendOperator>();
+  cf.write_buffer_size = static_cast<size_t>(options.write_buffer_bytes);
+  cf.max_write_buffer_number = options.write_buffer_count;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = resources->block_cache;
+  table.cache_index_and_filter_blocks = resources->write_buffer_manager != nullptr;
+  cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.write_buffer_manager = resources->write_buffer_manager;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  db_options.keep_log_file_num = 2;
+
+  std::unique_ptr<RocksDbKeyedStateBackend> backend(
+      new RocksDbKeyedStateBackend(params, dir, resources, cf));
+  std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, cf}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  const rocksdb::Status s = rocksdb::DB::Open(db_options, dir.string(), families, &handles, &db);
+  if (!s.ok()) {
+    std::filesystem::remove_all(dir, ec);
+    return absl::InternalError(
+        absl::StrCat("cannot open RocksDB in '", dir.string(), "': ", s.ToString()));
+  }
+  backend->db_.reset(db);
+  backend->column_families_ = std::move(handles);
+  return backend;
+}
+
+RocksDbKeyedStateBackend::~RocksDbKeyedStateBackend() {
+  const absl::Status s = Dispose();
+  (void)s;  // nothing to report to from a destructor; Dispose() explicitly to see errors
+}
+
+absl::StatusOr<std::unique_ptr<internal::StateTable>> RocksDbKeyedStateBackend::CreateTable(
+    const StateMeta& meta) {
+  EDDY_CHECK(!disposed_) << "state registered on a disposed backend";
+  rocksdb::ColumnFamilyHandle* cf = nullptr;
+  const rocksdb::Status s = db_->CreateColumnFamily(cf_options_, ColumnFamilyName(meta.name), &cf);
+  if (!s.ok()) {
+    return absl::InternalError(absl::StrCat("cannot create the column family of state '",
+                                            meta.name, "': ", s.ToString()));
+  }
+  column_families_.push_back(cf);
+  RocksDbStore store(db_.get(), cf, meta.name);
+  switch (meta.kind) {
+    case StateKind::kValue:
+    case StateKind::kReducing:
+    case StateKind::kAggregating:
+      return std::make_unique<ValueTableImpl<RocksDbStore>>(meta, current(), std::move(store),
+                                                            clock());
+    case StateKind::kList:
+      return std::make_unique<ListTableImpl<RocksDbStore>>(meta, current(), std::move(store),
+                                                           clock());
+    case StateKind::kMap:
+      return std::make_unique<MapTableImpl<RocksDbStore>>(meta, current(), std::move(store),
+                                                          clock());
+  }
+  return absl::InvalidArgumentError("unknown state kind");
+}
+
+absl::Status RocksDbKeyedStateBackend::Dispose() {
+  if (disposed_) return absl::OkStatus();
+  disposed_ = true;
+  DropAll();
+  absl::Status result;
+  if (db_ != nullptr) {
+    for (rocksdb::ColumnFamilyHandle* cf : column_families_) {
+      const rocksdb::Status s = db_->DestroyColumnFamilyHandle(cf);
+      if (!s.ok() && result.ok()) result = absl::InternalError(s.ToString());
+    }
+    column_families_.clear();
+    const rocksdb::Status s = db_->Close();
+    if (!s.ok() && result.ok()) result = absl::InternalError(s.ToString());
+    db_.reset();
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+  if (ec && result.ok()) {
+    result = absl::InternalError(
+        absl::StrCat("cannot remove the RocksDB directory '", dir_.string(), "': ", ec.message()));
+  }
+  return result;
+}
+
+}  // namespace eddy::state

@@ -1,0 +1,127 @@
+// The RocksDB keyed state backend (state.backend.type: rocksdb): one column family per state;
+// RocksDB key = key group (2 bytes, big-endian) + lp(key) + lp(namespace) [+ map user key], so
+// a key group is one contiguous range and a map is one prefix; list add() is a merge (blind
+// write); WAL off (checkpoints give durability). Each backend owns a directory under
+// state.backend.rocksdb.localdir, removed by Dispose(). Single-threaded (the task thread),
+// except that RocksDbResources may be shared by the backends of a TaskManager slot.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rocksdb/cache.h>
+#include <rocksdb/db.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include "common/config.h"
+#include "taskmanager/state/keyed_state_backend_base.h"
+
+namespace eddy::state {
+
+/// RocksDB settings read from the configuration (state.backend.rocksdb.*).
+struct RocksDbOptions {
+  std::string local_dir;                       // empty: the system temp directory
+  int64_t block_cache_bytes = 8 << 20;
+  int64_t write_buffer_bytes = 64 << 20;
+  int write_buffer_count = 2;
+  int64_t memory_limit_bytes = 0;              // > 0: cache + write buffers share this budget
+
+  static RocksDbOptions FromConfig(const Config& config);
+};
+
+/// The memory RocksDB instances share: one block cache and, with a memory limit, one write
+/// buffer manager that charges memtables to that cache (Flink's managed memory per slot).
+struct RocksDbResources {
+  std::shared_ptr<rocksdb::Cache> block_cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffer_manager;  // null without a limit
+
+  static std::shared_ptr<RocksDbResources> Create(const RocksDbOptions& options);
+};
+
+/// The byte store of one state: its column family.
+class RocksDbStore {
+ public:
+  RocksDbStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string state_name);
+
+  bool Find(int32_t kg, std::string_view key, std::string_view* value);
+  void Store(int32_t kg, std::string_view key, std::string_view value);
+  void Append(int32_t kg, std::string_view key, std::string_view value);
+  void Erase(int32_t kg, std::string_view key);
+
+  bool FindEntry(int32_t kg, std::string_view key, std::string_view user_key,
+                 std::string_view* value) {
+    return Find(kg, EntryKey(key, user_key), value);
+  }
+  void StoreEntry(int32_t kg, std::string_view key, std::string_view user_key,
+                  std::string_view value) {
+    Store(kg, EntryKey(key, user_key), value);
+  }
+  void EraseEntry(int32_t kg, std::string_view key, std::string_view user_key) {
+    Erase(kg, EntryKey(key, user_key));
+  }
+  /// Scans the prefix `key` (one map).
+  void ForEachEntry(int32_t kg, std::string_view key,
+                    absl::FunctionRef<void(std::string_view, std::string_view)> f);
+  bool HasEntries(int32_t kg, std::string_view key);
+  void EraseEntries(int32_t kg, std::string_view key);
+
+  void ForEachInRange(
+      KeyGroupRange range,
+      absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f);
+  void Restore(std::string_view key, std::string_view user_key, std::string_view value);
+
+ private:
+  std::string_view EntryKey(std::string_view key, std::string_view user_key) {
+    entry_key_.assign(key);
+    entry_key_.append(user_key);
+    return entry_key_;
+  }
+  std::unique_ptr<rocksdb::Iterator> Seek(std::string_view prefix);
+  /// Fails the task (an exception the task turns into a failure) on a RocksDB error.
+  void Check(const rocksdb::Status& status, const char* op) const;
+
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  std::string state_name_;
+  rocksdb::ReadOptions read_options_;
+  rocksdb::WriteOptions write_options_;
+  rocksdb::PinnableSlice pinned_;
+  std::string entry_key_;
+};
+
+class RocksDbKeyedStateBackend final : public KeyedStateBackendBase {
+ public:
+  /// Opens a fresh instance in a new directory under `options.local_dir`. `resources` may be
+  /// shared with other backends; null makes this backend its own. Errors name the directory.
+  static absl::StatusOr<std::unique_ptr<RocksDbKeyedStateBackend>> Open(
+      const StateBackendParams& params, const RocksDbOptions& options,
+      std::shared_ptr<RocksDbResources> resources = nullptr);
+  ~RocksDbKeyedStateBackend() override;
+
+  absl::Status Dispose() override;
+  /// Returns the instance directory (removed by Dispose()).
+  const std::filesystem::path& directory() const { return dir_; }
+  /// Returns the database, e.g. for a native rocksdb::Checkpoint (the checkpoint work).
+  rocksdb::DB* db() { return db_.get(); }
+
+ protected:
+  absl::StatusOr<std::unique_ptr<internal::StateTable>> CreateTable(
+      const StateMeta& meta) override;
+
+ private:
+  RocksDbKeyedStateBackend(const StateBackendParams& params, std::filesystem::path dir,
+                           std::shared_ptr<RocksDbResources> resources,
+                           rocksdb::ColumnFamilyOptions cf_options);
+
+  std::filesystem::path dir_;
+  std::shared_ptr<RocksDbResources> resources_;
+  rocksdb::ColumnFamilyOptions cf_options_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> column_families_;
+  bool disposed_ = false;
+};
+
+}  // namespace eddy::state
