@@ -17,6 +17,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "api/job_builder.h"
+#include "api/keyed_operator.h"
 #include "api/network_io.h"
 #include "api/process_function.h"
 #include "api/watermark_strategy.h"
@@ -48,6 +49,10 @@ template <typename C, typename Ret, typename A, typename Ctx, typename R>
 struct CollectorArg<Ret (C::*)(A, Ctx, Collector<R>&)> {
   using type = R;
 };
+
+/// Deduces R from a keyed process function's process_element(..., Collector<R>&).
+template <typename F, typename T, typename K>
+struct KeyedCollectorArg : CollectorArg<decltype(&F::process_element)> {};
 
 /// Calls f.open(ctx) if the function has one.
 template <typename F>
@@ -614,6 +619,23 @@ class KeyedStream {
     };
     internal::SetOutputType<T>(node);
     return DataStream<T>(builder_, builder_->AddNode(std::move(node)));
+  }
+
+  /// Runs a KeyedProcessFunction (see api/keyed_operator.h): per-key state declared in
+  /// open(KeyedStateStore&), keyed event- and processing-time timers with on_timer(...).
+  template <typename F, typename R = typename internal::KeyedCollectorArg<F, T, K>::type>
+  DataStream<R> process(F f, std::string name = "KeyedProcess") {
+    OperatorNode node;
+    node.name = std::move(name);
+    node.kind = "keyed_process";
+    node.inputs.push_back(HashInput());
+    KeyFn key_fn = key_fn_;
+    node.make_operator = [key_fn, f](OutputBase* out) {
+      using Op = internal::KeyedProcessOperator<T, K, KeyFn, R, F>;
+      return internal::OneInput<T>(std::make_unique<Op>(key_fn, f, OutputAs<R>(out)));
+    };
+    internal::SetOutputType<R>(node);
+    return DataStream<R>(builder_, builder_->AddNode(std::move(node)));
   }
 
   /// Rolling sum of a numeric member (e.g. &std::pair<std::string, int64_t>::second).

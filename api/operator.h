@@ -24,6 +24,7 @@
 namespace eddy {
 
 class JobArgs;
+class KeyedStateBackendFactory;
 
 /// Runs callbacks on the task thread at a processing time (ms since the epoch, wall clock).
 /// Implemented by the task's mailbox; tests drive it by hand.
@@ -56,6 +57,8 @@ struct RuntimeContext {
   int32_t source_operator = 0;
   /// Where sinks record the latency of the markers they receive.
   LatencyStats* latency = nullptr;
+  /// Makes keyed operators' state backends (state.backend.type).
+  KeyedStateBackendFactory* keyed_state = nullptr;
   /// The job's -D configuration (job keys only).
   const std::map<std::string, std::string>* job_config = nullptr;
   /// Records that entered / left this chain (written by the task thread only).
@@ -147,6 +150,9 @@ class StreamOperator {
 
   /// Sets the runtime context (before Open()).
   void Setup(RuntimeContext* ctx) { ctx_ = ctx; }
+  /// Sets the operator's id (the job plan's; keyed state and snapshots are filed under it).
+  void SetOperatorId(std::string id) { operator_id_ = std::move(id); }
+  const std::string& operator_id() const { return operator_id_; }
   /// Registers an output (main or side) so that flushes and watermarks reach it.
   void AddOutput(OutputBase* out) { outputs_.push_back(out); }
   /// Registers a side output under `tag_id`.
@@ -183,6 +189,7 @@ class StreamOperator {
 
  private:
   static constexpr int kMaxInputs = 2;
+  std::string operator_id_;
   EventTime input_watermarks_[kMaxInputs] = {kMinWatermark, kMinWatermark};
   bool input_idle_[kMaxInputs] = {false, false};
   bool idle_ = false;

@@ -35,7 +35,8 @@ struct VoidNamespace {
 template <>
 struct Serde<VoidNamespace> {
   static constexpr size_t kMinSize = 0;
-  static void Write(const VoidNamespace&, std::string*) {}
+  template <typename Out>
+  static void Write(const VoidNamespace&, Out*) {}
   static bool Read(ByteReader&, VoidNamespace*) { return true; }
 };
 

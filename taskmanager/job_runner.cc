@@ -11,10 +11,10 @@
 namespace eddy {
 
 JobRunner::JobRunner(net::NetworkEnvironment* network, std::string cache_dir,
-                     std::chrono::milliseconds buffer_timeout, ReportFn report)
+                     const Config& config, ReportFn report)
     : network_(network),
       cache_dir_(std::move(cache_dir)),
-      buffer_timeout_(buffer_timeout),
+      config_(std::make_shared<const Config>(config)),
       report_(std::move(report)) {
   worker_ = std::thread([this] { WorkerLoop(); });
 }
@@ -231,7 +231,7 @@ void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
       setup.args = shared_args;
       setup.deployment = d;
       setup.network = network_;
-      setup.buffer_timeout = buffer_timeout_;
+      setup.config = config_;
       tasks.push_back(std::make_unique<Task>(std::move(setup), report_));
       started.push_back(tasks.back().get());
     }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "api/job_library.h"
+#include "common/config.h"
 #include "common/proto/rpc.pb.h"
 #include "taskmanager/network/network_environment.h"
 #include "taskmanager/task.h"
@@ -29,8 +30,9 @@ class JobRunner {
  public:
   using ReportFn = std::function<void(const rpc::TaskReport&)>;
 
-  JobRunner(net::NetworkEnvironment* network, std::string cache_dir,
-            std::chrono::milliseconds buffer_timeout, ReportFn report);
+  /// `config` is the TaskManager's (buffer timeout, state backend, ...).
+  JobRunner(net::NetworkEnvironment* network, std::string cache_dir, const Config& config,
+            ReportFn report);
   ~JobRunner();
 
   /// Queues the deployment; tasks report their states through the report function.
@@ -59,7 +61,7 @@ class JobRunner {
 
   net::NetworkEnvironment* network_;
   std::string cache_dir_;
-  std::chrono::milliseconds buffer_timeout_;
+  std::shared_ptr<const Config> config_;
   ReportFn report_;
 
   mutable std::mutex mu_;

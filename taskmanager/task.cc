@@ -13,6 +13,8 @@
 #include "taskmanager/network/record_serializer.h"
 #include "taskmanager/runtime/mailbox.h"
 #include "taskmanager/runtime/watermark_valve.h"
+#include "api/keyed_operator.h"
+#include "taskmanager/state/state_backend_factory.h"
 
 namespace eddy {
 namespace {
@@ -36,6 +38,24 @@ int64_t JobDurationMs(const job::JobGraph& graph, const std::string& key, int64_
   auto parsed = ParseDuration(it->second);
   return parsed.ok() ? parsed->count() : fallback;
 }
+
+/// Makes the keyed state backends of a task's keyed operators: the type and options the
+/// TaskManager's configuration and the job's -D keys name, over the subtask's key groups.
+class TaskStateBackends final : public KeyedStateBackendFactory {
+ public:
+  TaskStateBackends(Config config, state::StateBackendParams params)
+      : config_(std::move(config)), params_(std::move(params)) {}
+  absl::StatusOr<std::unique_ptr<KeyedStateBackend>> Create(
+      std::string_view operator_id) override {
+    state::StateBackendParams p = params_;
+    p.operator_id = std::string(operator_id);
+    return state::CreateKeyedStateBackend(config_, p);
+  }
+
+ private:
+  Config config_;
+  state::StateBackendParams params_;
+};
 
 }  // namespace
 
@@ -81,6 +101,7 @@ struct Task::Runtime final : public SourceWaker, public ProcessingTimeService {
 
   Clock::time_point source_wake_at = Clock::time_point::min();
   LatencyStats latency;  // what this chain's sinks measured
+  std::unique_ptr<KeyedStateBackendFactory> keyed_state;
 
   // SourceWaker
   void Wake() override { mailbox.Wake(); }
@@ -285,6 +306,18 @@ absl::Status Task::RunChain() {
   rt.ctx.latency_interval_ms = JobDurationMs(graph, opt::kLatencyInterval, 0);
   rt.ctx.latency = &rt.latency;
   rt.ctx.job_config = &rt.job_config;
+  {
+    Config config = *setup_.config;
+    EDDY_RETURN_IF_ERROR(config.ApplyJobConfig(rt.job_config));
+    state::StateBackendParams params;
+    params.job_id = setup_.job_id;
+    params.subtask = dep.subtask();
+    params.max_parallelism = graph.max_parallelism();
+    params.key_groups =
+        KeyGroupRangeFor(dep.subtask(), graph.max_parallelism(), vertex->parallelism());
+    rt.keyed_state = std::make_unique<TaskStateBackends>(std::move(config), std::move(params));
+    rt.ctx.keyed_state = rt.keyed_state.get();
+  }
 
   // The vertex's operators, by plan index, in topological (plan) order.
   std::vector<int> members;
@@ -354,6 +387,7 @@ absl::Status Task::RunChain() {
     }
     OperatorInstance inst = node.make_operator(out.get());
     inst.op->Setup(&rt.ctx);
+    inst.op->SetOperatorId(node.id);
     inst.op->AddOutput(out.get());
     for (auto& [tag, side] : side_outputs) {
       inst.op->AddSideOutput(tag, side.get());
@@ -436,7 +470,7 @@ absl::Status Task::RunChain() {
   for (auto it = rt.ops.rbegin(); it != rt.ops.rend(); ++it) it->op->Open();
   SetState(rpc::RUNNING);
 
-  const auto timeout = setup_.buffer_timeout;
+  const auto timeout = setup_.config->GetDuration(opt::kBufferTimeout);
   auto latency_published = Clock::now();
   auto publish = [&] {
     records_in_.store(rt.ctx.records_in, std::memory_order_relaxed);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "api/job_builder.h"
+#include "common/config.h"
 #include "common/proto/job.pb.h"
 #include "common/proto/rpc.pb.h"
 #include "taskmanager/network/network_environment.h"
@@ -31,7 +32,8 @@ struct TaskSetup {
   std::shared_ptr<const JobArgs> args;
   rpc::TaskDeployment deployment;
   net::NetworkEnvironment* network = nullptr;
-  std::chrono::milliseconds buffer_timeout{5};
+  /// The TaskManager's configuration; the job's -D keys apply over it.
+  std::shared_ptr<const Config> config = std::make_shared<const Config>();
 };
 
 class Task {

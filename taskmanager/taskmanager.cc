@@ -42,7 +42,7 @@ absl::Status TaskManager::Start() {
   data_port_ = *data_port;
   runner_ = std::make_unique<JobRunner>(
       network_.get(), absl::StrCat(config_.GetString(opt::kTaskManagerTmpDir), "/eddy-tm-", id_.value()),
-      config_.GetDuration(opt::kBufferTimeout),
+      config_,
       [this](const rpc::TaskReport& report) { ReportTask(report); });
   RegisterRpcMethods();
   auto rpc_port = rpc_server_.Listen(host, config_.GetPort(opt::kTaskManagerRpcPort));

@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "api/job_builder.h"
+#include "api/keyed_operator.h"
 #include "api/operator.h"
 #include "common/check.h"
 #include "taskmanager/runtime/watermark_valve.h"
+#include "taskmanager/state/heap_keyed_state_backend.h"
 
 namespace eddy::testing {
 
@@ -43,6 +45,22 @@ class ManualProcessingTime final : public ProcessingTimeService {
  private:
   int64_t now_ = 0;
   std::multimap<int64_t, std::function<void(int64_t)>> timers_;
+};
+
+/// Heap state backends over every key group, with a clock the test sets (TTL).
+class HeapStateBackends final : public KeyedStateBackendFactory {
+ public:
+  absl::StatusOr<std::unique_ptr<KeyedStateBackend>> Create(
+      std::string_view operator_id) override {
+    state::StateBackendParams params;
+    params.operator_id = std::string(operator_id);
+    params.max_parallelism = 128;
+    params.key_groups = KeyGroupRange{0, 127};
+    params.clock = [this] { return now_ms; };
+    return std::unique_ptr<KeyedStateBackend>(
+        std::make_unique<state::HeapKeyedStateBackend>(params));
+  }
+  int64_t now_ms = 0;  // what state TTL sees as now
 };
 
 /// Collects records, watermarks and statuses that reach it; `trace` keeps their order:
@@ -84,6 +102,7 @@ class OperatorHarness {
       : node_(node) {
     ctx_.task_name = node.name + " (harness)";
     ctx_.processing_time = &time_;
+    ctx_.keyed_state = &backends_;
     ctx_.auto_watermark_interval_ms = 200;
     output_ = node.make_output();
     output_->AddTarget(ErasedInput::Of<Out>(&main_, &main_));
@@ -109,6 +128,7 @@ class OperatorHarness {
   void Open() {
     inst_ = node_.make_operator(output_.get());
     inst_.op->Setup(&ctx_);
+    inst_.op->SetOperatorId(node_.id);
     inst_.op->AddOutput(output_.get());
     for (auto& [tag, out] : side_) inst_.op->AddSideOutput(tag, out.get());
     inst_.op->InitializeState();
@@ -166,6 +186,8 @@ class OperatorHarness {
   }
   StreamOperator& op() { return *inst_.op; }
   ManualProcessingTime& time() { return time_; }
+  /// The keyed state backends the operator gets (set `now_ms` for TTL).
+  HeapStateBackends& state_backends() { return backends_; }
 
  private:
   void Apply(int input, const runtime::StatusWatermarkValve::Change& change) {
@@ -176,6 +198,7 @@ class OperatorHarness {
   const OperatorNode& node_;
   RuntimeContext ctx_;
   ManualProcessingTime time_;
+  HeapStateBackends backends_;
   CollectingOperator<Out> main_;
   std::unique_ptr<OutputBase> output_;
   std::vector<std::pair<std::string, std::unique_ptr<OutputBase>>> side_;

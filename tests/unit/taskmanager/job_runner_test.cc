@@ -22,7 +22,7 @@ class JobRunnerTest : public ::testing::Test {
   JobRunnerTest() : work_(io_.get_executor()) {
     network_ = net::NetworkEnvironment::Create(io_, net::NetworkOptions{});
     io_thread_ = std::thread([this] { io_.run(); });
-    runner_ = std::make_unique<JobRunner>(network_.get(), ::testing::TempDir(), 5ms,
+    runner_ = std::make_unique<JobRunner>(network_.get(), ::testing::TempDir(), Config(),
                                           [this](const rpc::TaskReport& r) {
                                             std::lock_guard<std::mutex> lock(mu_);
                                             reports_.push_back(r);
