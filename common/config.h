@@ -79,6 +79,7 @@ inline constexpr char kAutoWatermarkInterval[] = "pipeline.auto-watermark-interv
 inline constexpr char kRuntimeMode[] = "execution.runtime-mode";
 inline constexpr char kJobStoreExpirationTime[] = "jobstore.expiration-time";
 inline constexpr char kJobStoreMaxCapacity[] = "jobstore.max-capacity";
+inline constexpr char kJobManagerArchiveDir[] = "jobmanager.archive.fs.dir";
 }  // namespace opt
 
 /// Returns the keys a job may set for itself (`eddy run -D key=value`, JobGraph.config).

@@ -165,6 +165,13 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
                         "first.",
          .min = 0,
          .max = 2147483647},
+        {.key = opt::kJobManagerArchiveDir,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Local directory (a path or file:// URI) where the JobManager writes "
+                        "one JSON file per finished, failed or cancelled job, named by its "
+                        "id; REST answers from it after the job left memory. Empty: no "
+                        "archive."},
         {.key = opt::kLogLevel,
          .type = ConfigType::kString,
          .default_value = "info",

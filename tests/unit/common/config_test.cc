@@ -163,7 +163,8 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kAutoWatermarkInterval,
                                               opt::kRuntimeMode,
                                               opt::kJobStoreExpirationTime,
-                                              opt::kJobStoreMaxCapacity};
+                                              opt::kJobStoreMaxCapacity,
+                                              opt::kJobManagerArchiveDir};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;
