@@ -2,7 +2,6 @@
 // interval join of two out-of-order CSV streams at parallelism 2, checked against a
 // nested-loop join, on the heap backend and on RocksDB (the same output).
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
 #include <random>
 #include <string>
@@ -20,16 +19,9 @@ using testing::JobIdFrom;
 using testing::TestCluster;
 using namespace std::chrono_literals;
 
-/// Every line of every visible file in `dir`, sorted.
+/// The lines of the part files in `dir`, sorted.
 std::vector<std::string> SortedLines(const std::string& dir) {
-  std::vector<std::string> lines;
-  if (!std::filesystem::exists(dir)) return lines;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().filename().string().rfind('.', 0) == 0) continue;  // in-progress files
-    std::ifstream in(entry.path());
-    std::string line;
-    while (std::getline(in, line)) lines.push_back(line);
-  }
+  std::vector<std::string> lines = testing::ReadOutputLines(dir);
   std::sort(lines.begin(), lines.end());
   return lines;
 }
