@@ -24,7 +24,7 @@ absl::Status PartFileWriter::Error(const std::string& what, int err) const {
   return absl::UnavailableError(what + " '" + path_ + "': " + std::strerror(err));
 }
 
-absl::Status PartFileWriter::Open(const std::string& dir, int subtask, int attempt) {
+absl::Status PartFileWriter::Open(const std::string& dir, int subtask, int attempt, int part) {
   if (fd_ >= 0) return absl::FailedPreconditionError("part file '" + path_ + "' is already open");
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -37,7 +37,10 @@ absl::Status PartFileWriter::Open(const std::string& dir, int subtask, int attem
     if (name.rfind(prefix, 0) == 0 && name != mine) fs::remove(it->path(), ec);
   }
   path_ = (fs::path(dir) / mine).string();
-  final_path_ = (fs::path(dir) / ("part-" + std::to_string(subtask))).string();
+  std::string final_name = "part-" + std::to_string(subtask);
+  if (part >= 0) final_name += "-" + std::to_string(part);
+  final_path_ = (fs::path(dir) / final_name).string();
+  has_data_ = false;
   fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) return Error("cannot open", errno);
   buffer_.clear();
@@ -49,6 +52,7 @@ absl::Status PartFileWriter::AppendLine(std::string_view line) {
   if (fd_ < 0) return absl::FailedPreconditionError("part file '" + path_ + "' is not open");
   buffer_.append(line.data(), line.size());
   buffer_.push_back('\n');
+  has_data_ = true;
   if (buffer_.size() >= kBufferSize) return Flush();
   return absl::OkStatus();
 }

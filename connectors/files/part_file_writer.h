@@ -25,8 +25,9 @@ class PartFileWriter {
   PartFileWriter& operator=(const PartFileWriter&) = delete;
 
   /// Creates `dir` (and its parents) if missing, removes in-progress files of other
-  /// attempts of `subtask`, and creates or truncates this attempt's in-progress file.
-  absl::Status Open(const std::string& dir, int subtask, int attempt = 0);
+  /// attempts of `subtask`, and creates or truncates this attempt's in-progress file. It is
+  /// committed as <dir>/part-<subtask>, or <dir>/part-<subtask>-<part> when part >= 0.
+  absl::Status Open(const std::string& dir, int subtask, int attempt = 0, int part = -1);
   /// Appends `line` and '\n'; writes the buffer out when it is full.
   absl::Status AppendLine(std::string_view line);
   /// Writes the buffer out.
@@ -39,6 +40,8 @@ class PartFileWriter {
   absl::Status Close();
 
   bool is_open() const { return fd_ >= 0; }
+  /// Returns true if a line was appended since Open().
+  bool has_data() const { return has_data_; }
   /// Returns the path being written (the in-progress file).
   const std::string& path() const { return path_; }
   /// Returns the path the file gets on Commit().
@@ -50,6 +53,7 @@ class PartFileWriter {
   std::string path_;
   std::string final_path_;
   int fd_ = -1;
+  bool has_data_ = false;
   std::string buffer_;
 };
 

@@ -125,12 +125,17 @@ DataStream<Row> ReadRows(JobBuilder& job, const JobArgs& args, const std::string
   return rows->assign_timestamps(time_of, bounded_out_of_orderness(out_of_orderness));
 }
 
-/// Writes rows as CSV lines (Format: std::string(const R&)) to --output.
+/// Writes rows as CSV lines (Format: std::string(const R&)) to --output. Reading a watched
+/// directory (unbounded), the part files roll every --rollover-interval (default 10s) so
+/// results show up while the job runs.
 template <typename R, typename Format>
 void WriteCsv(DataStream<R> stream, const JobArgs& args, Format format,
               std::string name = "Output") {
+  connectors::files::FileSinkOptions opts;
+  opts.rollover_interval =
+      DurationArg(args, "rollover-interval", args.has("monitor-interval") ? "10s" : "0ms");
   stream.sink(connectors::files::file_sink<R>(args.require("output"), std::move(format),
-                                              std::move(name)));
+                                              std::move(name), opts));
 }
 
 }  // namespace eddy::examples

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/operator_harness.h"
+
 namespace eddy::connectors::files {
 namespace {
 
@@ -86,6 +88,39 @@ TEST_F(FileSinkTest, TruncatesAndWritesMoreThanTheBuffer) {
   // A second run replaces the previous output.
   RunSink<std::string>(def, 0, 1, {"only"});
   EXPECT_EQ(ReadFile(dir_ + "/part-0"), "only\n");
+}
+
+TEST_F(FileSinkTest, RolloverCommitsWhatWasWrittenEveryIntervalWhileTheStreamRuns) {
+  FileSinkOptions opts;
+  opts.rollover_interval = std::chrono::milliseconds(1000);
+  auto def = file_sink<std::string>(dir_, [](const std::string& s) { return s; }, "Rolling", opts);
+  eddy::testing::ManualProcessingTime time;
+  RuntimeContext rt;
+  rt.subtask = 2;
+  rt.processing_time = &time;
+  auto sink = def.factory();
+  sink->Open(rt);
+  WriteOne<std::string>(*sink, "a");
+  WriteOne<std::string>(*sink, "b");
+  EXPECT_FALSE(fs::exists(dir_ + "/part-2-0"));  // not yet: still in progress
+  time.AdvanceTo(1000, [] {});
+  EXPECT_EQ(ReadFile(dir_ + "/part-2-0"), "a\nb\n");
+  time.AdvanceTo(2000, [] {});  // nothing written: nothing committed
+  EXPECT_FALSE(fs::exists(dir_ + "/part-2-1"));
+  WriteOne<std::string>(*sink, "c");
+  time.AdvanceTo(3000, [] {});
+  EXPECT_EQ(ReadFile(dir_ + "/part-2-1"), "c\n");
+  WriteOne<std::string>(*sink, "d");
+  sink->Finish();  // the rest is committed at the end
+  sink->Close();
+  EXPECT_EQ(ReadFile(dir_ + "/part-2-2"), "d\n");
+  time.AdvanceTo(10'000, [] {});  // a late roll after the end does nothing
+  size_t visible = 0;
+  for (const auto& e : fs::directory_iterator(dir_)) {
+    EXPECT_NE(e.path().filename().string()[0], '.') << e.path();
+    ++visible;
+  }
+  EXPECT_EQ(visible, 3u);
 }
 
 TEST_F(FileSinkTest, CloseWithoutFinishLeavesNothingVisible) {
