@@ -49,6 +49,15 @@ template <typename C, typename Ret, typename A, typename Ctx, typename R>
 struct CollectorArg<Ret (C::*)(A, Ctx, Collector<R>&)> {
   using type = R;
 };
+// Window functions: (key, window, result, collector).
+template <typename C, typename Ret, typename A, typename B, typename D, typename R>
+struct CollectorArg<Ret (C::*)(A, B, D, Collector<R>&) const> {
+  using type = R;
+};
+template <typename C, typename Ret, typename A, typename B, typename D, typename R>
+struct CollectorArg<Ret (C::*)(A, B, D, Collector<R>&)> {
+  using type = R;
+};
 
 /// Deduces R from a keyed process function's process_element(..., Collector<R>&).
 template <typename F, typename T, typename K>
@@ -435,6 +444,11 @@ class DataStream {
     });
   }
 
+  /// Groups every record into windows of `assigner` in one subtask (parallelism 1):
+  /// returns an AllWindowedStream (api/windows.h, which must be included to call this).
+  template <typename Assigner>
+  auto window_all(Assigner assigner);
+
   /// Partitions by the key `key_fn` extracts (a function or a member pointer).
   template <typename KeyFn>
   auto key_by(KeyFn key_fn) {
@@ -604,6 +618,26 @@ class KeyedStream {
  public:
   KeyedStream(JobBuilder* builder, int node, KeyFn key_fn)
       : builder_(builder), node_(node), key_fn_(std::move(key_fn)) {}
+
+  /// Groups each key's records into the windows of `assigner` (e.g.
+  /// TumblingEventTimeWindows::of(60s)): returns a WindowedStream (api/windows.h, which must
+  /// be included to call this).
+  template <typename Assigner>
+  auto window(Assigner assigner) const;
+
+  /// Adds an operator fed by this stream partitioned by key (windows, joins).
+  template <typename R>
+  DataStream<R> AddKeyedOperator(std::string name, std::string kind,
+                                 std::function<OperatorInstance(OutputBase*)> make_operator) const {
+    OperatorNode node;
+    node.name = std::move(name);
+    node.kind = std::move(kind);
+    node.inputs.push_back(HashInput());
+    node.make_operator = std::move(make_operator);
+    internal::SetOutputType<R>(node);
+    return DataStream<R>(builder_, builder_->AddNode(std::move(node)));
+  }
+  const KeyFn& key_fn() const { return key_fn_; }
 
   /// Rolling reduce: T f(const T& accumulated, const T& next), per key.
   template <typename F>
