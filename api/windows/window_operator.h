@@ -95,6 +95,10 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
   using AccT = typename Acc::acc_type;
   static constexpr bool kEventTime = Assigner::kEventTime;
   static constexpr bool kMerging = Assigner::kMerging;
+  /// Sliding event-time windows with the default trigger keep panes: one accumulator per
+  /// key and slide, merged when a window fires (when size is a multiple of slide).
+  static constexpr bool kPanes = std::is_same_v<Assigner, SlidingEventTimeWindows> &&
+                                 std::is_same_v<Trigger, EventTimeTrigger>;
 
  public:
   struct Options {
@@ -114,6 +118,7 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
         collector_(out) {}
 
   void InitializeState() override {
+    if constexpr (kPanes) panes_ = assigner_.size % assigner_.slide == 0;
     KeyedOperator<OneInputStreamOperator<T>>::InitializeState();
     KeyedStateBackend& backend = this->backend();
     contents_ = Must(backend.get_state(ValueStateDescriptor<AccT>{"window-contents"}));
@@ -147,6 +152,12 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
       this->backend().set_current_key(key);
       const int64_t assign_time = kEventTime ? r.timestamp : now;
       bool skipped = true;
+      if constexpr (kPanes) {
+        if (panes_) {
+          if (!AddToPane(key, r) && IsElementLate(r.timestamp)) EmitLate(r);
+          continue;
+        }
+      }
       assigner_.assign(r.value, assign_time, [&](const W& w) {
         if constexpr (kMerging) {
           const std::optional<W> actual = MergeIn(w);
@@ -243,7 +254,95 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
     return result;
   }
 
+  // ---- Panes (sliding event-time windows, default trigger) ----------------------------------
+  // A pane is [start, start + slide); the size/slide windows that hold it end at pane.end,
+  // pane.end + slide, ..., pane.start + size. Each record updates one pane accumulator; a
+  // window fires by merging its panes. Timers form a chain per key: a new pane registers the
+  // timer of the first window holding it that is not yet due (namespace: the window), and a
+  // firing window registers the next window's timer while any of its panes but the first has
+  // contents, so each window with contents fires once and a record costs no timer access
+  // unless it opens a pane. A pane is dropped when the last window holding it (the one
+  // starting with it) fires, or with allowed lateness at that window's cleanup time (a timer
+  // with the pane as namespace). A record for a window that already fired but is not yet
+  // cleaned up fires it again at once, as EventTimeTrigger does.
+
+  template <typename Key>
+  bool AddToPane(const Key& key, const StreamRecord<T>& r) {
+    const int64_t size = assigner_.size;
+    const int64_t slide = assigner_.slide;
+    const int64_t pane_start = WindowStart(r.timestamp, assigner_.offset, slide);
+    const TimeWindow pane{pane_start, pane_start + slide};
+    const EventTime wm = this->current_watermark();
+    const int64_t pane_cleanup = PaneCleanupTime(pane);
+    if (pane_cleanup <= wm) return false;
+    contents_->set_current_namespace(pane);
+    std::optional<AccT> acc = contents_->value();
+    const bool first = !acc.has_value();
+    acc_.Add(r.value, acc);
+    contents_->update(*acc);
+    int64_t end = pane.end;
+    for (; end <= pane_start + size && end - 1 <= wm; end += slide) {
+      const TimeWindow w{end - size, end};
+      if (CleanupTime(w) > wm) FireFromPanes(key, w, /*chain=*/false);
+    }
+    if (first) {
+      if (end <= pane_start + size) {
+        this->timers().register_event_time_timer(TimeWindow{end - size, end}, end - 1);
+      }
+      if (options_.allowed_lateness > 0 && pane_cleanup != std::numeric_limits<int64_t>::max()) {
+        this->timers().register_event_time_timer(pane, pane_cleanup);
+      }
+    }
+    return true;
+  }
+
+  /// Emits window `w` from its panes; with `chain`, registers the next window's timer if it
+  /// will have contents from `w`'s panes.
+  template <typename Key>
+  void FireFromPanes(const Key& key, const TimeWindow& w, bool chain) {
+    std::optional<AccT> acc;
+    bool rest_has_contents = false;
+    for (int64_t start = w.start; start < w.end; start += assigner_.slide) {
+      contents_->set_current_namespace(TimeWindow{start, start + assigner_.slide});
+      if (std::optional<AccT> part = contents_->value()) {
+        acc = acc ? acc_.Merge(*acc, *part) : std::move(part);
+        rest_has_contents = rest_has_contents || start != w.start;
+      }
+    }
+    if (acc) Emit(key, w, *acc);
+    if (chain && rest_has_contents) {
+      const TimeWindow next{w.start + assigner_.slide, w.end + assigner_.slide};
+      this->timers().register_event_time_timer(next, next.max_timestamp());
+    }
+  }
+
+  void OnPaneTimer(const InternalTimer& timer) {
+    const TimeWindow w = timer.namespace_as<TimeWindow>();
+    const int64_t length = w.end - w.start;
+    if (length == assigner_.size && timer.time == w.max_timestamp()) {
+      FireFromPanes(timer.key_as<K>(), w, /*chain=*/true);
+      if (options_.allowed_lateness == 0) {  // the last window of its first pane
+        contents_->set_current_namespace(TimeWindow{w.start, w.start + assigner_.slide});
+        contents_->clear();
+      }
+    }
+    if (length == assigner_.slide && options_.allowed_lateness > 0 &&
+        timer.time == PaneCleanupTime(w)) {
+      contents_->set_current_namespace(w);
+      contents_->clear();
+    }
+  }
+
+  int64_t PaneCleanupTime(const TimeWindow& pane) const {
+    return SaturatingAdd(pane.start + assigner_.size - 1, options_.allowed_lateness);
+  }
+
+  // ---- Timers ------------------------------------------------------------------------------
+
   void OnTimer(const InternalTimer& timer, bool event_time) {
+    if constexpr (kPanes) {
+      if (panes_) return OnPaneTimer(timer);
+    }
     const W w = timer.namespace_as<W>();
     if constexpr (kMerging) {
       // A timer of a window merged away is deleted at the merge; this guards the rest.
@@ -315,6 +414,8 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
   void RegisterCleanupTimer(const W& w) {
     const int64_t t = CleanupTime(w);
     if (t == std::numeric_limits<int64_t>::max()) return;
+    // EventTimeTrigger has registered this very timer (a window past it is late, skipped).
+    if (std::is_same_v<Trigger, EventTimeTrigger> && t == w.max_timestamp()) return;
     if constexpr (kEventTime) {
       this->timers().register_event_time_timer(w, t);
     } else {
@@ -345,6 +446,7 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
   ValueState<std::vector<W>>* sessions_ = nullptr;
   std::optional<TriggerContext<W>> ctx_;
   std::vector<W> merged_;
+  bool panes_ = false;
 };
 
 }  // namespace internal

@@ -8,12 +8,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <tuple>
 #include <vector>
 
+#include "common/config.h"
+#include "taskmanager/state/state_backend_factory.h"
 #include "tests/support/operator_harness.h"
 
 namespace eddy {
@@ -245,11 +250,33 @@ std::vector<Res> SessionReference(const std::vector<Ev>& evs, int64_t gap) {
   return Sorted(out);
 }
 
+/// RocksDB backends in a directory of the test's own.
+class RocksDbBackends final : public KeyedStateBackendFactory {
+ public:
+  RocksDbBackends() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("eddy-windows-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  ~RocksDbBackends() override { std::filesystem::remove_all(dir_); }
+  absl::StatusOr<std::unique_ptr<KeyedStateBackend>> Create(std::string_view) override {
+    Config config;
+    EDDY_CHECK(config.Set(opt::kStateBackendType, "rocksdb").ok());
+    EDDY_CHECK(config.Set(opt::kStateRocksDbLocalDir, dir_.string()).ok());
+    return state::CreateKeyedStateBackend(config, state::StateBackendParams{});
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
+
 template <typename Assigner>
-std::vector<Res> RunWindows(Assigner assigner, const std::vector<Ev>& arrival) {
+std::vector<Res> RunWindows(Assigner assigner, const std::vector<Ev>& arrival,
+                            KeyedStateBackendFactory* backends = nullptr) {
   JobBuilder job("windows", 1);
   auto s = job.source(NullSource<Ev>()).key_by(&Ev::key).window(assigner).aggregate(CountSum(), ToRes());
   OperatorHarness<Res> h(job.node(s.node_index()));
+  if (backends != nullptr) h.context().keyed_state = backends;
   h.Open();
   Feed(h, arrival);
   EXPECT_EQ(StatsOf(h.op()).late_records(), 0u);
@@ -270,6 +297,14 @@ TEST_P(WindowsEqualPlainLoop, Sliding) {
   const auto got =
       RunWindows(SlidingEventTimeWindows::of(300ms, 50ms), Arrival(evs, GetParam(), 4));
   EXPECT_EQ(got, AlignedReference(evs, 300, 50));
+}
+
+TEST_P(WindowsEqualPlainLoop, SlidingWithoutPanes) {
+  // 250 is no multiple of 100: a window per record's window, not panes.
+  const std::vector<Ev> evs = MakeEvents(2000, 14);
+  const auto got =
+      RunWindows(SlidingEventTimeWindows::of(250ms, 100ms), Arrival(evs, GetParam(), 15));
+  EXPECT_EQ(got, AlignedReference(evs, 250, 100));
 }
 
 TEST_P(WindowsEqualPlainLoop, Session) {
@@ -307,6 +342,15 @@ TEST_P(WindowsEqualPlainLoop, GlobalWithCountTrigger) {
     }
   }
   EXPECT_EQ(Sorted(h.values()), Sorted(want));
+}
+
+TEST(WindowOperatorTest, RocksDbBackendGivesThePlainLoopsWindowsToo) {
+  RocksDbBackends rocksdb;
+  const std::vector<Ev> evs = MakeEvents(1500, 11);
+  EXPECT_EQ(RunWindows(SlidingEventTimeWindows::of(300ms, 100ms), Arrival(evs, true, 12), &rocksdb),
+            AlignedReference(evs, 300, 100));
+  EXPECT_EQ(RunWindows(EventTimeSessionWindows::with_gap(120ms), Arrival(evs, true, 13), &rocksdb),
+            SessionReference(evs, 120));
 }
 
 INSTANTIATE_TEST_SUITE_P(InOrderAndShuffled, WindowsEqualPlainLoop, ::testing::Bool(),
@@ -348,6 +392,36 @@ TEST(WindowOperatorTest, AllowedLatenessFiresAgainThenLateRecordsGoToTheSideOutp
   EXPECT_EQ(h.side_output(late)[0].timestamp, 40);
   EXPECT_EQ(StatsOf(h.op()).late_records(), 1u);
   EXPECT_EQ(StatsOf(h.op()).late_records_dropped(), 0u);
+}
+
+TEST(WindowOperatorTest, SlidingPanesFireAgainWithinLatenessAndCleanUp) {
+  const OutputTag<Ev> late("late");
+  JobBuilder job("panes", 1);
+  auto s = job.source(NullSource<Ev>())
+               .key_by(&Ev::key)
+               .window(SlidingEventTimeWindows::of(200ms, 100ms))
+               .allowed_lateness(100ms)
+               .side_output_late_data(late)
+               .aggregate(CountSum(), ToRes());
+  OperatorHarness<Res> h(job.node(s.node_index()));
+  h.CollectSideOutput(late);
+  h.Open();
+  h.ProcessElement(Ev{1, 50, 1}, 50);
+  h.ProcessWatermark(199);
+  EXPECT_THAT(h.values(), ElementsAre(Res{1, -100, 100, 1, 1}, Res{1, 0, 200, 1, 1}));
+  h.ProcessElement(Ev{1, 150, 2}, 150);  // [0, 200) fired: fires again; [100, 300) waits
+  h.ProcessElement(Ev{1, 60, 4}, 60);    // [-100, 100) is cleaned up (199); [0, 200) fires
+  EXPECT_THAT(h.values(), ElementsAre(Res{1, -100, 100, 1, 1}, Res{1, 0, 200, 1, 1},
+                                      Res{1, 0, 200, 2, 3}, Res{1, 0, 200, 3, 7}));
+  h.ProcessWatermark(299);  // [100, 300) fires; the pane [0, 100) is cleaned up
+  EXPECT_EQ(h.values().back(), (Res{1, 100, 300, 1, 2}));
+  h.ProcessElement(Ev{1, 90, 8}, 90);  // every window of 90 is cleaned up: late
+  EXPECT_EQ(h.values().size(), 5u);
+  ASSERT_EQ(h.side_output(late).size(), 1u);
+  EXPECT_EQ(h.side_output(late)[0].value.v, 8);
+  h.EndInput();
+  EXPECT_EQ(h.values().size(), 5u);
+  EXPECT_EQ(TimersOf<TimeWindow>(h)->num_timers(TimeDomain::kEventTime), 0u);
 }
 
 TEST(WindowOperatorTest, RecordsBeyondTheBoundAreDroppedAndCountedWithoutASideOutput) {
