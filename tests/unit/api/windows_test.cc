@@ -709,6 +709,64 @@ TEST(WindowOperatorTest, WindowAllRunsInOneSubtaskOverEveryKey) {
                                       Res{4, 100, 200, 1, 1}));
 }
 
+TEST(WindowOperatorTest, PerKeySumsThenWindowAllTopNEqualAPlainLoop) {
+  // The leaderboard: per player and window the summed score (emitted at the window's max
+  // timestamp), then per window the top 3 of those sums, ties by player id.
+  const std::vector<Ev> evs = MakeEvents(3000, 16);
+  JobBuilder job("leaderboard", 2);
+  auto sums = job.source(NullSource<Ev>())
+                  .key_by(&Ev::key)
+                  .window(TumblingEventTimeWindows::of(500ms))
+                  .aggregate(aggregates::sum<Ev>(&Ev::v),
+                             [](const int64_t& player, const TimeWindow& w, const int64_t& total,
+                                Collector<Ev>& out) { out.collect(Ev{player, w.max_timestamp(), total}); });
+  auto top = sums.window_all(TumblingEventTimeWindows::of(500ms))
+                 .aggregate(aggregates::top_n<Ev>(3, &Ev::key, &Ev::v),
+                            [](const TimeWindow& w, const std::vector<std::pair<int64_t, int64_t>>& top,
+                               Collector<Res>& out) {
+                              for (size_t i = 0; i < top.size(); ++i) {
+                                out.collect({w.end, static_cast<int64_t>(i + 1), top[i].first,
+                                             top[i].second, 0});
+                              }
+                            });
+  OperatorHarness<Ev> first(job.node(sums.node_index()));
+  OperatorHarness<Res> second(job.node(top.node_index()));
+  first.Open();
+  second.Open();
+  size_t forwarded = 0;
+  auto forward = [&] {  // what the first stage emitted so far, then its watermark
+    for (; forwarded < first.output().size(); ++forwarded) {
+      second.ProcessElement(first.output()[forwarded].value, first.output()[forwarded].timestamp);
+    }
+    if (!first.watermarks().empty()) second.ProcessWatermark(first.watermarks().back());
+  };
+  int64_t max_ts = kMinWatermark;
+  for (const Ev& e : Arrival(evs, true, 17)) {
+    first.ProcessElement(e, e.ts);
+    max_ts = std::max(max_ts, e.ts);
+    first.ProcessWatermark(max_ts - kBound);
+    forward();
+  }
+  first.EndInput();
+  forward();
+  second.EndInput();
+  // Plain loop.
+  std::map<int64_t, std::map<int64_t, int64_t>> totals;  // window end -> player -> total
+  for (const Ev& e : evs) totals[WindowStart(e.ts, 0, 500) + 500][e.key] += e.v;
+  std::vector<Res> want;
+  for (auto& [end, players] : totals) {
+    std::vector<std::pair<int64_t, int64_t>> ranked(players.begin(), players.end());
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    for (size_t i = 0; i < ranked.size() && i < 3; ++i) {
+      want.emplace_back(end, static_cast<int64_t>(i + 1), ranked[i].first, ranked[i].second, 0);
+    }
+  }
+  EXPECT_EQ(second.values(), want);
+  EXPECT_GT(want.size(), 30u);
+}
+
 TEST(WindowOperatorTest, EndOfInputFiresEveryWindowAndReduceWithoutWindowFunction) {
   JobBuilder job("batch", 1);
   auto s = job.source(NullSource<Ev>())
