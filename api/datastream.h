@@ -1,7 +1,8 @@
 // The DataStream API: DataStream<T> with map, filter, flat_map, process (timestamps, the
 // watermark, processing time, side outputs), assign_timestamps, key_by, union_with,
 // connect (two inputs of different types), rebalance, broadcast, side_output and sink;
-// KeyedStream<T, K> with rolling reduce, sum and count. Each call records an operator in
+// KeyedStream<T, K> with rolling reduce, sum and count, process, connect (keyed two-input
+// operators) and interval_join. Each call records an operator in
 // the JobBuilder with factories that instantiate it in the TaskManager; user functions are
 // inlined into the operator templates, and operators exchange batches of records, so a
 // chain costs one virtual call per operator per batch. Builder-time objects; single-threaded.
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "api/interval_join.h"
 #include "api/job_builder.h"
 #include "api/keyed_operator.h"
 #include "api/network_io.h"
@@ -59,19 +61,18 @@ struct CollectorArg<Ret (C::*)(A, B, D, Collector<R>&)> {
   using type = R;
 };
 
+template <typename C, typename Ret, typename A, typename B, typename Ctx, typename R>
+struct CollectorArg<Ret (C::*)(A, B, Ctx, Collector<R>&) const> {
+  using type = R;
+};
+template <typename C, typename Ret, typename A, typename B, typename Ctx, typename R>
+struct CollectorArg<Ret (C::*)(A, B, Ctx, Collector<R>&)> {
+  using type = R;
+};
+
 /// Deduces R from a keyed process function's process_element(..., Collector<R>&).
 template <typename F, typename T, typename K>
 struct KeyedCollectorArg : CollectorArg<decltype(&F::process_element)> {};
-
-/// Calls f.open(ctx) if the function has one.
-template <typename F>
-void OpenFunction(F& f, RuntimeContext& ctx) {
-  if constexpr (requires { f.open(ctx); }) f.open(ctx);
-}
-template <typename F>
-void CloseFunction(F& f) {
-  if constexpr (requires { f.close(); }) f.close();
-}
 
 template <typename In, typename Out, typename F>
 class MapOperator final : public OneInputStreamOperator<In> {
@@ -387,6 +388,10 @@ template <typename T, typename K, typename KeyFn>
 class KeyedStream;
 template <typename A, typename B>
 class ConnectedStreams;
+template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB>
+class KeyedConnectedStreams;
+template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB>
+class IntervalJoin;
 
 template <typename T>
 class DataStream {
@@ -577,6 +582,36 @@ class DataStream {
   std::optional<job::Partitioning> partitioning_;
 };
 
+namespace internal {
+
+/// Adds a node whose two-input operator (`make_op(out)` returns a unique_ptr to a
+/// TwoInputStreamOperator<A, B>) reads `first` as logical input 0 and `second` as input 1.
+template <typename A, typename B, typename R, typename MakeOp>
+DataStream<R> AddTwoInputNode(JobBuilder* builder, std::string name, std::string kind,
+                              OperatorNode::Input first, OperatorNode::Input second,
+                              MakeOp make_op) {
+  OperatorNode node;
+  node.name = std::move(name);
+  node.kind = std::move(kind);
+  node.num_logical_inputs = 2;
+  first.logical_input = 0;
+  second.logical_input = 1;
+  node.inputs.push_back(std::move(first));
+  node.inputs.push_back(std::move(second));
+  node.make_operator = [make_op](OutputBase* out) {
+    auto op = make_op(out);
+    OperatorInstance inst;
+    inst.inputs.push_back(ErasedInput::Of<A>(op->input1(), op.get(), 0));
+    inst.inputs.push_back(ErasedInput::Of<B>(op->input2(), op.get(), 1));
+    inst.op = std::move(op);
+    return inst;
+  };
+  SetOutputType<R>(node);
+  return DataStream<R>(builder, builder->AddNode(std::move(node)));
+}
+
+}  // namespace internal
+
 /// Two streams of different types feeding one two-input operator.
 template <typename A, typename B>
 class ConnectedStreams {
@@ -588,24 +623,11 @@ class ConnectedStreams {
   /// Collector<R>&) and process_element2(const B&, ...), and `using output_type = R`.
   template <typename F, typename R = typename F::output_type>
   DataStream<R> process(F f, std::string name = "CoProcess") {
-    JobBuilder* builder = first_.builder();
-    OperatorNode node;
-    node.name = std::move(name);
-    node.kind = "co_process";
-    node.num_logical_inputs = 2;
-    node.inputs.push_back(DataStream<A>::InputFrom(first_, 0));
-    node.inputs.push_back(DataStream<B>::InputFrom(second_, 1));
-    node.make_operator = [f](OutputBase* out) {
-      using Op = internal::CoProcessOperator<A, B, R, F>;
-      auto op = std::make_unique<Op>(f, OutputAs<R>(out));
-      OperatorInstance inst;
-      inst.inputs.push_back(ErasedInput::Of<A>(op->input1(), op.get(), 0));
-      inst.inputs.push_back(ErasedInput::Of<B>(op->input2(), op.get(), 1));
-      inst.op = std::move(op);
-      return inst;
-    };
-    internal::SetOutputType<R>(node);
-    return DataStream<R>(builder, builder->AddNode(std::move(node)));
+    return internal::AddTwoInputNode<A, B, R>(
+        first_.builder(), std::move(name), "co_process", DataStream<A>::InputFrom(first_, 0),
+        DataStream<B>::InputFrom(second_, 1), [f](OutputBase* out) {
+          return std::make_unique<internal::CoProcessOperator<A, B, R, F>>(f, OutputAs<R>(out));
+        });
   }
 
  private:
@@ -672,6 +694,26 @@ class KeyedStream {
     return DataStream<R>(builder_, builder_->AddNode(std::move(node)));
   }
 
+  /// Connects a keyed stream whose key has the same type (Flink's
+  /// `a.keyBy(ka).connect(b.keyBy(kb))`): `.process(KeyedCoProcessFunction)` then sees both
+  /// inputs' records of a key with that key's state and timers.
+  template <typename U, typename K2, typename KeyFnU>
+  KeyedConnectedStreams<T, U, K, KeyFn, KeyFnU> connect(
+      const KeyedStream<U, K2, KeyFnU>& other) const {
+    static_assert(std::is_same_v<K, K2>, "connect: both keyed streams need the same key type");
+    return KeyedConnectedStreams<T, U, K, KeyFn, KeyFnU>(*this, other);
+  }
+
+  /// Starts an interval join with a keyed stream whose key has the same type (Flink's
+  /// `a.keyBy(ka).intervalJoin(b.keyBy(kb)).between(lower, upper).process(f)`).
+  template <typename U, typename K2, typename KeyFnU>
+  IntervalJoin<T, U, K, KeyFn, KeyFnU> interval_join(
+      const KeyedStream<U, K2, KeyFnU>& other) const {
+    static_assert(std::is_same_v<K, K2>,
+                  "interval_join: both keyed streams need the same key type");
+    return IntervalJoin<T, U, K, KeyFn, KeyFnU>(*this, other);
+  }
+
   /// Rolling sum of a numeric member (e.g. &std::pair<std::string, int64_t>::second).
   template <typename M, typename U = T>
   DataStream<T> sum(M U::*field) {
@@ -701,7 +743,7 @@ class KeyedStream {
         .name(std::move(name));
   }
 
- private:
+  /// Returns the input of an operator reading this stream hash-partitioned by key group.
   OperatorNode::Input HashInput() const {
     OperatorNode::Input in;
     in.node = node_;
@@ -715,10 +757,95 @@ class KeyedStream {
     };
     return in;
   }
+  JobBuilder* builder() const { return builder_; }
+  const KeyFn& key_fn() const { return key_fn_; }
 
+ private:
   JobBuilder* builder_;
   int node_;
   KeyFn key_fn_;
+};
+
+/// Two keyed streams with keys of one type K feeding one keyed two-input operator; both
+/// are hash-partitioned by key group, so a key's records of either side meet in one subtask.
+template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB>
+class KeyedConnectedStreams {
+ public:
+  KeyedConnectedStreams(KeyedStream<A, K, KeyFnA> first, KeyedStream<B, K, KeyFnB> second)
+      : first_(std::move(first)), second_(std::move(second)) {}
+
+  /// Runs a KeyedCoProcessFunction (see KeyedCoProcessOperator in api/keyed_operator.h):
+  /// process_element1(const A&, KeyedProcessContext<K>&, Collector<R>&), process_element2
+  /// likewise for B, optional on_timer, open(KeyedStateStore&) and close().
+  template <typename F, typename R = typename internal::CollectorArg<
+                            decltype(&F::process_element1)>::type>
+  DataStream<R> process(F f, std::string name = "KeyedCoProcess") {
+    KeyFnA key_a = first_.key_fn();
+    KeyFnB key_b = second_.key_fn();
+    return internal::AddTwoInputNode<A, B, R>(
+        first_.builder(), std::move(name), "keyed_co_process", first_.HashInput(),
+        second_.HashInput(), [key_a, key_b, f](OutputBase* out) {
+          using Op = internal::KeyedCoProcessOperator<A, B, K, KeyFnA, KeyFnB, R, F>;
+          return std::make_unique<Op>(key_a, key_b, f, OutputAs<R>(out));
+        });
+  }
+
+ private:
+  KeyedStream<A, K, KeyFnA> first_;
+  KeyedStream<B, K, KeyFnB> second_;
+};
+
+/// An interval join being described: `.between(lower, upper)`, optionally exclusive ends,
+/// then `.process(f)`. Event time only: both inputs need timestamps and watermarks.
+template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB>
+class IntervalJoin {
+ public:
+  IntervalJoin(KeyedStream<A, K, KeyFnA> left, KeyedStream<B, K, KeyFnB> right)
+      : left_(std::move(left)), right_(std::move(right)) {}
+
+  /// Joins a left record l with the right records r of its key whose timestamps lie in
+  /// [l.ts + lower, l.ts + upper] (ms; inclusive unless made exclusive below).
+  IntervalJoin& between(int64_t lower, int64_t upper) {
+    bounds_.lower = lower;
+    bounds_.upper = upper;
+    return *this;
+  }
+  IntervalJoin& between(std::chrono::milliseconds lower, std::chrono::milliseconds upper) {
+    return between(static_cast<int64_t>(lower.count()), static_cast<int64_t>(upper.count()));
+  }
+  /// Excludes r.ts == l.ts + lower.
+  IntervalJoin& lower_bound_exclusive() {
+    bounds_.lower_inclusive = false;
+    return *this;
+  }
+  /// Excludes r.ts == l.ts + upper.
+  IntervalJoin& upper_bound_exclusive() {
+    bounds_.upper_inclusive = false;
+    return *this;
+  }
+
+  /// Runs `f.process_element(const A& left, const B& right, IntervalJoinContext<K>&,
+  /// Collector<R>&)` once per matching pair; what it emits carries max(l.ts, r.ts). Records
+  /// behind the watermark are dropped (Flink's rule); buffered records are removed when the
+  /// watermark passes l.ts + upper (left) or r.ts - lower (right).
+  template <typename F, typename R = typename internal::CollectorArg<
+                            decltype(&F::process_element)>::type>
+  DataStream<R> process(F f, std::string name = "IntervalJoin") {
+    KeyFnA key_a = left_.key_fn();
+    KeyFnB key_b = right_.key_fn();
+    IntervalJoinBounds bounds = bounds_;
+    return internal::AddTwoInputNode<A, B, R>(
+        left_.builder(), std::move(name), "interval_join", left_.HashInput(),
+        right_.HashInput(), [bounds, key_a, key_b, f](OutputBase* out) {
+          using Op = internal::IntervalJoinOperator<A, B, K, KeyFnA, KeyFnB, R, F>;
+          return std::make_unique<Op>(bounds, key_a, key_b, f, OutputAs<R>(out));
+        });
+  }
+
+ private:
+  KeyedStream<A, K, KeyFnA> left_;
+  KeyedStream<B, K, KeyFnB> right_;
+  IntervalJoinBounds bounds_;
 };
 
 template <typename T, typename MakeOperator>

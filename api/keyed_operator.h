@@ -3,7 +3,8 @@
 // the record (or timer) being processed made current, and keyed timers that fire with
 // their key current: event-time timers when the watermark passes them (before the
 // watermark is forwarded), processing-time timers through the task's mailbox. On top:
-// KeyedProcessFunction (Flink's) and its operator. One task thread; nothing thread-safe.
+// KeyedProcessFunction and KeyedCoProcessFunction (Flink's) and their operators. One task
+// thread; nothing thread-safe.
 #pragma once
 
 #include <functional>
@@ -199,41 +200,48 @@ void OpenKeyedFunction(F& f, RuntimeContext& ctx, KeyedStateStore& store) {
   }
 }
 
-/// Runs a KeyedProcessFunction: F has
-///   void process_element(const T&, KeyedProcessContext<K>&, Collector<Out>&)
-/// and optionally on_timer(int64_t time, KeyedProcessContext<K>&, Collector<Out>&),
-/// open(KeyedStateStore&) (or open(RuntimeContext&, KeyedStateStore&)) and close().
-template <typename T, typename K, typename KeyFn, typename Out, typename F>
-class KeyedProcessOperator final : public KeyedOperator<OneInputStreamOperator<T>> {
+/// What every operator running a keyed user function shares (Base: OneInputStreamOperator<T>
+/// or TwoInputStreamOperator<A, B>): the function with its collector and context, open() with
+/// a KeyedStateStore, records processed with their key made current, and timers handed to
+/// F::on_timer(int64_t time, KeyedProcessContext<K>&, Collector<Out>&) if it has one.
+template <typename Base, typename K, typename Out, typename F>
+class KeyedFunctionOperator : public KeyedOperator<Base> {
  public:
-  KeyedProcessOperator(KeyFn key_fn, F f, Output<Out>* out)
-      : key_fn_(std::move(key_fn)), f_(std::move(f)), collector_(out) {}
+  KeyedFunctionOperator(F f, Output<Out>* out) : f_(std::move(f)), collector_(out) {}
 
   void Open() override {
     context_.Bind(this, &this->timers());
     KeyedStateStore store(&this->backend());
     OpenKeyedFunction<F, K, Out>(f_, this->runtime(), store);
   }
-  void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
-    for (const auto& r : batch) {
-      key_ = std::invoke(key_fn_, r.value);
-      this->backend().set_current_key(key_);
-      context_.Set(r.timestamp, &key_, TimeDomain::kEventTime);
-      collector_.set_timestamp(r.timestamp);
-      f_.process_element(r.value, context_, collector_);
-    }
-    if (context_.TakeProcessingTimerRegistered()) this->ScheduleProcessingTime();
-  }
   void Close() override {
     if constexpr (requires { f_.close(); }) f_.close();
-    KeyedOperator<OneInputStreamOperator<T>>::Close();
+    KeyedOperator<Base>::Close();
   }
 
  protected:
+  /// Calls `process(value)` for each record of `batch` with the key `key_fn` extracts made
+  /// current (state, context and collector timestamp), then schedules processing time.
+  template <typename T, typename KeyFn, typename Process>
+  void ProcessKeyed(std::span<const StreamRecord<T>> batch, const KeyFn& key_fn,
+                    Process&& process) {
+    for (const auto& r : batch) {
+      key_ = std::invoke(key_fn, r.value);
+      this->backend().set_current_key(key_);
+      context_.Set(r.timestamp, &key_, TimeDomain::kEventTime);
+      collector_.set_timestamp(r.timestamp);
+      process(r.value);
+    }
+    if (context_.TakeProcessingTimerRegistered()) this->ScheduleProcessingTime();
+  }
   void OnEventTime(const InternalTimer& timer) override { Fire(timer, TimeDomain::kEventTime); }
   void OnProcessingTime(const InternalTimer& timer) override {
     Fire(timer, TimeDomain::kProcessingTime);
   }
+
+  F f_;
+  Collector<Out> collector_;
+  KeyedProcessContext<K> context_;
 
  private:
   void Fire(const InternalTimer& timer, TimeDomain domain) {
@@ -246,11 +254,60 @@ class KeyedProcessOperator final : public KeyedOperator<OneInputStreamOperator<T
     }
   }
 
-  KeyFn key_fn_;
-  F f_;
-  Collector<Out> collector_;
-  KeyedProcessContext<K> context_;
   K key_{};
+};
+
+/// Runs a KeyedProcessFunction: F has
+///   void process_element(const T&, KeyedProcessContext<K>&, Collector<Out>&)
+/// and optionally on_timer(int64_t time, KeyedProcessContext<K>&, Collector<Out>&),
+/// open(KeyedStateStore&) (or open(RuntimeContext&, KeyedStateStore&)) and close().
+template <typename T, typename K, typename KeyFn, typename Out, typename F>
+class KeyedProcessOperator final
+    : public KeyedFunctionOperator<OneInputStreamOperator<T>, K, Out, F> {
+ public:
+  KeyedProcessOperator(KeyFn key_fn, F f, Output<Out>* out)
+      : KeyedFunctionOperator<OneInputStreamOperator<T>, K, Out, F>(std::move(f), out),
+        key_fn_(std::move(key_fn)) {}
+
+  void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
+    this->ProcessKeyed(batch, key_fn_, [this](const T& value) {
+      this->f_.process_element(value, this->context_, this->collector_);
+    });
+  }
+
+ private:
+  KeyFn key_fn_;
+};
+
+/// Runs a KeyedCoProcessFunction on two keyed streams with keys of one type K: F has
+///   void process_element1(const A&, KeyedProcessContext<K>&, Collector<Out>&)
+///   void process_element2(const B&, KeyedProcessContext<K>&, Collector<Out>&)
+/// and optionally on_timer, open and close as KeyedProcessOperator's. Both inputs share the
+/// keyed state and timers of a key; the watermark is the minimum of both inputs'.
+template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB, typename Out,
+          typename F>
+class KeyedCoProcessOperator final
+    : public KeyedFunctionOperator<TwoInputStreamOperator<A, B>, K, Out, F> {
+ public:
+  KeyedCoProcessOperator(KeyFnA key_a, KeyFnB key_b, F f, Output<Out>* out)
+      : KeyedFunctionOperator<TwoInputStreamOperator<A, B>, K, Out, F>(std::move(f), out),
+        key_a_(std::move(key_a)),
+        key_b_(std::move(key_b)) {}
+
+  void ProcessBatch1(std::span<const StreamRecord<A>> batch) override {
+    this->ProcessKeyed(batch, key_a_, [this](const A& value) {
+      this->f_.process_element1(value, this->context_, this->collector_);
+    });
+  }
+  void ProcessBatch2(std::span<const StreamRecord<B>> batch) override {
+    this->ProcessKeyed(batch, key_b_, [this](const B& value) {
+      this->f_.process_element2(value, this->context_, this->collector_);
+    });
+  }
+
+ private:
+  KeyFnA key_a_;
+  KeyFnB key_b_;
 };
 
 }  // namespace internal

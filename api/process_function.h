@@ -44,6 +44,21 @@ class ProcessContext {
   EventTime timestamp_ = kNoTimestamp;
 };
 
+namespace internal {
+
+/// Calls f.open(ctx) if the function has one.
+template <typename F>
+void OpenFunction(F& f, RuntimeContext& ctx) {
+  if constexpr (requires { f.open(ctx); }) f.open(ctx);
+}
+/// Calls f.close() if the function has one.
+template <typename F>
+void CloseFunction(F& f) {
+  if constexpr (requires { f.close(); }) f.close();
+}
+
+}  // namespace internal
+
 /// Base of a two-input process function; the operator calls the concrete type's methods
 /// directly (no virtual call per record).
 template <typename A, typename B, typename Out>

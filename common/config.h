@@ -87,6 +87,7 @@ inline constexpr char kStateRocksDbWriteBufferSize[] = "state.backend.rocksdb.wr
 inline constexpr char kStateRocksDbWriteBufferCount[] = "state.backend.rocksdb.writebuffer.count";
 inline constexpr char kStateRocksDbMemoryFixedPerSlot[] =
     "state.backend.rocksdb.memory.fixed-per-slot";
+inline constexpr char kJobManagerArchiveDir[] = "jobmanager.archive.fs.dir";
 }  // namespace opt
 
 /// Returns the keys a job may set for itself (`eddy run -D key=value`, JobGraph.config).

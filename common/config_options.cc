@@ -203,6 +203,13 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .description = "When > 0: the memory RocksDB's block cache and memtables share "
                         "(memtables up to half, charged to the cache); 0 = separate "
                         "block.cache-size and writebuffer limits."},
+        {.key = opt::kJobManagerArchiveDir,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Local directory (a path or file:// URI) where the JobManager writes "
+                        "one JSON file per finished, failed or cancelled job, named by its "
+                        "id; REST answers from it after the job left memory. Empty: no "
+                        "archive."},
         {.key = opt::kLogLevel,
          .type = ConfigType::kString,
          .default_value = "info",

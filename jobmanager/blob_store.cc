@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/local_file.h"
 #include "common/sha256.h"
 
 namespace eddy {
@@ -27,20 +28,9 @@ absl::StatusOr<BlobInfo> BlobStore::Put(const std::string& name, const std::stri
   info.uploaded_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
-  std::error_code ec;
-  std::filesystem::create_directories(dir_, ec);
-  if (ec) {
-    return absl::InternalError(absl::StrCat("cannot create blob directory ", dir_, ": ", ec.message()));
-  }
   info.path = absl::StrCat(dir_, "/", info.sha256, ".so");
-  std::string tmp = info.path + ".part";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-  }
-  std::filesystem::rename(tmp, info.path, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot store ", info.path, ": ", ec.message()));
+  absl::Status stored = WriteFileAtomically(info.path, bytes);
+  if (!stored.ok()) return stored;
   std::lock_guard<std::mutex> lock(mu_);
   blobs_[info.id] = info;
   return info;

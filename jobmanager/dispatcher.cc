@@ -37,19 +37,34 @@ constexpr size_t kExceptionHistorySize = 16;  // Flink's web.exception-history-s
 // How long after a job FAILED a TaskManager loss is still added to its history.
 constexpr auto kLateLossWindow = std::chrono::seconds(10);
 
+// The REST paths of a job's views, under which the archive keeps them.
+std::string JobPath(const std::string& job_id) { return absl::StrCat("/jobs/", job_id); }
+std::string ExceptionsPath(const std::string& job_id) {
+  return absl::StrCat("/jobs/", job_id, "/exceptions");
+}
+std::string WatermarksPath(const std::string& job_id, const std::string& vertex_id) {
+  return absl::StrCat("/jobs/", job_id, "/vertices/", vertex_id, "/watermarks");
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, TaskManagerRegistry& registry, Options options)
     : registry_(registry),
       options_(std::move(options)),
       jobstore_expiration_(options_.config.GetDuration(opt::kJobStoreExpirationTime)),
-      jobstore_max_capacity_(static_cast<size_t>(options_.config.GetInt(opt::kJobStoreMaxCapacity))),
+      jobstore_max_capacity_(
+          static_cast<size_t>(options_.config.GetInt(opt::kJobStoreMaxCapacity))),
       gateway_(io, options_.connection, options_.rpc_timeout,
                [this](const TaskManagerId& tm) -> std::optional<TaskManagerGateway::Address> {
                  auto info = registry_.Find(tm);
                  if (!info) return std::nullopt;
                  return TaskManagerGateway::Address{info->host, info->rpc_port};
-               }) {}
+               }),
+      archive_(options_.config.GetString(opt::kJobManagerArchiveDir)) {
+  if (archive_.enabled()) {
+    EDDY_LOG(INFO) << "archiving terminal jobs to " << archive_.dir();
+  }
+}
 
 Dispatcher::~Dispatcher() { Stop(); }
 
@@ -66,6 +81,7 @@ void Dispatcher::Stop() {
   cv_.notify_all();
   if (worker_.joinable()) worker_.join();
   gateway_.Stop();
+  archive_.Stop();
 }
 
 void Dispatcher::WorkerLoop() {
@@ -393,6 +409,7 @@ void Dispatcher::OnTaskManagerLost(const TaskManagerId& tm, const std::string& h
     std::string cause = absl::StrCat("TaskManager ", tm.value(), " at ", host, " was lost: ", reason);
     if (just_failed) {
       RecordExceptionLocked(job, cause, "", tm, host);
+      ArchiveLocked(job);  // replaces the archive written without this loss
       continue;
     }
     for (auto& e : job.executions) {
@@ -489,6 +506,20 @@ void Dispatcher::CheckTerminalLocked(Job& job) {
                  << " restarts";
   SendJobRequestLocked(job, "ReleaseJob", TaskManagersOfLocked(job));
   ReleaseSlotsLocked(job);
+  ArchiveLocked(job);
+}
+
+void Dispatcher::ArchiveLocked(const Job& job) {
+  if (!archive_.enabled()) return;
+  const std::string& id = job.id.value();
+  std::vector<JobArchive::Entry> entries;
+  entries.push_back({JobPath(id), JobJsonLocked(job)});
+  entries.push_back({ExceptionsPath(id), ExceptionsJsonLocked(job)});
+  for (const auto& v : job.graph.vertices()) {
+    auto watermarks = WatermarksJsonLocked(job, v.id());
+    if (watermarks.ok()) entries.push_back({WatermarksPath(id, v.id()), *std::move(watermarks)});
+  }
+  archive_.Archive(job.id, std::move(entries));
 }
 
 void Dispatcher::ExpireJobsLocked(Clock::time_point now) {
@@ -625,10 +656,15 @@ nlohmann::json Dispatcher::VertexJsonLocked(const Job& job, const job::JobVertex
 }
 
 absl::StatusOr<nlohmann::json> Dispatcher::JobJson(const std::string& job_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(JobId(job_id));
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
-  const Job& job = *it->second;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(JobId(job_id));
+    if (it != jobs_.end()) return JobJsonLocked(*it->second);
+  }
+  return archive_.Find(job_id, JobPath(job_id));
+}
+
+nlohmann::json Dispatcher::JobJsonLocked(const Job& job) const {
   auto vertices = nlohmann::json::array();
   for (const auto& v : job.graph.vertices()) vertices.push_back(VertexJsonLocked(job, v));
   auto edges = nlohmann::json::array();
@@ -658,10 +694,15 @@ absl::StatusOr<nlohmann::json> Dispatcher::JobJson(const std::string& job_id) co
 }
 
 absl::StatusOr<nlohmann::json> Dispatcher::ExceptionsJson(const std::string& job_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(JobId(job_id));
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
-  const Job& job = *it->second;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(JobId(job_id));
+    if (it != jobs_.end()) return ExceptionsJsonLocked(*it->second);
+  }
+  return archive_.Find(job_id, ExceptionsPath(job_id));
+}
+
+nlohmann::json Dispatcher::ExceptionsJsonLocked(const Job& job) const {
   auto entries = nlohmann::json::array();
   for (const auto& e : job.exception_history) entries.push_back(e);
   nlohmann::json out = {
@@ -687,10 +728,20 @@ absl::StatusOr<nlohmann::json> Dispatcher::ExceptionsJson(const std::string& job
 
 absl::StatusOr<nlohmann::json> Dispatcher::WatermarksJson(const std::string& job_id,
                                                           const std::string& vertex_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  auto it = jobs_.find(JobId(job_id));
-  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
-  const Job& job = *it->second;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = jobs_.find(JobId(job_id));
+    if (it != jobs_.end()) return WatermarksJsonLocked(*it->second, vertex_id);
+  }
+  auto archived = archive_.Find(job_id, WatermarksPath(job_id, vertex_id));
+  if (absl::IsNotFound(archived.status()) && archive_.Find(job_id, JobPath(job_id)).ok()) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no vertex ", vertex_id));
+  }
+  return archived;
+}
+
+absl::StatusOr<nlohmann::json> Dispatcher::WatermarksJsonLocked(
+    const Job& job, const std::string& vertex_id) const {
   auto out = nlohmann::json::array();
   bool found = false;
   for (const auto& e : job.executions) {
@@ -700,7 +751,7 @@ absl::StatusOr<nlohmann::json> Dispatcher::WatermarksJson(const std::string& job
                    {"value", std::to_string(e.watermark)}});
   }
   if (!found) {
-    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no vertex ", vertex_id));
+    return absl::NotFoundError(absl::StrCat("job ", job.id.value(), " has no vertex ", vertex_id));
   }
   return out;
 }

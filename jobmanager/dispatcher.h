@@ -4,11 +4,14 @@
 // deploys them, folds task states into job states (Flink's JobStatus), and on a failed
 // task or a lost TaskManager asks the job's restart strategy: RESTARTING (cancel the rest,
 // return the slots, wait, deploy every subtask again with attempt + 1) or FAILED. Keeps
-// terminal jobs up to jobstore.max-capacity / jobstore.expiration-time.
+// terminal jobs up to jobstore.max-capacity / jobstore.expiration-time, and with
+// jobmanager.archive.fs.dir writes each terminal job's REST views to an archive that the
+// job lookups fall back to once the job left memory.
 // Thread-safe: state is guarded by one mutex; RPCs to TaskManagers go through the
 // asynchronous TaskManagerGateway, so no call here waits for a TaskManager.
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -16,12 +19,10 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/io_context.hpp>
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
@@ -29,6 +30,7 @@
 #include "common/proto/job.pb.h"
 #include "common/proto/rpc.pb.h"
 #include "common/rpc/rpc_connection.h"
+#include "jobmanager/job_archive.h"
 #include "jobmanager/restart_strategy.h"
 #include "jobmanager/taskmanager_gateway.h"
 #include "jobmanager/taskmanager_registry.h"
@@ -44,7 +46,7 @@ class Dispatcher {
     /// Base URL TaskManagers fetch libraries from, e.g. "http://127.0.0.1:8081/blobs/".
     std::string blob_url_base;
     /// The cluster configuration: defaults of the per-job keys (restart strategy, ...)
-    /// and jobstore.expiration-time / jobstore.max-capacity.
+    /// jobstore.expiration-time / jobstore.max-capacity and jobmanager.archive.fs.dir.
     Config config;
   };
 
@@ -52,7 +54,8 @@ class Dispatcher {
   ~Dispatcher();
 
   void Start();
-  /// Stops the worker and sender threads (running jobs are left to their TaskManagers).
+  /// Stops the worker and sender threads (running jobs are left to their TaskManagers)
+  /// and writes the archives still queued.
   void Stop();
 
   /// Validates and accepts a job; `graph.library_sha256` names its library in the blob
@@ -79,6 +82,8 @@ class Dispatcher {
   size_t job_count() const;
   nlohmann::json JobsJson() const;          // GET /jobs
   nlohmann::json JobsOverviewJson() const;  // GET /jobs/overview
+  // The job lookups below answer from the archive (jobmanager.archive.fs.dir) for a job
+  // no longer in memory, reading its file on the caller's thread.
   /// GET /jobs/{id}; NotFound for an unknown id.
   absl::StatusOr<nlohmann::json> JobJson(const std::string& job_id) const;
   /// GET /jobs/{id}/exceptions.
@@ -152,12 +157,20 @@ class Dispatcher {
   void ExpireJobsLocked(Clock::time_point now);
   std::vector<TaskManagerId> TaskManagersOfLocked(const Job& job) const;
   nlohmann::json VertexJsonLocked(const Job& job, const job::JobVertexDef& vertex) const;
+  nlohmann::json JobJsonLocked(const Job& job) const;
+  nlohmann::json ExceptionsJsonLocked(const Job& job) const;
+  /// NotFound if the job has no vertex `vertex_id`.
+  absl::StatusOr<nlohmann::json> WatermarksJsonLocked(const Job& job,
+                                                      const std::string& vertex_id) const;
+  /// Queues the job's REST views for the archive (a no-op without jobmanager.archive.fs.dir).
+  void ArchiveLocked(const Job& job);
 
   TaskManagerRegistry& registry_;
   Options options_;
   const std::chrono::milliseconds jobstore_expiration_;
   const size_t jobstore_max_capacity_;
   TaskManagerGateway gateway_;
+  JobArchive archive_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -18,23 +18,11 @@ namespace eddy {
 namespace {
 
 using testing::JobIdFrom;
+using testing::ReadOutputLines;
 using testing::TestCluster;
 using testing::WaitUntil;
 using namespace std::chrono_literals;
 
-
-/// Every line of every visible file in `dir`.
-std::vector<std::string> ReadLines(const std::string& dir) {
-  std::vector<std::string> lines;
-  if (!std::filesystem::exists(dir)) return lines;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().filename().string().rfind('.', 0) == 0) continue;  // in-progress files
-    std::ifstream in(entry.path());
-    std::string line;
-    while (std::getline(in, line)) lines.push_back(line);
-  }
-  return lines;
-}
 
 using StreamTest = testing::ClusterTestBase;
 
@@ -78,7 +66,7 @@ TEST_F(StreamTest, WatermarksNeverOvertakeRecordsAndReachEveryVertex) {
       << "last watermark " << seen << " " << cluster.Get("/jobs/" + job_id).dump();
   ASSERT_TRUE(cluster.WaitForJobState(job_id, "FINISHED", 60s)) << cluster.Logs();
 
-  auto lines = ReadLines(output);
+  auto lines = ReadOutputLines(output);
   ASSERT_EQ(lines.size(), static_cast<size_t>(kRows));
   int with_watermark = 0;
   for (const auto& line : lines) {
@@ -214,11 +202,11 @@ TEST_F(StreamTest, ConnectedOrdersAndPaymentsMatchAPlainLoopWithRejectsOnASideOu
        dir_ + "/orders.csv", "--payments", dir_ + "/payments.csv", "--output", dir_ + "/out",
        "--rejects", dir_ + "/rejects"});
   ASSERT_EQ(code, 0) << out << cluster.Logs();
-  auto lines = ReadLines(dir_ + "/out");
+  auto lines = ReadOutputLines(dir_ + "/out");
   std::multiset<std::string> actual(lines.begin(), lines.end());
   EXPECT_EQ(actual.size(), expected.size());
   EXPECT_TRUE(actual == expected) << "the co-process output differs from the plain loop";
-  auto reject_lines = ReadLines(dir_ + "/rejects");
+  auto reject_lines = ReadOutputLines(dir_ + "/rejects");
   std::multiset<std::string> actual_rejects(reject_lines.begin(), reject_lines.end());
   EXPECT_EQ(actual_rejects.size(), expected_rejects.size());
   EXPECT_TRUE(actual_rejects == expected_rejects);

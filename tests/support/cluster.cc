@@ -3,6 +3,8 @@
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "common/http_client.h"
 
@@ -116,6 +118,18 @@ bool TestCluster::WaitForJobState(const std::string& job_id, const std::string& 
 std::string TestJobsDir() { return BinDir() + "/../tests/jobs"; }
 
 std::string ExamplesDir() { return BinDir() + "/../examples"; }
+
+std::vector<std::string> ReadOutputLines(const std::string& dir) {
+  std::vector<std::string> lines;
+  if (!std::filesystem::exists(dir)) return lines;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().filename().string().rfind('.', 0) == 0) continue;  // in-progress files
+    std::ifstream in(entry.path());
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+  }
+  return lines;
+}
 
 std::string JobIdFrom(const std::string& run_output) {
   auto pos = run_output.find("Job ");

@@ -76,6 +76,9 @@ class ClusterTestBase : public ::testing::Test {
 std::string TestJobsDir();
 /// Directory with the example job libraries (build/examples).
 std::string ExamplesDir();
+/// Returns every line of every visible file in `dir` (a sink's part files; in-progress
+/// files start with '.'), in no particular order; none if `dir` does not exist.
+std::vector<std::string> ReadOutputLines(const std::string& dir);
 /// Returns the 32-hex job id `eddy run` printed ("Job <id> ..."), or "".
 std::string JobIdFrom(const std::string& run_output);
 

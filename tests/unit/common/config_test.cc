@@ -170,7 +170,8 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kStateRocksDbBlockCacheSize,
                                               opt::kStateRocksDbWriteBufferSize,
                                               opt::kStateRocksDbWriteBufferCount,
-                                              opt::kStateRocksDbMemoryFixedPerSlot};
+                                              opt::kStateRocksDbMemoryFixedPerSlot,
+                                              opt::kJobManagerArchiveDir};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;

@@ -1,18 +1,22 @@
 // Dispatcher against fake TaskManagers (real RPC servers on loopback that record what they
 // are sent): attempts, stale reports, restarts, cancel in RESTARTING, the job store bound,
-// and a hung TaskManager that must not stall deployments to others.
+// the archive of terminal jobs, and a hung TaskManager that must not stall deployments to
+// others.
 #include "jobmanager/dispatcher.h"
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "common/rpc/rpc_server.h"
 #include "tests/support/process.h"
+#include "tests/support/stderr_capture.h"
 
 namespace eddy {
 namespace {
@@ -124,6 +128,24 @@ class DispatcherTest : public ::testing::Test {
   }
 
   std::string State(const std::string& job) { return (*dispatcher_->JobJson(job))["state"]; }
+
+  /// Submits a one-vertex job that `tm` (registered as `tm_id`) runs to FINISHED, with
+  /// watermark 1234; returns its id.
+  std::string RunJobToFinished(FakeTaskManager& tm, const std::string& tm_id) {
+    const size_t before = tm.submits().size();
+    auto job = dispatcher_->Submit(OneVertexGraph());
+    if (!job.ok()) {
+      ADD_FAILURE() << job.status();
+      return "";
+    }
+    EXPECT_TRUE(WaitUntil([&] { return tm.submits().size() == before + 1; }, 5s));
+    dispatcher_->OnTaskReport(TaskManagerId(tm_id), Report(*job, rpc::RUNNING, 0));
+    auto finished = Report(*job, rpc::FINISHED, 0);
+    finished.set_current_input_watermark(1234);
+    dispatcher_->OnTaskReport(TaskManagerId(tm_id), finished);
+    EXPECT_EQ(State(*job), "FINISHED");
+    return *job;
+  }
 
   boost::asio::io_context io_;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
@@ -309,6 +331,120 @@ TEST_F(DispatcherTest, AHungTaskManagerDoesNotStallDeploymentsToOthers) {
   start = std::chrono::steady_clock::now();
   (void)dispatcher_->Cancel(*first);  // answers at once, whatever the hung TaskManager does
   EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
+}
+
+/// Returns a job's REST view without "now", the one field that says when it was asked.
+nlohmann::json WithoutNow(nlohmann::json json) {
+  json.erase("now");
+  return json;
+}
+
+/// Returns the entry for REST path `path` of an archive file, or null.
+nlohmann::json ArchivedView(const std::string& file, const std::string& path) {
+  std::ifstream in(file);
+  auto document = nlohmann::json::parse(in, nullptr, false);
+  if (!document.is_object()) return nullptr;
+  for (const auto& entry : document["archive"]) {
+    if (entry["path"] == path) return entry["json"];
+  }
+  return nullptr;
+}
+
+TEST_F(DispatcherTest, ArchivesATerminalJobAsRestShowedIt) {
+  const std::string dir = testing::MakeTestDir("dispatcher-archive");
+  FakeTaskManager tm(io_);
+  AddTaskManager("tm-a", tm.port());
+  StartDispatcher({"jobmanager.archive.fs.dir=file://" + dir, "restart-strategy=fixed-delay",
+                   "restart-strategy.fixed-delay.delay=10ms"});
+  auto job = dispatcher_->Submit(OneVertexGraph());
+  ASSERT_TRUE(job.ok()) << job.status();
+  ASSERT_TRUE(WaitUntil([&] { return tm.submits().size() == 1; }, 5s));
+  const TaskManagerId a("tm-a");
+  dispatcher_->OnTaskReport(a, Report(*job, rpc::RUNNING, 0));
+  dispatcher_->OnTaskReport(a, Report(*job, rpc::FAILED, 0));  // one restart in the history
+  ASSERT_TRUE(WaitUntil([&] { return tm.submits().size() == 2; }, 5s));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/" + *job)) << "archived before it was terminal";
+  dispatcher_->OnTaskReport(a, Report(*job, rpc::RUNNING, 1));
+  auto finished = Report(*job, rpc::FINISHED, 1);
+  finished.set_current_input_watermark(1234);
+  dispatcher_->OnTaskReport(a, finished);
+  const nlohmann::json shown = *dispatcher_->JobJson(*job);
+  const nlohmann::json shown_exceptions = *dispatcher_->ExceptionsJson(*job);
+  ASSERT_EQ(shown["state"], "FINISHED");
+
+  const std::string file = dir + "/" + *job;
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(file); }, 5s));
+  nlohmann::json archived = ArchivedView(file, "/jobs/" + *job);
+  EXPECT_EQ(archived["state"], "FINISHED");
+  EXPECT_EQ(archived["numRestarts"], 1);
+  EXPECT_EQ(archived["vertices"][0]["watermark"], 1234);
+  EXPECT_EQ(WithoutNow(archived), WithoutNow(shown));
+  EXPECT_EQ(ArchivedView(file, "/jobs/" + *job + "/exceptions"), shown_exceptions);
+  EXPECT_EQ(ArchivedView(file, "/jobs/" + *job + "/vertices/op0/watermarks"),
+            *dispatcher_->WatermarksJson(*job, "op0"));
+  testing::RemoveTestDir(dir);
+}
+
+TEST_F(DispatcherTest, AJobThatLeftTheJobStoreIsAnsweredFromTheArchive) {
+  const std::string dir = testing::MakeTestDir("dispatcher-archive-expired");
+  FakeTaskManager tm(io_);
+  AddTaskManager("tm-a", tm.port());
+  StartDispatcher({"jobmanager.archive.fs.dir=" + dir, "jobstore.max-capacity=1"});
+  const std::string first = RunJobToFinished(tm, "tm-a");
+  const nlohmann::json shown = *dispatcher_->JobJson(first);
+  const nlohmann::json shown_exceptions = *dispatcher_->ExceptionsJson(first);
+  const std::string second = RunJobToFinished(tm, "tm-a");
+  // The job store keeps one terminal job: the first leaves memory.
+  ASSERT_TRUE(WaitUntil([&] { return dispatcher_->job_count() == 1; }, 5s));
+  EXPECT_EQ(dispatcher_->JobsOverviewJson()["jobs"].size(), 1u);
+  EXPECT_EQ(dispatcher_->JobsOverviewJson()["jobs"][0]["jid"], second);
+
+  auto job = dispatcher_->JobJson(first);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ((*job)["state"], "FINISHED");
+  EXPECT_EQ(WithoutNow(*job), WithoutNow(shown));
+  auto exceptions = dispatcher_->ExceptionsJson(first);
+  ASSERT_TRUE(exceptions.ok()) << exceptions.status();
+  EXPECT_EQ(*exceptions, shown_exceptions);
+  auto watermarks = dispatcher_->WatermarksJson(first, "op0");
+  ASSERT_TRUE(watermarks.ok()) << watermarks.status();
+  EXPECT_EQ(watermarks->dump(), R"([{"id":"0.currentInputWatermark","value":"1234"}])");
+  EXPECT_THAT(std::string(dispatcher_->WatermarksJson(first, "nope").status().message()),
+              HasSubstr("has no vertex nope"));
+
+  const std::string unknown = "ffffffffffffffffffffffffffffffff";
+  EXPECT_EQ(dispatcher_->JobJson(unknown).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(dispatcher_->ExceptionsJson(unknown).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(dispatcher_->JobJson("../" + first).status().code(), absl::StatusCode::kNotFound);
+
+  // Answers come from the file, read on demand: without it the job is unknown.
+  const std::string file = dir + "/" + first;
+  ASSERT_TRUE(WaitUntil([&] { return std::filesystem::exists(file); }, 5s));
+  ASSERT_TRUE(dispatcher_->JobJson(first).ok());
+  std::filesystem::remove(file);
+  ASSERT_TRUE(
+      WaitUntil([&] { return absl::IsNotFound(dispatcher_->JobJson(first).status()); }, 5s));
+  testing::RemoveTestDir(dir);
+}
+
+TEST_F(DispatcherTest, AnUnwritableArchiveIsLoggedAndTheNextJobRuns) {
+  const std::string dir = testing::MakeTestDir("dispatcher-archive-unwritable");
+  std::ofstream(dir + "/a-file") << "a file where the archive directory should be";
+  const std::string archive_dir = dir + "/a-file/archive";
+  testing::StderrCapture log(dir + "/stderr.log");
+  FakeTaskManager tm(io_);
+  AddTaskManager("tm-a", tm.port());
+  StartDispatcher({"jobmanager.archive.fs.dir=" + archive_dir});
+  const std::string first = RunJobToFinished(tm, "tm-a");
+  ASSERT_TRUE(WaitUntil(
+      [&] { return log.Text().find("cannot archive job " + first) != std::string::npos; }, 5s));
+  EXPECT_THAT(log.Text(),
+              HasSubstr("cannot archive job " + first + " to " + archive_dir + "/" + first +
+                        ": cannot create directory " + archive_dir + ": Not a directory"));
+  const std::string second = RunJobToFinished(tm, "tm-a");
+  EXPECT_EQ(State(second), "FINISHED");
+  EXPECT_EQ(registry_.free_slots(), 1);
+  testing::RemoveTestDir(dir);
 }
 
 }  // namespace
