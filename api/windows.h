@@ -100,9 +100,9 @@ class WindowedStream {
   /// get_result per window.
   template <AggregateFunction Agg>
   DataStream<typename Agg::output_type> aggregate(Agg agg, std::string name = "WindowAggregate") {
-    return Build<typename Agg::output_type>(
-        std::move(name), internal::AggregateAccumulation<Agg>{std::move(agg)},
-        internal::PassResult{});
+    return Build<typename Agg::output_type>(std::move(name),
+                                            internal::AggregateAccumulation<Agg>{std::move(agg)},
+                                            internal::PassResult{});
   }
   /// Aggregates, then calls `win_fn(const K&, const W&, const Result&, Collector<R>&)`.
   template <AggregateFunction Agg, typename WinFn,
@@ -162,7 +162,8 @@ class AllWindowedStream {
         std::move(f), internal::DropKey<WinFn>{std::move(win_fn)}, std::move(name)));
   }
   template <AggregateFunction Agg>
-  DataStream<typename Agg::output_type> aggregate(Agg agg, std::string name = "WindowAllAggregate") {
+  DataStream<typename Agg::output_type> aggregate(Agg agg,
+                                                  std::string name = "WindowAllAggregate") {
     return One(windowed_.aggregate(std::move(agg), std::move(name)));
   }
   template <AggregateFunction Agg, typename WinFn,
@@ -200,7 +201,8 @@ auto DataStream<T>::window_all(Assigner assigner) {
 /// Windows of `n` records per key (GlobalWindows with a purging count trigger).
 template <typename T, typename K, typename KeyFn>
 auto count_window(const KeyedStream<T, K, KeyFn>& keyed, int64_t n) {
-  return keyed.window(GlobalWindows::create()).trigger(PurgingTrigger<CountTrigger>::of(CountTrigger::of(n)));
+  return keyed.window(GlobalWindows::create())
+      .trigger(PurgingTrigger<CountTrigger>::of(CountTrigger::of(n)));
 }
 
 }  // namespace eddy

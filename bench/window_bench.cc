@@ -7,15 +7,15 @@
 // items_per_second is per core (CPU time).
 //
 //   build/release/bin/eddy-bench-window [--benchmark_filter=...]
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <benchmark/benchmark.h>
-#include <unistd.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "api/windows.h"

@@ -139,7 +139,8 @@ struct Sessions {
     } else {
       g = static_cast<int64_t>(std::invoke(gap, value));
       // A gap from the data: a bad value is the user's input, not our invariant.
-      if (g <= 0) throw std::invalid_argument("session gap must be positive, got " + std::to_string(g));
+      if (g <= 0)
+        throw std::invalid_argument("session gap must be positive, got " + std::to_string(g));
     }
     emit(TimeWindow{timestamp, timestamp + g});
   }
@@ -195,8 +196,11 @@ struct GlobalWindows {
 
 /// What the window operator needs of an assigner.
 template <typename A>
-concept WindowAssigner = requires { typename A::window_type; typename A::default_trigger; } &&
-                         std::is_same_v<decltype(A::kEventTime), const bool> &&
-                         std::is_same_v<decltype(A::kMerging), const bool>;
+concept WindowAssigner = requires {
+  typename A::window_type;
+  typename A::default_trigger;
+}
+&&std::is_same_v<decltype(A::kEventTime), const bool>&&
+    std::is_same_v<decltype(A::kMerging), const bool>;
 
 }  // namespace eddy

@@ -29,8 +29,7 @@ inline bool IsPurge(TriggerResult r) { return (static_cast<uint8_t>(r) & 2) != 0
 template <typename W>
 class TriggerContext {
  public:
-  TriggerContext(KeyedStateBackend* backend, InternalTimerService* timers,
-                 const StreamOperator* op)
+  TriggerContext(KeyedStateBackend* backend, InternalTimerService* timers, const StreamOperator* op)
       : backend_(backend), timers_(timers), op_(op) {}
 
   const W& window() const { return window_; }
@@ -41,7 +40,9 @@ class TriggerContext {
   int64_t current_processing_time() const {
     return op_->runtime().processing_time->CurrentProcessingTime();
   }
-  void register_event_time_timer(int64_t time) { timers_->register_event_time_timer(window_, time); }
+  void register_event_time_timer(int64_t time) {
+    timers_->register_event_time_timer(window_, time);
+  }
   void delete_event_time_timer(int64_t time) { timers_->delete_event_time_timer(window_, time); }
   void register_processing_time_timer(int64_t time) {
     timers_->register_processing_time_timer(window_, time);
@@ -58,7 +59,9 @@ class TriggerContext {
     first_in_window_ = first;
   }
   /// Returns and resets whether a processing-time timer was registered (to schedule it).
-  bool TakeProcessingTimerRegistered() { return std::exchange(processing_timer_registered_, false); }
+  bool TakeProcessingTimerRegistered() {
+    return std::exchange(processing_timer_registered_, false);
+  }
 
  private:
   KeyedStateBackend* backend_;
@@ -145,11 +148,17 @@ class NeverTrigger {
  public:
   void open(KeyedStateBackend&) {}
   template <typename W>
-  TriggerResult on_element(EventTime, TriggerContext<W>&) { return TriggerResult::kContinue; }
+  TriggerResult on_element(EventTime, TriggerContext<W>&) {
+    return TriggerResult::kContinue;
+  }
   template <typename W>
-  TriggerResult on_event_time(int64_t, TriggerContext<W>&) { return TriggerResult::kContinue; }
+  TriggerResult on_event_time(int64_t, TriggerContext<W>&) {
+    return TriggerResult::kContinue;
+  }
   template <typename W>
-  TriggerResult on_processing_time(int64_t, TriggerContext<W>&) { return TriggerResult::kContinue; }
+  TriggerResult on_processing_time(int64_t, TriggerContext<W>&) {
+    return TriggerResult::kContinue;
+  }
   template <typename W>
   void on_merge(std::span<const W>, TriggerContext<W>&) {}
   template <typename W>
@@ -180,9 +189,13 @@ class CountTrigger {
     return TriggerResult::kContinue;
   }
   template <typename W>
-  TriggerResult on_event_time(int64_t, TriggerContext<W>&) { return TriggerResult::kContinue; }
+  TriggerResult on_event_time(int64_t, TriggerContext<W>&) {
+    return TriggerResult::kContinue;
+  }
   template <typename W>
-  TriggerResult on_processing_time(int64_t, TriggerContext<W>&) { return TriggerResult::kContinue; }
+  TriggerResult on_processing_time(int64_t, TriggerContext<W>&) {
+    return TriggerResult::kContinue;
+  }
   /// Adds the counts of the merged windows into the merge result's.
   template <typename W>
   void on_merge(std::span<const W> merged, TriggerContext<W>& ctx) {
@@ -212,7 +225,8 @@ class CountTrigger {
 class ContinuousEventTimeTrigger {
  public:
   static ContinuousEventTimeTrigger of(std::chrono::milliseconds interval) {
-    if (interval.count() <= 0) throw std::invalid_argument("continuous trigger interval must be positive");
+    if (interval.count() <= 0)
+      throw std::invalid_argument("continuous trigger interval must be positive");
     ContinuousEventTimeTrigger t;
     t.interval_ = interval.count();
     return t;
@@ -241,7 +255,9 @@ class ContinuousEventTimeTrigger {
     return TriggerResult::kContinue;
   }
   template <typename W>
-  TriggerResult on_processing_time(int64_t, TriggerContext<W>&) { return TriggerResult::kContinue; }
+  TriggerResult on_processing_time(int64_t, TriggerContext<W>&) {
+    return TriggerResult::kContinue;
+  }
   /// Keeps the earliest next firing of the merged windows.
   template <typename W>
   void on_merge(std::span<const W> merged, TriggerContext<W>& ctx) {
@@ -292,9 +308,13 @@ class PurgingTrigger {
     return Purge(inner_.on_processing_time(time, ctx));
   }
   template <typename W>
-  void on_merge(std::span<const W> merged, TriggerContext<W>& ctx) { inner_.on_merge(merged, ctx); }
+  void on_merge(std::span<const W> merged, TriggerContext<W>& ctx) {
+    inner_.on_merge(merged, ctx);
+  }
   template <typename W>
-  void clear(TriggerContext<W>& ctx) { inner_.clear(ctx); }
+  void clear(TriggerContext<W>& ctx) {
+    inner_.clear(ctx);
+  }
 
  private:
   static TriggerResult Purge(TriggerResult r) {

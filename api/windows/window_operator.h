@@ -87,8 +87,8 @@ inline int64_t SaturatingAdd(int64_t a, int64_t b) {
 /// Window operator over records T keyed by KeyFn (key type K). Acc is an
 /// AggregateAccumulation or ReduceAccumulation; WinFn is PassResult or a function
 /// `(const K&, const W&, const Result&, Collector<Out>&)`.
-template <typename T, typename K, typename KeyFn, typename Assigner, typename Trigger,
-          typename Acc, typename WinFn, typename Out>
+template <typename T, typename K, typename KeyFn, typename Assigner, typename Trigger, typename Acc,
+          typename WinFn, typename Out>
 class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
                              public WindowOperatorStats {
   using W = typename Assigner::window_type;
@@ -170,7 +170,6 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
     }
     if (ctx_->TakeProcessingTimerRegistered()) this->ScheduleProcessingTime();
   }
-
 
  protected:
   void OnEventTime(const InternalTimer& timer) override { OnTimer(timer, /*event_time=*/true); }

@@ -7,7 +7,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -125,8 +124,9 @@ TEST(WindowAssignerTest, TumblingSlidingSessionAndGlobalAssign) {
   EventTimeSessionWindows::with_gap(30ms).assign(0, 7, collect);
   EXPECT_THAT(got, ElementsAre(TimeWindow{7, 37}));
   got.clear();
-  EventTimeSessionWindows::with_dynamic_gap([](const Ev& e) { return e.v; })
-      .assign(Ev{1, 5, 11}, 5, collect);
+  EventTimeSessionWindows::with_dynamic_gap([](const Ev& e) {
+    return e.v;
+  }).assign(Ev{1, 5, 11}, 5, collect);
   EXPECT_THAT(got, ElementsAre(TimeWindow{5, 16}));
   int globals = 0;
   GlobalWindows::create().assign(0, 5, [&](const GlobalWindow&) { ++globals; });
@@ -149,7 +149,8 @@ TEST(WindowAggregatesTest, CountSumMinMaxAvgTopN) {
   EXPECT_DOUBLE_EQ(run(aggregates::avg<Ev>(&Ev::v)), 21.0 / 5);
   using P = std::pair<int64_t, int64_t>;
   // Score descending, ties by id ascending: 4 and 3 tie at 9, 3 first.
-  EXPECT_THAT(run(aggregates::top_n<Ev>(3, &Ev::key, &Ev::v)), ElementsAre(P(3, 9), P(4, 9), P(1, 5)));
+  EXPECT_THAT(run(aggregates::top_n<Ev>(3, &Ev::key, &Ev::v)),
+              ElementsAre(P(3, 9), P(4, 9), P(1, 5)));
   // Merging two partial top-3s is the top-3 of everything.
   auto top = aggregates::top_n<Ev>(3, &Ev::key, &Ev::v);
   auto a = top.create_accumulator();
@@ -231,7 +232,8 @@ std::vector<Res> SessionReference(const std::vector<Ev>& evs, int64_t gap) {
   for (const Ev& e : evs) by_key[e.key].push_back(e);
   std::vector<Res> out;
   for (auto& [key, list] : by_key) {
-    std::stable_sort(list.begin(), list.end(), [](const Ev& a, const Ev& b) { return a.ts < b.ts; });
+    std::stable_sort(list.begin(), list.end(),
+                     [](const Ev& a, const Ev& b) { return a.ts < b.ts; });
     int64_t start = 0, end = 0, count = 0, sum = 0;
     for (const Ev& e : list) {
       if (count > 0 && e.ts <= end) {
@@ -274,7 +276,8 @@ template <typename Assigner>
 std::vector<Res> RunWindows(Assigner assigner, const std::vector<Ev>& arrival,
                             KeyedStateBackendFactory* backends = nullptr) {
   JobBuilder job("windows", 1);
-  auto s = job.source(NullSource<Ev>()).key_by(&Ev::key).window(assigner).aggregate(CountSum(), ToRes());
+  auto s =
+      job.source(NullSource<Ev>()).key_by(&Ev::key).window(assigner).aggregate(CountSum(), ToRes());
   OperatorHarness<Res> h(job.node(s.node_index()));
   if (backends != nullptr) h.context().keyed_state = backends;
   h.Open();
@@ -309,7 +312,8 @@ TEST_P(WindowsEqualPlainLoop, SlidingWithoutPanes) {
 
 TEST_P(WindowsEqualPlainLoop, Session) {
   const std::vector<Ev> evs = MakeEvents(3000, 5);
-  const auto got = RunWindows(EventTimeSessionWindows::with_gap(120ms), Arrival(evs, GetParam(), 6));
+  const auto got =
+      RunWindows(EventTimeSessionWindows::with_gap(120ms), Arrival(evs, GetParam(), 6));
   const auto want = SessionReference(evs, 120);
   EXPECT_EQ(got, want);
   // Sessions did merge (fewer sessions than half the records) and did close (many).
@@ -320,12 +324,12 @@ TEST_P(WindowsEqualPlainLoop, Session) {
 TEST_P(WindowsEqualPlainLoop, GlobalWithCountTrigger) {
   const std::vector<Ev> evs = Arrival(MakeEvents(3000, 7), GetParam(), 8);
   JobBuilder job("count", 1);
-  auto s = count_window(job.source(NullSource<Ev>()).key_by(&Ev::key), 5)
-               .aggregate(CountSum(), [](const int64_t& key, const GlobalWindow&,
-                                         const std::pair<int64_t, int64_t>& cs,
-                                         Collector<Res>& out) {
-                 out.collect({key, 0, 0, cs.first, cs.second});
-               });
+  auto s =
+      count_window(job.source(NullSource<Ev>()).key_by(&Ev::key), 5)
+          .aggregate(CountSum(), [](const int64_t& key, const GlobalWindow&,
+                                    const std::pair<int64_t, int64_t>& cs, Collector<Res>& out) {
+            out.collect({key, 0, 0, cs.first, cs.second});
+          });
   OperatorHarness<Res> h(job.node(s.node_index()));
   h.Open();
   Feed(h, evs);
@@ -375,14 +379,14 @@ TEST(WindowOperatorTest, AllowedLatenessFiresAgainThenLateRecordsGoToTheSideOutp
   h.ProcessWatermark(99);
   EXPECT_THAT(h.values(), ElementsAre(Res{1, 0, 100, 2, 3}));
   EXPECT_EQ(h.output()[0].timestamp, 99);  // the window's max timestamp
-  h.ProcessElement(Ev{1, 30, 4}, 30);  // late but within lateness: updated firing
+  h.ProcessElement(Ev{1, 30, 4}, 30);      // late but within lateness: updated firing
   EXPECT_THAT(h.values(), ElementsAre(Res{1, 0, 100, 2, 3}, Res{1, 0, 100, 3, 7}));
   h.ProcessWatermark(148);
   h.ProcessElement(Ev{1, 99, 8}, 99);  // cleanup at 149: still allowed
   EXPECT_EQ(h.values().back(), (Res{1, 0, 100, 4, 15}));
   h.ProcessWatermark(149);  // the window's state is cleaned up
   EXPECT_EQ(TimersOf<TimeWindow>(h)->num_timers(TimeDomain::kEventTime), 0u);
-  h.ProcessElement(Ev{1, 40, 16}, 40);   // too late: side output, not the results
+  h.ProcessElement(Ev{1, 40, 16}, 40);    // too late: side output, not the results
   h.ProcessElement(Ev{1, 150, 32}, 150);  // on time for [100, 200)
   h.EndInput();
   EXPECT_THAT(h.values(), ElementsAre(Res{1, 0, 100, 2, 3}, Res{1, 0, 100, 3, 7},
@@ -535,8 +539,8 @@ TEST(WindowOperatorTest, SessionMergeAddsCountTriggerState) {
                .aggregate(CountSum(), ToRes());
   OperatorHarness<Res> h(job.node(s.node_index()));
   h.Open();
-  h.ProcessElement(Ev{1, 0, 1}, 0);     // [0, 50)
-  h.ProcessElement(Ev{1, 80, 2}, 80);   // [80, 130)
+  h.ProcessElement(Ev{1, 0, 1}, 0);    // [0, 50)
+  h.ProcessElement(Ev{1, 80, 2}, 80);  // [80, 130)
   EXPECT_THAT(h.values(), IsEmpty());
   h.ProcessElement(Ev{1, 40, 4}, 40);  // [40, 90) merges both: counts 1 + 1 + 1 = 3 fires
   EXPECT_THAT(h.values(), ElementsAre(Res{1, 0, 130, 3, 7}));
@@ -551,9 +555,9 @@ TEST(WindowOperatorTest, DynamicGapSessionsUseEachRecordsGap) {
                .aggregate(CountSum(), ToRes());
   OperatorHarness<Res> h(job.node(s.node_index()));
   h.Open();
-  h.ProcessElement(Ev{1, 0, 100}, 0);    // [0, 100)
-  h.ProcessElement(Ev{1, 90, 10}, 90);   // [90, 100): inside
-  h.ProcessElement(Ev{1, 150, 10}, 150); // [150, 160): a new session
+  h.ProcessElement(Ev{1, 0, 100}, 0);     // [0, 100)
+  h.ProcessElement(Ev{1, 90, 10}, 90);    // [90, 100): inside
+  h.ProcessElement(Ev{1, 150, 10}, 150);  // [150, 160): a new session
   h.EndInput();
   EXPECT_THAT(Sorted(h.values()), ElementsAre(Res{1, 0, 100, 2, 110}, Res{1, 150, 160, 1, 10}));
 }
@@ -565,10 +569,13 @@ TEST(WindowOperatorTest, OneTimerPerKeyAndWindowFiringOnce) {
   auto s = job.source(NullSource<Ev>())
                .key_by(&Ev::key)
                .window(TumblingEventTimeWindows::of(100ms))
-               .reduce([](const Ev& a, const Ev& b) { return Ev{a.key, std::max(a.ts, b.ts), a.v + b.v}; },
-                       [](const int64_t& key, const TimeWindow& w, const Ev& e, Collector<Res>& out) {
-                         out.collect({key, w.start, w.end, e.ts, e.v});
-                       });
+               .reduce(
+                   [](const Ev& a, const Ev& b) {
+                     return Ev{a.key, std::max(a.ts, b.ts), a.v + b.v};
+                   },
+                   [](const int64_t& key, const TimeWindow& w, const Ev& e, Collector<Res>& out) {
+                     out.collect({key, w.start, w.end, e.ts, e.v});
+                   });
   OperatorHarness<Res> h(job.node(s.node_index()));
   h.Open();
   for (int i = 0; i < 50; ++i) h.ProcessElement(Ev{i % 2, i, 1}, i);
@@ -670,7 +677,9 @@ TEST(WindowOperatorTest, PurgingTriggerClearsTheWindowAfterEachFiring) {
     auto keyed = job.source(NullSource<Ev>()).key_by(&Ev::key);
     auto global = keyed.window(GlobalWindows::create());
     auto to_res = [](const int64_t& key, const GlobalWindow&, const std::pair<int64_t, int64_t>& cs,
-                     Collector<Res>& out) { out.collect({key, 0, 0, cs.first, cs.second}); };
+                     Collector<Res>& out) {
+      out.collect({key, 0, 0, cs.first, cs.second});
+    };
     auto s = purge ? global.trigger(PurgingTrigger<CountTrigger>::of(CountTrigger::of(2)))
                          .aggregate(CountSum(), to_res)
                    : global.trigger(CountTrigger::of(2)).aggregate(CountSum(), to_res);
@@ -687,16 +696,17 @@ TEST(WindowOperatorTest, PurgingTriggerClearsTheWindowAfterEachFiring) {
 
 TEST(WindowOperatorTest, WindowAllRunsInOneSubtaskOverEveryKey) {
   JobBuilder job("all", 4);
-  auto s = job.source(NullSource<Ev>())
-               .window_all(TumblingEventTimeWindows::of(100ms))
-               .aggregate(aggregates::top_n<Ev>(2, &Ev::key, &Ev::v),
-                          [](const TimeWindow& w, const std::vector<std::pair<int64_t, int64_t>>& top,
-                             Collector<Res>& out) {
-                            for (size_t i = 0; i < top.size(); ++i) {
-                              out.collect({top[i].first, w.start, w.end, static_cast<int64_t>(i + 1),
-                                           top[i].second});
-                            }
-                          });
+  auto s =
+      job.source(NullSource<Ev>())
+          .window_all(TumblingEventTimeWindows::of(100ms))
+          .aggregate(aggregates::top_n<Ev>(2, &Ev::key, &Ev::v),
+                     [](const TimeWindow& w, const std::vector<std::pair<int64_t, int64_t>>& top,
+                        Collector<Res>& out) {
+                       for (size_t i = 0; i < top.size(); ++i) {
+                         out.collect({top[i].first, w.start, w.end, static_cast<int64_t>(i + 1),
+                                      top[i].second});
+                       }
+                     });
   EXPECT_EQ(job.node(s.node_index()).parallelism, 1);
   OperatorHarness<Res> h(job.node(s.node_index()));
   h.Open();
@@ -705,8 +715,8 @@ TEST(WindowOperatorTest, WindowAllRunsInOneSubtaskOverEveryKey) {
   h.ProcessElement(Ev{3, 30, 7}, 30);
   h.ProcessElement(Ev{4, 130, 1}, 130);
   h.EndInput();
-  EXPECT_THAT(h.values(), ElementsAre(Res{2, 0, 100, 1, 7}, Res{3, 0, 100, 2, 7},
-                                      Res{4, 100, 200, 1, 1}));
+  EXPECT_THAT(h.values(),
+              ElementsAre(Res{2, 0, 100, 1, 7}, Res{3, 0, 100, 2, 7}, Res{4, 100, 200, 1, 1}));
 }
 
 TEST(WindowOperatorTest, PerKeySumsThenWindowAllTopNEqualAPlainLoop) {
@@ -714,21 +724,24 @@ TEST(WindowOperatorTest, PerKeySumsThenWindowAllTopNEqualAPlainLoop) {
   // timestamp), then per window the top 3 of those sums, ties by player id.
   const std::vector<Ev> evs = MakeEvents(3000, 16);
   JobBuilder job("leaderboard", 2);
-  auto sums = job.source(NullSource<Ev>())
-                  .key_by(&Ev::key)
-                  .window(TumblingEventTimeWindows::of(500ms))
-                  .aggregate(aggregates::sum<Ev>(&Ev::v),
-                             [](const int64_t& player, const TimeWindow& w, const int64_t& total,
-                                Collector<Ev>& out) { out.collect(Ev{player, w.max_timestamp(), total}); });
-  auto top = sums.window_all(TumblingEventTimeWindows::of(500ms))
-                 .aggregate(aggregates::top_n<Ev>(3, &Ev::key, &Ev::v),
-                            [](const TimeWindow& w, const std::vector<std::pair<int64_t, int64_t>>& top,
-                               Collector<Res>& out) {
-                              for (size_t i = 0; i < top.size(); ++i) {
-                                out.collect({w.end, static_cast<int64_t>(i + 1), top[i].first,
-                                             top[i].second, 0});
-                              }
-                            });
+  auto sums =
+      job.source(NullSource<Ev>())
+          .key_by(&Ev::key)
+          .window(TumblingEventTimeWindows::of(500ms))
+          .aggregate(aggregates::sum<Ev>(&Ev::v), [](const int64_t& player, const TimeWindow& w,
+                                                     const int64_t& total, Collector<Ev>& out) {
+            out.collect(Ev{player, w.max_timestamp(), total});
+          });
+  auto top =
+      sums.window_all(TumblingEventTimeWindows::of(500ms))
+          .aggregate(
+              aggregates::top_n<Ev>(3, &Ev::key, &Ev::v),
+              [](const TimeWindow& w, const std::vector<std::pair<int64_t, int64_t>>& top,
+                 Collector<Res>& out) {
+                for (size_t i = 0; i < top.size(); ++i) {
+                  out.collect({w.end, static_cast<int64_t>(i + 1), top[i].first, top[i].second, 0});
+                }
+              });
   OperatorHarness<Ev> first(job.node(sums.node_index()));
   OperatorHarness<Res> second(job.node(top.node_index()));
   first.Open();
@@ -772,7 +785,9 @@ TEST(WindowOperatorTest, EndOfInputFiresEveryWindowAndReduceWithoutWindowFunctio
   auto s = job.source(NullSource<Ev>())
                .key_by(&Ev::key)
                .window(TumblingEventTimeWindows::of(1000ms))
-               .reduce([](const Ev& a, const Ev& b) { return Ev{a.key, a.ts, a.v + b.v}; });
+               .reduce([](const Ev& a, const Ev& b) {
+                 return Ev{a.key, a.ts, a.v + b.v};
+               });
   OperatorHarness<Ev> h(job.node(s.node_index()));
   h.Open();
   h.ProcessElement(Ev{1, 5, 1}, 5);
