@@ -51,7 +51,7 @@ template <typename C, typename Ret, typename A, typename Ctx, typename R>
 struct CollectorArg<Ret (C::*)(A, Ctx, Collector<R>&)> {
   using type = R;
 };
-
+// Joins (a, b, ctx, collector) and window functions (key, window, result, collector).
 template <typename C, typename Ret, typename A, typename B, typename Ctx, typename R>
 struct CollectorArg<Ret (C::*)(A, B, Ctx, Collector<R>&) const> {
   using type = R;
@@ -440,6 +440,11 @@ class DataStream {
     });
   }
 
+  /// Groups every record into windows of `assigner` in one subtask (parallelism 1):
+  /// returns an AllWindowedStream (api/windows.h, which must be included to call this).
+  template <typename Assigner>
+  auto window_all(Assigner assigner);
+
   /// Partitions by the key `key_fn` extracts (a function or a member pointer).
   template <typename KeyFn>
   auto key_by(KeyFn key_fn) {
@@ -627,37 +632,44 @@ class KeyedStream {
   KeyedStream(JobBuilder* builder, int node, KeyFn key_fn)
       : builder_(builder), node_(node), key_fn_(std::move(key_fn)) {}
 
+  /// Groups each key's records into the windows of `assigner` (e.g.
+  /// TumblingEventTimeWindows::of(60s)): returns a WindowedStream (api/windows.h, which must
+  /// be included to call this).
+  template <typename Assigner>
+  auto window(Assigner assigner) const;
+
+  /// Adds an operator fed by this stream partitioned by key (windows, joins).
+  template <typename R>
+  DataStream<R> AddKeyedOperator(std::string name, std::string kind,
+                                 std::function<OperatorInstance(OutputBase*)> make_operator) const {
+    OperatorNode node;
+    node.name = std::move(name);
+    node.kind = std::move(kind);
+    node.inputs.push_back(HashInput());
+    node.make_operator = std::move(make_operator);
+    internal::SetOutputType<R>(node);
+    return DataStream<R>(builder_, builder_->AddNode(std::move(node)));
+  }
+
   /// Rolling reduce: T f(const T& accumulated, const T& next), per key.
   template <typename F>
   DataStream<T> reduce(F f, std::string name = "Reduce") {
-    OperatorNode node;
-    node.name = std::move(name);
-    node.kind = "reduce";
-    node.inputs.push_back(HashInput());
-    KeyFn key_fn = key_fn_;
-    node.make_operator = [key_fn, f](OutputBase* out) {
+    return AddKeyedOperator<T>(std::move(name), "reduce", [key_fn = key_fn_, f](OutputBase* out) {
       using Op = internal::KeyedReduceOperator<T, K, KeyFn, F>;
       return internal::OneInput<T>(std::make_unique<Op>(key_fn, f, OutputAs<T>(out)));
-    };
-    internal::SetOutputType<T>(node);
-    return DataStream<T>(builder_, builder_->AddNode(std::move(node)));
+    });
   }
 
   /// Runs a KeyedProcessFunction (see api/keyed_operator.h): per-key state declared in
   /// open(KeyedStateStore&), keyed event- and processing-time timers with on_timer(...).
   template <typename F, typename R = typename internal::KeyedCollectorArg<F, T, K>::type>
   DataStream<R> process(F f, std::string name = "KeyedProcess") {
-    OperatorNode node;
-    node.name = std::move(name);
-    node.kind = "keyed_process";
-    node.inputs.push_back(HashInput());
-    KeyFn key_fn = key_fn_;
-    node.make_operator = [key_fn, f](OutputBase* out) {
-      using Op = internal::KeyedProcessOperator<T, K, KeyFn, R, F>;
-      return internal::OneInput<T>(std::make_unique<Op>(key_fn, f, OutputAs<R>(out)));
-    };
-    internal::SetOutputType<R>(node);
-    return DataStream<R>(builder_, builder_->AddNode(std::move(node)));
+    return AddKeyedOperator<R>(std::move(name), "keyed_process",
+                               [key_fn = key_fn_, f](OutputBase* out) {
+                                 using Op = internal::KeyedProcessOperator<T, K, KeyFn, R, F>;
+                                 return internal::OneInput<T>(
+                                     std::make_unique<Op>(key_fn, f, OutputAs<R>(out)));
+                               });
   }
 
   /// Connects a keyed stream whose key has the same type (Flink's

@@ -1,5 +1,5 @@
-// What a job source file includes: the DataStream API and the EDDY_JOB macro, which
-// defines the C entry points of a job library (its ABI version, name and builder).
+// What a job source file includes: the DataStream API (windows too) and the EDDY_JOB macro,
+// which defines the C entry points of a job library (its ABI version, name and builder).
 //
 //   EDDY_JOB(word_count) {            // job: eddy::JobBuilder&, args: const eddy::JobArgs&
 //     job.source(...).map(...).sink(...);
@@ -13,6 +13,7 @@
 #include "api/job_builder.h"
 #include "api/operator.h"
 #include "api/serde.h"
+#include "api/windows.h"
 
 /// Tests override this to build a library for a foreign ABI.
 #ifndef EDDY_JOB_ABI_VERSION
