@@ -177,6 +177,9 @@ class StateTable {
     return composite_;
   }
   int32_t key_group() const { return key_->key_group; }
+  /// Returns an id of the composite key composite() last returned, new whenever the key or
+  /// namespace changed: a store may cache its lookup of that key under it (0 = none).
+  uint64_t composite_id() const { return composite_id_; }
 
  private:
   void Rebuild() {
@@ -184,6 +187,7 @@ class StateTable {
     composite_.assign(key_->prefix);
     PutLengthPrefixed(&composite_, ns_);
     built_version_ = key_->version;
+    ++composite_id_;
   }
 
   StateMeta meta_;
@@ -191,6 +195,7 @@ class StateTable {
   std::string ns_;
   std::string composite_;
   uint64_t built_version_ = 0;
+  uint64_t composite_id_ = 0;
 };
 
 /// A value, reducing or aggregating state: one value per (key, namespace).

@@ -22,20 +22,35 @@ class HeapValueStore {
  public:
   explicit HeapValueStore(KeyGroupRange range) : first_(range.start), groups_(range.size()) {}
 
-  bool Find(int32_t kg, std::string_view key, std::string_view* value) {
+  /// `key_id` != 0 names `key` (StateTable::composite_id): the entry found or stored under
+  /// it is remembered, so the update after a get does not hash and probe again.
+  bool Find(int32_t kg, std::string_view key, std::string_view* value, uint64_t key_id = 0) {
+    if (std::string* v = Cached(key_id)) {
+      *value = *v;
+      return true;
+    }
     auto& g = group(kg);
     auto it = g.find(Key(key));
     if (it == g.end()) return false;
+    Remember(key_id, &it->second);
     *value = it->second;
     return true;
   }
-  void Store(int32_t kg, std::string_view key, std::string_view value) {
-    group(kg).try_emplace(Key(key)).first->second.assign(value);
+  void Store(int32_t kg, std::string_view key, std::string_view value, uint64_t key_id = 0) {
+    if (std::string* v = Cached(key_id)) {
+      v->assign(value);
+      return;
+    }
+    std::string* v = &Emplace(kg, key);
+    v->assign(value);
+    Remember(key_id, v);
   }
   void Append(int32_t kg, std::string_view key, std::string_view value) {
-    group(kg).try_emplace(Key(key)).first->second.append(value);
+    Emplace(kg, key).append(value);
   }
-  void Erase(int32_t kg, std::string_view key) { group(kg).erase(Key(key)); }
+  void Erase(int32_t kg, std::string_view key) {
+    if (group(kg).erase(Key(key)) != 0) ++layout_;
+  }
 
   void ForEachInRange(
       KeyGroupRange range,
@@ -44,8 +59,27 @@ class HeapValueStore {
 
  private:
   absl::flat_hash_map<std::string, std::string>& group(int32_t kg) { return groups_[kg - first_]; }
+  std::string& Emplace(int32_t kg, std::string_view key) {
+    auto [it, inserted] = group(kg).try_emplace(Key(key));
+    if (inserted) ++layout_;
+    return it->second;
+  }
+  // Inserts may move entries (rehash), so any insert or erase forgets the cached entry.
+  std::string* Cached(uint64_t key_id) const {
+    return key_id != 0 && key_id == cached_id_ && cached_layout_ == layout_ ? cached_ : nullptr;
+  }
+  void Remember(uint64_t key_id, std::string* value) {
+    cached_id_ = key_id;
+    cached_layout_ = layout_;
+    cached_ = value;
+  }
+
   int32_t first_;
   std::vector<absl::flat_hash_map<std::string, std::string>> groups_;
+  uint64_t layout_ = 0;  // +1 on every insert and erase
+  uint64_t cached_id_ = 0;
+  uint64_t cached_layout_ = 0;
+  std::string* cached_ = nullptr;
 };
 
 /// A map of user keys to bytes per (key group, composite key): map states.

@@ -14,6 +14,7 @@
 
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
 #include "common/config.h"
@@ -46,8 +47,10 @@ class RocksDbStore {
  public:
   RocksDbStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string state_name);
 
-  bool Find(int32_t kg, std::string_view key, std::string_view* value);
-  void Store(int32_t kg, std::string_view key, std::string_view value);
+  /// `key_id` (StateTable::composite_id) is for stores that cache lookups; RocksDB's block
+  /// cache and memtable do that here.
+  bool Find(int32_t kg, std::string_view key, std::string_view* value, uint64_t key_id = 0);
+  void Store(int32_t kg, std::string_view key, std::string_view value, uint64_t key_id = 0);
   void Append(int32_t kg, std::string_view key, std::string_view value);
   void Erase(int32_t kg, std::string_view key);
 
@@ -89,6 +92,7 @@ class RocksDbStore {
   rocksdb::ReadOptions read_options_;
   rocksdb::WriteOptions write_options_;
   rocksdb::PinnableSlice pinned_;
+  rocksdb::WriteBatch batch_;  // reused by Store/Append/Erase
   std::string entry_key_;
 };
 

@@ -101,10 +101,13 @@ class ValueTableImpl final : public TableBase<Store, internal::ValueTable> {
  public:
   using TableBase<Store, internal::ValueTable>::TableBase;
 
+  // Every access passes composite_id(), so that a store may find the entry of a record's
+  // get + update once (HeapValueStore caches the last one).
   bool Get(std::string_view* value) override {
     std::string_view stored;
     const std::string_view ck = this->composite();
-    if (!this->store_.Find(this->key_group(), ck, &stored)) return false;
+    const uint64_t id = this->composite_id();
+    if (!this->store_.Find(this->key_group(), ck, &stored, id)) return false;
     if (!this->ttl_on()) {
       *value = stored;
       return true;
@@ -117,7 +120,7 @@ class ValueTableImpl final : public TableBase<Store, internal::ValueTable> {
     if (this->touch_on_read()) {
       this->buf_.assign(stored);
       ttl::Stamp(this->buf_.data(), now);
-      this->store_.Store(this->key_group(), ck, this->buf_);
+      this->store_.Store(this->key_group(), ck, this->buf_, id);
       stored = this->buf_;
     }
     *value = stored.substr(ttl::kHeader);
@@ -130,7 +133,8 @@ class ValueTableImpl final : public TableBase<Store, internal::ValueTable> {
   }
   void Commit() override {
     if (this->ttl_on()) ttl::Stamp(this->buf_.data(), this->now());
-    this->store_.Store(this->key_group(), this->composite(), this->buf_);
+    const std::string_view ck = this->composite();
+    this->store_.Store(this->key_group(), ck, this->buf_, this->composite_id());
   }
   void Clear() override { this->store_.Erase(this->key_group(), this->composite()); }
 };
