@@ -6,7 +6,8 @@
 //   --generate N [--seed S]      N rows from the example's generator (row i depends only on
 //                                S and i, so any parallelism gives the same rows).
 // --rate R limits rows per second per source subtask; --out-of-orderness D (default 5s) is
-// the watermark's bound. A malformed line fails the job with a message that quotes it.
+// the watermark's bound; --idleness D (default 1s when watching a directory, else off)
+// leaves a subtask without rows out of the watermark. A malformed line fails the job with a message that quotes it.
 // Output: --output DIR, CSV lines without header, one part file per subtask.
 #pragma once
 
@@ -122,7 +123,12 @@ DataStream<Row> ReadRows(JobBuilder& job, const JobArgs& args, const std::string
                    },
                    "Parse");
   }
-  return rows->assign_timestamps(time_of, bounded_out_of_orderness(out_of_orderness));
+  // A watched directory's files go to one subtask each: the others must not hold the
+  // watermark back while they have nothing to read.
+  WatermarkStrategy strategy = bounded_out_of_orderness(out_of_orderness);
+  const auto idleness = DurationArg(args, "idleness", args.has("monitor-interval") ? "1s" : "0ms");
+  if (idleness.count() > 0) strategy = strategy.with_idleness(idleness);
+  return rows->assign_timestamps(time_of, strategy);
 }
 
 /// Writes rows as CSV lines (Format: std::string(const R&)) to --output. Reading a watched

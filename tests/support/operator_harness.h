@@ -47,6 +47,15 @@ class ManualProcessingTime final : public ProcessingTimeService {
   std::multimap<int64_t, std::function<void(int64_t)>> timers_;
 };
 
+/// A bounded source with no records: lets a test build a job whose operator it drives.
+template <typename T>
+SourceDef<T> NullSource() {
+  struct Null : SourceReader<T> {
+    InputStatus PollNext(ReaderOutput<T>&) override { return InputStatus::kEndOfInput; }
+  };
+  return SourceDef<T>{"Source", true, [] { return std::make_unique<Null>(); }};
+}
+
 /// Heap state backends over every key group, with a clock the test sets (TTL).
 class HeapStateBackends final : public KeyedStateBackendFactory {
  public:

@@ -41,8 +41,9 @@ class ChildProcess {
   std::string log_path_;
 };
 
-/// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
-bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout);
+/// Polls `condition` every `poll` until it holds or `timeout` passes; returns whether it held.
+bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+               std::chrono::milliseconds poll = std::chrono::milliseconds(50));
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago.
 uint16_t PickFreePort();

@@ -11,16 +11,10 @@
 namespace eddy {
 namespace {
 
+using testing::NullSource;
+
 using ::testing::ElementsAre;
 using testing::OperatorHarness;
-
-template <typename T>
-SourceDef<T> NullSource() {
-  struct Null : SourceReader<T> {
-    InputStatus PollNext(ReaderOutput<T>&) override { return InputStatus::kEndOfInput; }
-  };
-  return SourceDef<T>{"Source", true, [] { return std::make_unique<Null>(); }};
-}
 
 /// Forwards records and reports the watermark it saw with each: (value, timestamp, watermark).
 struct SeenWatermark {

@@ -17,6 +17,8 @@
 namespace eddy {
 namespace {
 
+using testing::NullSource;
+
 using ::testing::ElementsAre;
 using testing::OperatorHarness;
 
@@ -44,14 +46,6 @@ struct PairUp {
     out.collect({c.user, c.id, b.id});
   }
 };
-
-template <typename T>
-SourceDef<T> NullSource() {
-  struct Null : SourceReader<T> {
-    InputStatus PollNext(ReaderOutput<T>&) override { return InputStatus::kEndOfInput; }
-  };
-  return SourceDef<T>{"Source", true, [] { return std::make_unique<Null>(); }};
-}
 
 using JoinOperator = KeyedOperator<TwoInputStreamOperator<Click, Buy>>;
 

@@ -18,6 +18,8 @@
 namespace eddy {
 namespace {
 
+using testing::NullSource;
+
 using ::testing::ElementsAre;
 using testing::OperatorHarness;
 
@@ -75,14 +77,6 @@ struct MatchPayments {
     paid->clear();
   }
 };
-
-template <typename T>
-SourceDef<T> NullSource() {
-  struct Null : SourceReader<T> {
-    InputStatus PollNext(ReaderOutput<T>&) override { return InputStatus::kEndOfInput; }
-  };
-  return SourceDef<T>{"Source", true, [] { return std::make_unique<Null>(); }};
-}
 
 struct Connected {
   JobBuilder job{"keyed-connect", 1};

@@ -17,19 +17,13 @@
 namespace eddy {
 namespace {
 
+using testing::NullSource;
+
 using ::testing::ElementsAre;
 using testing::OperatorHarness;
 
 using Event = std::pair<std::string, int64_t>;  // (key, value)
 using Out = std::tuple<std::string, int64_t, int64_t>;
-
-template <typename T>
-SourceDef<T> NullSource() {
-  struct Null : SourceReader<T> {
-    InputStatus PollNext(ReaderOutput<T>&) override { return InputStatus::kEndOfInput; }
-  };
-  return SourceDef<T>{"Source", true, [] { return std::make_unique<Null>(); }};
-}
 
 /// Emits (key, running count, running sum) per record from ValueState; on an event-time
 /// timer at record time + 100 emits (key, -1, timer time).

@@ -15,15 +15,9 @@
 namespace eddy {
 namespace {
 
-using testing::OperatorHarness;
+using testing::NullSource;
 
-template <typename T>
-SourceDef<T> NullSource() {
-  struct Null : SourceReader<T> {
-    InputStatus PollNext(ReaderOutput<T>&) override { return InputStatus::kEndOfInput; }
-  };
-  return SourceDef<T>{"Source", true, [] { return std::make_unique<Null>(); }};
-}
+using testing::OperatorHarness;
 
 TEST(LatencyMarkerTest, SourceEmitsAMarkerEveryIntervalNamingItselfAndItsSubtask) {
   JobBuilder job("latency", 2);

@@ -23,6 +23,8 @@
 namespace eddy {
 namespace {
 
+using testing::NullSource;
+
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testing::OperatorHarness;
@@ -37,14 +39,6 @@ EDDY_FIELDS(Ev, key, ts, v);
 
 /// One window's result: (key, start, end, count, sum).
 using Res = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>;
-
-template <typename T>
-SourceDef<T> NullSource() {
-  struct Null : SourceReader<T> {
-    InputStatus PollNext(ReaderOutput<T>&) override { return InputStatus::kEndOfInput; }
-  };
-  return SourceDef<T>{"Source", true, [] { return std::make_unique<Null>(); }};
-}
 
 /// Count and sum of v.
 struct CountSum {
