@@ -1,15 +1,10 @@
 #include "connectors/datagen/datagen.h"
 
+#include "api/key_hash.h"
+
 namespace eddy::connectors::datagen {
 namespace internal {
 namespace {
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ULL;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
-  return x ^ (x >> 31);
-}
 
 /// Emits [from, to] split into contiguous sub-ranges, one split per subtask. The range may
 /// hold 2^64 values, so positions are computed in 128 bits.

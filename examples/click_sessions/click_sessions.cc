@@ -65,8 +65,7 @@ bool ParseClick(std::string_view line, Click* c) {
 }
 
 Click GenerateClick(uint64_t seed, int64_t i, int64_t disorder_ms) {
-  using eddy::examples::Mix;
-  const uint64_t r = Mix(seed * 1'000'003 + static_cast<uint64_t>(i));
+  const uint64_t r = eddy::SplitMix64(seed * 1'000'003 + static_cast<uint64_t>(i));
   Click c;
   c.ts = eddy::examples::GeneratedTime(seed, i, disorder_ms);
   c.user = "u" + std::to_string(r % 300);

@@ -22,6 +22,7 @@
 
 #include "api/datastream.h"
 #include "api/job_args.h"
+#include "api/key_hash.h"
 #include "common/config.h"
 #include "connectors/datagen/datagen.h"
 #include "connectors/files/file_sink.h"
@@ -63,19 +64,28 @@ inline bool ParseInt(std::string_view field, int64_t* out) {
   return ec == std::errc() && ptr == end && !field.empty();
 }
 
-/// A splitmix64 step: the generators' per-row randomness, from (seed, row index) only.
-inline uint64_t Mix(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
+/// (count, sum of `field`) of a window's rows: an AggregateFunction.
+template <typename Row, auto Field>
+struct CountAndSum {
+  using input_type = Row;
+  using accumulator_type = std::pair<int64_t, int64_t>;
+  using output_type = accumulator_type;
+  accumulator_type create_accumulator() const { return {0, 0}; }
+  void add(const Row& row, accumulator_type& acc) const {
+    acc.first += 1;
+    acc.second += row.*Field;
+  }
+  output_type get_result(const accumulator_type& acc) const { return acc; }
+  accumulator_type merge(const accumulator_type& a, const accumulator_type& b) const {
+    return {a.first + b.first, a.second + b.second};
+  }
+};
 
 /// Event time of generated row i: 10 ms apart from 2024-01-01T00:00:00Z, each moved back by
 /// up to `disorder_ms` (so rows arrive out of order within that bound).
 inline int64_t GeneratedTime(uint64_t seed, int64_t i, int64_t disorder_ms) {
   constexpr int64_t kStart = 1'704'067'200'000;
-  const int64_t back = disorder_ms > 0 ? static_cast<int64_t>(Mix(seed ^ (static_cast<uint64_t>(i) * 31 + 7)) %
+  const int64_t back = disorder_ms > 0 ? static_cast<int64_t>(SplitMix64(seed ^ (static_cast<uint64_t>(i) * 31 + 7)) %
                                                               static_cast<uint64_t>(disorder_ms + 1))
                                        : 0;
   return kStart + i * 10 - back;

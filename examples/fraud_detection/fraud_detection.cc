@@ -24,22 +24,6 @@ struct Tx {
 };
 EDDY_FIELDS(Tx, ts, card, amount, merchant);
 
-/// (count, sum of amounts) of a window.
-struct CountAndSum {
-  using input_type = Tx;
-  using accumulator_type = std::pair<int64_t, int64_t>;
-  using output_type = accumulator_type;
-  accumulator_type create_accumulator() const { return {0, 0}; }
-  void add(const Tx& tx, accumulator_type& acc) const {
-    acc.first += 1;
-    acc.second += tx.amount;
-  }
-  output_type get_result(const accumulator_type& acc) const { return acc; }
-  accumulator_type merge(const accumulator_type& a, const accumulator_type& b) const {
-    return {a.first + b.first, a.second + b.second};
-  }
-};
-
 bool ParseTx(std::string_view line, Tx* tx) {
   std::string_view f[4];
   if (!eddy::examples::SplitFields(line, 4, f)) return false;
@@ -50,8 +34,7 @@ bool ParseTx(std::string_view line, Tx* tx) {
 }
 
 Tx GenerateTx(uint64_t seed, int64_t i, int64_t disorder_ms) {
-  using eddy::examples::Mix;
-  const uint64_t r = Mix(seed * 1'000'003 + static_cast<uint64_t>(i));
+  const uint64_t r = eddy::SplitMix64(seed * 1'000'003 + static_cast<uint64_t>(i));
   Tx tx;
   tx.ts = eddy::examples::GeneratedTime(seed, i, disorder_ms);
   tx.card = "card" + std::to_string(r % 500);
@@ -75,7 +58,7 @@ EDDY_JOB(fraud_detection) {
                              GenerateTx, &Tx::ts)
           .key_by(&Tx::card)
           .window(SlidingEventTimeWindows::of(window, slide))
-          .aggregate(CountAndSum{},
+          .aggregate(examples::CountAndSum<Tx, &Tx::amount>{},
                      [min_count, min_amount](const std::string& card, const TimeWindow& w,
                                              const std::pair<int64_t, int64_t>& cs,
                                              Collector<std::string>& out) {

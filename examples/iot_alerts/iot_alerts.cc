@@ -25,22 +25,6 @@ struct Reading {
 };
 EDDY_FIELDS(Reading, ts, sensor, temp_dc);
 
-/// (count, sum of temperatures) of a window.
-struct CountAndSum {
-  using input_type = Reading;
-  using accumulator_type = std::pair<int64_t, int64_t>;
-  using output_type = accumulator_type;
-  accumulator_type create_accumulator() const { return {0, 0}; }
-  void add(const Reading& r, accumulator_type& acc) const {
-    acc.first += 1;
-    acc.second += r.temp_dc;
-  }
-  output_type get_result(const accumulator_type& acc) const { return acc; }
-  accumulator_type merge(const accumulator_type& a, const accumulator_type& b) const {
-    return {a.first + b.first, a.second + b.second};
-  }
-};
-
 bool ParseReading(std::string_view line, Reading* r) {
   std::string_view f[3];
   if (!eddy::examples::SplitFields(line, 3, f)) return false;
@@ -50,8 +34,7 @@ bool ParseReading(std::string_view line, Reading* r) {
 }
 
 Reading GenerateReading(uint64_t seed, int64_t i, int64_t disorder_ms) {
-  using eddy::examples::Mix;
-  const uint64_t r = Mix(seed * 1'000'003 + static_cast<uint64_t>(i));
+  const uint64_t r = eddy::SplitMix64(seed * 1'000'003 + static_cast<uint64_t>(i));
   Reading reading;
   reading.ts = eddy::examples::GeneratedTime(seed, i, disorder_ms);
   const uint64_t sensor = r % 200;
@@ -81,7 +64,7 @@ EDDY_JOB(iot_alerts) {
                       .allowed_lateness(lateness)
                       .side_output_late_data(kLate);
   auto alerts = windowed.aggregate(
-      CountAndSum{},
+      examples::CountAndSum<Reading, &Reading::temp_dc>{},
       [threshold](const std::string& sensor, const TimeWindow& w,
                   const std::pair<int64_t, int64_t>& cs, Collector<std::string>& out) {
         // Integer comparison: sum / count > threshold without rounding.

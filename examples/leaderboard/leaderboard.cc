@@ -41,8 +41,7 @@ bool ParseScore(std::string_view line, Score* s) {
 }
 
 Score GenerateScore(uint64_t seed, int64_t i, int64_t disorder_ms) {
-  using eddy::examples::Mix;
-  const uint64_t r = Mix(seed * 1'000'003 + static_cast<uint64_t>(i));
+  const uint64_t r = eddy::SplitMix64(seed * 1'000'003 + static_cast<uint64_t>(i));
   Score s;
   s.ts = eddy::examples::GeneratedTime(seed, i, disorder_ms);
   s.player = "p" + std::to_string(r % 1000);
