@@ -143,6 +143,7 @@ absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph) {
   job->graph = std::move(graph);
   job->restart_strategy = CreateRestartStrategy(job_config);
   job->start_ms = NowMs();
+  job->state_ms[job::CREATED] = job->start_ms;
   job->waiting_since = Clock::now();
   for (const auto& v : job->graph.vertices()) {
     for (int i = 0; i < v.parallelism(); ++i) {
@@ -217,7 +218,7 @@ void Dispatcher::TrySchedule(const JobId& job_id) {
                                                       {"location", nullptr}});
       job.root_exception = cause;
       job.root_exception_ms = NowMs();
-      job.state = job::FAILING;
+      SetStateLocked(job, job::FAILING);
       for (auto& e : job.executions) {
         if (!IsTerminalTask(e.state)) e.state = rpc::CANCELED;
       }
@@ -281,7 +282,7 @@ void Dispatcher::TrySchedule(const JobId& job_id) {
                     if (it != jobs_.end()) DeployFailedLocked(*it->second, attempt, tm, status);
                   });
   }
-  job.state = job::RUNNING;
+  SetStateLocked(job, job::RUNNING);
   EDDY_LOG(INFO) << "job " << job.id << " RUNNING (attempt " << job.attempt << "): deploying "
                  << job.executions.size() << " tasks into " << needed << " slots on "
                  << requests.size() << " TaskManagers";
@@ -320,7 +321,7 @@ absl::Status Dispatcher::Cancel(const std::string& job_id) {
   if (job.state == job::CANCELLING || job.state == job::FAILING) return absl::OkStatus();
   EDDY_LOG(INFO) << "job " << job_id << " CANCELLING (requested while " << Name(job.state) << ")";
   bool tasks_out = job.state == job::RUNNING;
-  job.state = job::CANCELLING;
+  SetStateLocked(job, job::CANCELLING);
   if (!tasks_out) {
     // CREATED or RESTARTING: no task of the current attempt runs; the old ones were
     // already cancelled and their slots returned.
@@ -453,7 +454,7 @@ void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::st
   auto delay = job.restart_strategy->OnFailure(Clock::now());
   auto tms = TaskManagersOfLocked(job);
   if (delay) {
-    job.state = job::RESTARTING;
+    SetStateLocked(job, job::RESTARTING);
     job.restart_at = Clock::now() + *delay;
     job.waiting_since = job.restart_at;
     EDDY_LOG(WARN) << "job " << job.id << " RESTARTING in " << delay->count() << "ms (attempt "
@@ -471,7 +472,7 @@ void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::st
     ReleaseSlotsLocked(job);
     return;
   }
-  job.state = job::FAILING;
+  SetStateLocked(job, job::FAILING);
   EDDY_LOG(WARN) << "job " << job.id << " FAILING (restart strategy "
                  << job.restart_strategy->Describe() << " gives up): " << cause;
   if (!had_tasks) {
@@ -493,11 +494,11 @@ void Dispatcher::CheckTerminalLocked(Job& job) {
   }
   if (!all_terminal) return;
   if (job.state == job::CANCELLING) {
-    job.state = job::CANCELED;
+    SetStateLocked(job, job::CANCELED);
   } else if (job.state == job::FAILING || !all_finished) {
-    job.state = job::FAILED;
+    SetStateLocked(job, job::FAILED);
   } else {
-    job.state = job::FINISHED;
+    SetStateLocked(job, job::FINISHED);
   }
   job.end_ms = NowMs();
   job.terminal_at = Clock::now();
@@ -664,6 +665,11 @@ absl::StatusOr<nlohmann::json> Dispatcher::JobJson(const std::string& job_id) co
   return archive_.Find(job_id, JobPath(job_id));
 }
 
+void Dispatcher::SetStateLocked(Job& job, job::JobState state) {
+  job.state = state;
+  job.state_ms[state] = NowMs();
+}
+
 nlohmann::json Dispatcher::JobJsonLocked(const Job& job) const {
   auto vertices = nlohmann::json::array();
   for (const auto& v : job.graph.vertices()) vertices.push_back(VertexJsonLocked(job, v));
@@ -675,6 +681,11 @@ nlohmann::json Dispatcher::JobJsonLocked(const Job& job) const {
                      {"ship_strategy", job::Partitioning_Name(e.partitioning())}});
   }
   int64_t now = NowMs();
+  nlohmann::json timestamps = nlohmann::json::object();
+  for (int s = job::CREATED; s <= job::RESTARTING; ++s) {
+    auto it = job.state_ms.find(static_cast<job::JobState>(s));
+    timestamps[Name(static_cast<job::JobState>(s))] = it == job.state_ms.end() ? 0 : it->second;
+  }
   return nlohmann::json{
       {"jid", job.id.value()},
       {"name", job.graph.name()},
@@ -684,6 +695,7 @@ nlohmann::json Dispatcher::JobJsonLocked(const Job& job) const {
       {"end-time", job.end_ms},
       {"duration", (job.end_ms >= 0 ? job.end_ms : now) - job.start_ms},
       {"now", now},
+      {"timestamps", timestamps},
       {"maxParallelism", job.graph.max_parallelism()},
       {"job-type", job.graph.bounded() ? "BATCH" : "STREAMING"},
       {"numRestarts", job.num_restarts},

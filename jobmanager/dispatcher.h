@@ -120,6 +120,8 @@ class Dispatcher {
     int num_restarts = 0;
     int64_t start_ms = 0;
     int64_t end_ms = -1;
+    /// When the job last entered each state (epoch ms; REST "timestamps", Flink's field).
+    std::map<job::JobState, int64_t> state_ms;
     Clock::time_point waiting_since;  // for slots, since submission or the last restart
     Clock::time_point restart_at;     // RESTARTING: when to deploy again
     Clock::time_point terminal_at;    // when it became terminal (job store expiry)
@@ -139,6 +141,7 @@ class Dispatcher {
   void RepeatStaleCancels();
 
   // REQUIRES: mu_ held.
+  static void SetStateLocked(Job& job, job::JobState state);
   Execution* FindExecutionLocked(Job& job, const std::string& vertex_id, int subtask);
   /// Adds a failure to the job's exception history (newest first, bounded).
   void RecordExceptionLocked(Job& job, const std::string& cause, const std::string& task_name,

@@ -34,7 +34,9 @@ if grep -rlF "$BUILD" "$PREFIX/lib/cmake/Eddy" >/dev/null; then
   fail "the installed CMake package refers to the build tree $BUILD"
 fi
 for f in "$PREFIX"/bin/* "$PREFIX"/lib/*.so; do
-  if readelf -d "$f" | grep -E 'R(UN)?PATH' | grep -qF "$BUILD"; then
+  # (grep reads all of readelf's output: with pipefail, `grep -q` quitting early could fail
+  # the pipeline on readelf's SIGPIPE.)
+  if readelf -d "$f" | grep -E 'R(UN)?PATH' | grep -F "$BUILD" >/dev/null; then
     fail "$f has an RPATH into the build tree: $(readelf -d "$f" | grep -E 'R(UN)?PATH')"
   fi
 done
@@ -50,7 +52,7 @@ step configure cmake -S "$HERE" -B "$EXT" -G Ninja -DCMAKE_PREFIX_PATH="$PREFIX"
 step build cmake --build "$EXT"
 [ -f "$EXT/my_sum.so" ] || fail "the job project did not produce my_sum.so"
 if [ "$(cache EDDY_SANITIZE)" = ON ]; then
-  readelf -d "$EXT/my_sum.so" | grep -q 'NEEDED.*libasan' ||
+  readelf -d "$EXT/my_sum.so" | grep 'NEEDED.*libasan' >/dev/null ||
     fail "Eddy is built with ASan but my_sum.so does not link the ASan runtime"
 fi
 
