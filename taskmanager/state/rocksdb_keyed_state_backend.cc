@@ -1,5 +1,7 @@
 #include "taskmanager/state/rocksdb_keyed_state_backend.h"
 
+#include <algorithm>
+#include <cstring>
 #include <stdexcept>
 #include <system_error>
 
@@ -77,7 +79,32 @@ void RocksDbStore::Check(const rocksdb::Status& status, const char* op) const {
                                         "' failed: ", status.ToString()));
 }
 
+absl::string_view RocksDbStore::Arena::Copy(std::string_view bytes) {
+  bytes_ += bytes.size();
+  while (chunk_ < chunks_.size() && used_ + bytes.size() > chunks_[chunk_].second) {
+    ++chunk_;
+    used_ = 0;
+  }
+  if (chunk_ == chunks_.size()) {
+    const size_t size = std::max(kChunk, bytes.size());
+    chunks_.emplace_back(std::make_unique<char[]>(size), size);
+    used_ = 0;
+  }
+  char* at = chunks_[chunk_].first.get() + used_;
+  if (!bytes.empty()) std::memcpy(at, bytes.data(), bytes.size());
+  used_ += bytes.size();
+  return absl::string_view(at, bytes.size());
+}
+
 bool RocksDbStore::Find(int32_t, std::string_view key, std::string_view* value, uint64_t) {
+  if (!pending_.empty()) {
+    auto it = pending_.find(absl::string_view(key.data(), key.size()));
+    if (it != pending_.end()) {
+      if (it->second.erased) return false;
+      *value = std::string_view(it->second.value.data(), it->second.value.size());
+      return true;
+    }
+  }
   pinned_.Reset();
   const rocksdb::Status s = db_->Get(read_options_, cf_, ToSlice(key), &pinned_);
   if (s.IsNotFound()) return false;
@@ -86,27 +113,46 @@ bool RocksDbStore::Find(int32_t, std::string_view key, std::string_view* value, 
   return true;
 }
 
-// DB::Put/Merge/Delete build a WriteBatch (and allocate its buffer) per call; one reused
-// batch keeps its buffer.
-void RocksDbStore::Store(int32_t, std::string_view key, std::string_view value, uint64_t) {
+void RocksDbStore::Pend(std::string_view key, std::string_view value, bool erased) {
+  auto it = pending_.find(absl::string_view(key.data(), key.size()));
+  if (it == pending_.end()) it = pending_.emplace(arena_.Copy(key), PendingWrite{}).first;
+  // `value` may be a view into the arena (a value read back and stored again): copy first.
+  it->second.value = erased ? absl::string_view() : arena_.Copy(value);
+  it->second.erased = erased;
+  if (pending_.size() >= kMaxPendingKeys || arena_.bytes() >= kMaxPendingBytes) FlushPending();
+}
+
+void RocksDbStore::FlushPending() {
+  if (pending_.empty()) return;
   batch_.Clear();
-  Check(batch_.Put(cf_, ToSlice(key), ToSlice(value)), "put");
-  Check(db_->Write(write_options_, &batch_), "put");
+  for (const auto& [key, write] : pending_) {
+    const rocksdb::Slice k(key.data(), key.size());
+    if (write.erased) {
+      Check(batch_.Delete(cf_, k), "delete");
+    } else {
+      Check(batch_.Put(cf_, k, rocksdb::Slice(write.value.data(), write.value.size())), "put");
+    }
+  }
+  Check(db_->Write(write_options_, &batch_), "write");
+  pending_.clear();
+  arena_.Reset();
+}
+
+void RocksDbStore::Store(int32_t, std::string_view key, std::string_view value, uint64_t) {
+  Pend(key, value, /*erased=*/false);
 }
 
 void RocksDbStore::Append(int32_t, std::string_view key, std::string_view value) {
+  FlushPending();  // a merge applies on top of the key's latest value
   batch_.Clear();
   Check(batch_.Merge(cf_, ToSlice(key), ToSlice(value)), "merge");
   Check(db_->Write(write_options_, &batch_), "merge");
 }
 
-void RocksDbStore::Erase(int32_t, std::string_view key) {
-  batch_.Clear();
-  Check(batch_.Delete(cf_, ToSlice(key)), "delete");
-  Check(db_->Write(write_options_, &batch_), "delete");
-}
+void RocksDbStore::Erase(int32_t, std::string_view key) { Pend(key, {}, /*erased=*/true); }
 
 std::unique_ptr<rocksdb::Iterator> RocksDbStore::Seek(std::string_view prefix) {
+  FlushPending();  // scans see every write
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options_, cf_));
   it->Seek(ToSlice(prefix));
   return it;

@@ -17,6 +17,8 @@
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "common/config.h"
 #include "taskmanager/state/keyed_state_backend_base.h"
 
@@ -42,10 +44,22 @@ struct RocksDbResources {
   static std::shared_ptr<RocksDbResources> Create(const RocksDbOptions& options);
 };
 
-/// The byte store of one state: its column family.
+/// The byte store of one state: its column family. Puts and deletes are written back: they
+/// collect in memory (the latest per key, which reads see) and reach RocksDB as one
+/// WriteBatch when kMaxPendingKeys keys or kMaxPendingBytes bytes are pending, before any
+/// scan or merge, and on FlushPending() — one RocksDB write per thousands of updates instead
+/// of one per update (a DB::Write per access was a third of an access's time).
 class RocksDbStore {
  public:
+  static constexpr size_t kMaxPendingKeys = 4096;
+  static constexpr size_t kMaxPendingBytes = 4 << 20;
+
   RocksDbStore(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string state_name);
+  RocksDbStore(RocksDbStore&&) = default;
+  RocksDbStore& operator=(RocksDbStore&&) = default;
+
+  /// Writes the pending puts and deletes to RocksDB (e.g. before a native checkpoint).
+  void FlushPending();
 
   /// `key_id` (StateTable::composite_id) is for stores that cache lookups; RocksDB's block
   /// cache and memtable do that here.
@@ -86,8 +100,34 @@ class RocksDbStore {
   /// Fails the task (an exception the task turns into a failure) on a RocksDB error.
   void Check(const rocksdb::Status& status, const char* op) const;
 
+  /// Copies bytes into chunks that never move until Reset() (pending keys and values).
+  class Arena {
+   public:
+    absl::string_view Copy(std::string_view bytes);
+    size_t bytes() const { return bytes_; }
+    void Reset() {
+      chunk_ = 0;
+      used_ = 0;
+      bytes_ = 0;
+    }
+
+   private:
+    static constexpr size_t kChunk = 256 << 10;
+    std::vector<std::pair<std::unique_ptr<char[]>, size_t>> chunks_;  // (memory, size)
+    size_t chunk_ = 0;  // the chunk being filled
+    size_t used_ = 0;   // bytes used in it
+    size_t bytes_ = 0;  // bytes copied since Reset()
+  };
+  struct PendingWrite {
+    absl::string_view value;
+    bool erased = false;
+  };
+  void Pend(std::string_view key, std::string_view value, bool erased);
+
   rocksdb::DB* db_;
   rocksdb::ColumnFamilyHandle* cf_;
+  absl::flat_hash_map<absl::string_view, PendingWrite> pending_;  // views into arena_
+  Arena arena_;
   std::string state_name_;
   rocksdb::ReadOptions read_options_;
   rocksdb::WriteOptions write_options_;
@@ -108,7 +148,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackendBase {
   absl::Status Dispose() override;
   /// Returns the instance directory (removed by Dispose()).
   const std::filesystem::path& directory() const { return dir_; }
-  /// Returns the database, e.g. for a native rocksdb::Checkpoint (the checkpoint work).
+  /// Returns the database, e.g. for a native rocksdb::Checkpoint (the checkpoint work; each
+  /// state's store must FlushPending() first).
   rocksdb::DB* db() { return db_.get(); }
 
  protected:
