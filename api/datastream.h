@@ -2,7 +2,7 @@
 // watermark, processing time, side outputs), assign_timestamps, key_by, union_with,
 // connect (two inputs of different types), rebalance, broadcast, side_output and sink;
 // KeyedStream<T, K> with rolling reduce, sum and count, process, connect (keyed two-input
-// operators) and interval_join. Each call records an operator in
+// operators), interval_join and window_join (api/windows.h). Each call records an operator in
 // the JobBuilder with factories that instantiate it in the TaskManager; user functions are
 // inlined into the operator templates, and operators exchange batches of records, so a
 // chain costs one virtual call per operator per batch. Builder-time objects; single-threaded.
@@ -383,6 +383,8 @@ template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB>
 class KeyedConnectedStreams;
 template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB>
 class IntervalJoin;
+template <typename A, typename B>
+class JoinedStreams;
 
 template <typename T>
 class DataStream {
@@ -444,6 +446,11 @@ class DataStream {
   /// returns an AllWindowedStream (api/windows.h, which must be included to call this).
   template <typename Assigner>
   auto window_all(Assigner assigner);
+
+  /// Starts a window join with `other` (Flink's `a.join(b).where(ka).equalTo(kb).window(w)
+  /// .apply(f)`); returns JoinedStreams (api/windows.h, which must be included to call this).
+  template <typename U>
+  JoinedStreams<T, U> join(const DataStream<U>& other) const;
 
   /// Partitions by the key `key_fn` extracts (a function or a member pointer).
   template <typename KeyFn>
@@ -692,6 +699,14 @@ class KeyedStream {
     return IntervalJoin<T, U, K, KeyFn, KeyFnU>(*this, other);
   }
 
+  /// Starts a window join with a keyed stream whose key has the same type (Flink's
+  /// `a.join(b).where(ka).equalTo(kb).window(assigner)`): `.apply(f)` gets every pair of
+  /// records of a key that share a window of `assigner` (tumbling or sliding), once, when
+  /// the window fires. Returns a WindowJoin (api/windows.h, which must be included to call
+  /// this).
+  template <typename U, typename K2, typename KeyFnU, typename Assigner>
+  auto window_join(const KeyedStream<U, K2, KeyFnU>& other, Assigner assigner) const;
+
   /// Rolling sum of a numeric member (e.g. &std::pair<std::string, int64_t>::second).
   template <typename M, typename U = T>
   DataStream<T> sum(M U::*field) {
@@ -744,6 +759,25 @@ class KeyedStream {
   KeyFn key_fn_;
 };
 
+namespace internal {
+
+/// Adds a node whose keyed two-input operator reads `left` and `right`, both partitioned by
+/// key group, as inputs 0 and 1; `make_op(key_fn_left, key_fn_right, Output<R>*)` returns a
+/// unique_ptr to it.
+template <typename R, typename A, typename B, typename K, typename KeyFnA, typename KeyFnB,
+          typename MakeOp>
+DataStream<R> AddKeyedTwoInputNode(const KeyedStream<A, K, KeyFnA>& left,
+                                   const KeyedStream<B, K, KeyFnB>& right, std::string name,
+                                   std::string kind, MakeOp make_op) {
+  return AddTwoInputNode<A, B, R>(
+      left.builder(), std::move(name), std::move(kind), left.HashInput(), right.HashInput(),
+      [make_op, key_a = left.key_fn(), key_b = right.key_fn()](OutputBase* out) {
+        return make_op(key_a, key_b, OutputAs<R>(out));
+      });
+}
+
+}  // namespace internal
+
 /// Two keyed streams with keys of one type K feeding one keyed two-input operator; both
 /// are hash-partitioned by key group, so a key's records of either side meet in one subtask.
 template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB>
@@ -758,13 +792,11 @@ class KeyedConnectedStreams {
   template <typename F, typename R = typename internal::CollectorArg<
                             decltype(&F::process_element1)>::type>
   DataStream<R> process(F f, std::string name = "KeyedCoProcess") {
-    KeyFnA key_a = first_.key_fn();
-    KeyFnB key_b = second_.key_fn();
-    return internal::AddTwoInputNode<A, B, R>(
-        first_.builder(), std::move(name), "keyed_co_process", first_.HashInput(),
-        second_.HashInput(), [key_a, key_b, f](OutputBase* out) {
+    return internal::AddKeyedTwoInputNode<R>(
+        first_, second_, std::move(name), "keyed_co_process",
+        [f](const KeyFnA& key_a, const KeyFnB& key_b, Output<R>* out) {
           using Op = internal::KeyedCoProcessOperator<A, B, K, KeyFnA, KeyFnB, R, F>;
-          return std::make_unique<Op>(key_a, key_b, f, OutputAs<R>(out));
+          return std::make_unique<Op>(key_a, key_b, f, out);
         });
   }
 
@@ -809,14 +841,11 @@ class IntervalJoin {
   template <typename F, typename R = typename internal::CollectorArg<
                             decltype(&F::process_element)>::type>
   DataStream<R> process(F f, std::string name = "IntervalJoin") {
-    KeyFnA key_a = left_.key_fn();
-    KeyFnB key_b = right_.key_fn();
-    IntervalJoinBounds bounds = bounds_;
-    return internal::AddTwoInputNode<A, B, R>(
-        left_.builder(), std::move(name), "interval_join", left_.HashInput(),
-        right_.HashInput(), [bounds, key_a, key_b, f](OutputBase* out) {
+    return internal::AddKeyedTwoInputNode<R>(
+        left_, right_, std::move(name), "interval_join",
+        [bounds = bounds_, f](const KeyFnA& key_a, const KeyFnB& key_b, Output<R>* out) {
           using Op = internal::IntervalJoinOperator<A, B, K, KeyFnA, KeyFnB, R, F>;
-          return std::make_unique<Op>(bounds, key_a, key_b, f, OutputAs<R>(out));
+          return std::make_unique<Op>(bounds, key_a, key_b, f, out);
         });
   }
 

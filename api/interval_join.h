@@ -32,40 +32,25 @@ struct IntervalJoinBounds {
   int64_t inclusive_upper() const { return upper_inclusive ? upper : upper - 1; }
 };
 
-/// What an interval join function sees with each pair (Flink's ProcessJoinFunction.Context).
+/// What an interval join function sees with each pair (Flink's ProcessJoinFunction.Context):
+/// JoinContext's key, watermark and side outputs, the two records' timestamps, and
+/// timestamp() = the larger of them.
 template <typename K>
-class IntervalJoinContext {
+class IntervalJoinContext : public JoinContext<K> {
  public:
   /// The left record's timestamp.
   EventTime left_timestamp() const { return left_ts_; }
   /// The right record's timestamp.
   EventTime right_timestamp() const { return right_ts_; }
-  /// The timestamp of what the function emits: the larger of the two.
-  EventTime timestamp() const { return std::max(left_ts_, right_ts_); }
-  /// The key both records share.
-  const K& current_key() const { return *key_; }
-  EventTime current_watermark() const { return op_->current_watermark(); }
-  /// Emits `value` to the side output `tag` with the pair's timestamp.
-  template <typename U>
-  void output(const OutputTag<U>& tag, const U& value) {
-    OutputBase* out = op_->FindSideOutput(tag.id);
-    if (out != nullptr) OutputAs<U>(out)->Collect(value, timestamp());
-  }
-  const RuntimeContext& runtime() const { return op_->runtime(); }
 
   // Operator side.
-  void Bind(StreamOperator* op, const K* key) {
-    op_ = op;
-    key_ = key;
-  }
   void Set(EventTime left_ts, EventTime right_ts) {
     left_ts_ = left_ts;
     right_ts_ = right_ts;
+    this->set_timestamp(std::max(left_ts, right_ts));
   }
 
  private:
-  StreamOperator* op_ = nullptr;
-  const K* key_ = nullptr;
   EventTime left_ts_ = kNoTimestamp;
   EventTime right_ts_ = kNoTimestamp;
 };
@@ -78,8 +63,9 @@ namespace internal {
 /// with optional open(RuntimeContext&) and close(). Emits with max(left.ts, right.ts).
 template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB, typename Out,
           typename F>
-class IntervalJoinOperator final : public KeyedOperator<TwoInputStreamOperator<A, B>> {
-  using Base = KeyedOperator<TwoInputStreamOperator<A, B>>;
+class IntervalJoinOperator final
+    : public KeyedJoinOperator<A, B, K, KeyFnA, KeyFnB, Out, F, IntervalJoinContext<K>> {
+  using Base = KeyedJoinOperator<A, B, K, KeyFnA, KeyFnB, Out, F, IntervalJoinContext<K>>;
   // Timer namespaces: whose buffer a cleanup timer empties.
   static constexpr uint8_t kLeft = 0;
   static constexpr uint8_t kRight = 1;
@@ -87,12 +73,9 @@ class IntervalJoinOperator final : public KeyedOperator<TwoInputStreamOperator<A
  public:
   IntervalJoinOperator(IntervalJoinBounds bounds, KeyFnA key_a, KeyFnB key_b, F f,
                        Output<Out>* out)
-      : lower_(bounds.inclusive_lower()),
-        upper_(bounds.inclusive_upper()),
-        key_a_(std::move(key_a)),
-        key_b_(std::move(key_b)),
-        f_(std::move(f)),
-        collector_(out) {}
+      : Base(std::move(key_a), std::move(key_b), std::move(f), out),
+        lower_(bounds.inclusive_lower()),
+        upper_(bounds.inclusive_upper()) {}
 
   void Open() override {
     if (lower_ > upper_) {
@@ -104,25 +87,18 @@ class IntervalJoinOperator final : public KeyedOperator<TwoInputStreamOperator<A
     KeyedStateStore store(&this->backend());
     left_ = &store.get_map_state(MapStateDescriptor<int64_t, std::vector<A>>{"left-buffer"});
     right_ = &store.get_map_state(MapStateDescriptor<int64_t, std::vector<B>>{"right-buffer"});
-    context_.Bind(this, &key_);
-    OpenFunction(f_, this->runtime());
-  }
-  void Close() override {
-    CloseFunction(f_);
-    Base::Close();
+    Base::Open();
   }
 
   void ProcessBatch1(std::span<const StreamRecord<A>> batch) override {
     for (const auto& r : batch) {
-      key_ = std::invoke(key_a_, r.value);
-      this->backend().set_current_key(key_);
+      this->SetCurrentKey(this->key_a_, r.value);
       Process<kLeft>(r, *left_, *right_, lower_, upper_);
     }
   }
   void ProcessBatch2(std::span<const StreamRecord<B>> batch) override {
     for (const auto& r : batch) {
-      key_ = std::invoke(key_b_, r.value);
-      this->backend().set_current_key(key_);
+      this->SetCurrentKey(this->key_b_, r.value);
       Process<kRight>(r, *right_, *left_, -upper_, -lower_);
     }
   }
@@ -178,19 +154,13 @@ class IntervalJoinOperator final : public KeyedOperator<TwoInputStreamOperator<A
   }
 
   void Emit(const A& left, const B& right, EventTime left_ts, EventTime right_ts) {
-    context_.Set(left_ts, right_ts);
-    collector_.set_timestamp(context_.timestamp());
-    f_.process_element(left, right, context_, collector_);
+    this->context_.Set(left_ts, right_ts);
+    this->collector_.set_timestamp(this->context_.timestamp());
+    this->f_.process_element(left, right, this->context_, this->collector_);
   }
 
   int64_t lower_;
   int64_t upper_;
-  KeyFnA key_a_;
-  KeyFnB key_b_;
-  F f_;
-  Collector<Out> collector_;
-  IntervalJoinContext<K> context_;
-  K key_{};
   MapState<int64_t, std::vector<A>>* left_ = nullptr;
   MapState<int64_t, std::vector<B>>* right_ = nullptr;
   uint64_t late_records_ = 0;

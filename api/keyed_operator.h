@@ -3,8 +3,8 @@
 // the record (or timer) being processed made current, and keyed timers that fire with
 // their key current: event-time timers when the watermark passes them (before the
 // watermark is forwarded), processing-time timers through the task's mailbox. On top:
-// KeyedProcessFunction and KeyedCoProcessFunction (Flink's) and their operators. One task
-// thread; nothing thread-safe.
+// KeyedProcessFunction and KeyedCoProcessFunction (Flink's) and their operators, and the
+// base of the join operators. One task thread; nothing thread-safe.
 #pragma once
 
 #include <functional>
@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "api/operator.h"
+#include "api/process_function.h"
 #include "api/state.h"
 #include "api/timer_service.h"
 
@@ -308,6 +309,42 @@ class KeyedCoProcessOperator final
  private:
   KeyFnA key_a_;
   KeyFnB key_b_;
+};
+
+/// What the join operators share (Base of IntervalJoinOperator and WindowJoinOperator): two
+/// keyed inputs with keys of one type K, the join function F with its collector and
+/// context (Context: a JoinContext<K>), open()/close() of F, and the current key.
+template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB, typename Out,
+          typename F, typename Context>
+class KeyedJoinOperator : public KeyedOperator<TwoInputStreamOperator<A, B>> {
+ public:
+  KeyedJoinOperator(KeyFnA key_a, KeyFnB key_b, F f, Output<Out>* out)
+      : key_a_(std::move(key_a)), key_b_(std::move(key_b)), f_(std::move(f)), collector_(out) {}
+
+  /// Binds the context and opens F (subclasses declare their state first).
+  void Open() override {
+    context_.Bind(this, &key_);
+    OpenFunction(f_, this->runtime());
+  }
+  void Close() override {
+    CloseFunction(f_);
+    KeyedOperator<TwoInputStreamOperator<A, B>>::Close();
+  }
+
+ protected:
+  /// Makes the key `key_fn` extracts from `value` current (state and context).
+  template <typename KeyFn, typename T>
+  void SetCurrentKey(const KeyFn& key_fn, const T& value) {
+    key_ = std::invoke(key_fn, value);
+    this->backend().set_current_key(key_);
+  }
+
+  KeyFnA key_a_;
+  KeyFnB key_b_;
+  F f_;
+  Collector<Out> collector_;
+  Context context_;
+  K key_{};
 };
 
 }  // namespace internal

@@ -1,7 +1,7 @@
 // What process functions see of their operator: the record's timestamp, the current
 // watermark, processing time (with timers that run on the task thread) and side outputs.
-// CoProcessFunction is the base for two-input process functions over connected streams.
-// Used by one task thread.
+// CoProcessFunction is the base for two-input process functions over connected streams;
+// JoinContext the base of the join functions' contexts. Used by one task thread.
 #pragma once
 
 #include <functional>
@@ -41,6 +41,39 @@ class ProcessContext {
 
  private:
   StreamOperator* op_ = nullptr;
+  EventTime timestamp_ = kNoTimestamp;
+};
+
+/// What a join function sees with each pair (Flink's ProcessJoinFunction.Context): the key
+/// both records share, the timestamp of what it emits, the watermark and side outputs.
+template <typename K>
+class JoinContext {
+ public:
+  /// The key both records share.
+  const K& current_key() const { return *key_; }
+  /// The timestamp of what the function emits.
+  EventTime timestamp() const { return timestamp_; }
+  EventTime current_watermark() const { return op_->current_watermark(); }
+  /// Emits `value` to the side output `tag` with the pair's timestamp.
+  template <typename U>
+  void output(const OutputTag<U>& tag, const U& value) {
+    OutputBase* out = op_->FindSideOutput(tag.id);
+    if (out != nullptr) OutputAs<U>(out)->Collect(value, timestamp_);
+  }
+  const RuntimeContext& runtime() const { return op_->runtime(); }
+
+  // Operator side.
+  void Bind(StreamOperator* op, const K* key) {
+    op_ = op;
+    key_ = key;
+  }
+
+ protected:
+  void set_timestamp(EventTime t) { timestamp_ = t; }
+
+ private:
+  StreamOperator* op_ = nullptr;
+  const K* key_ = nullptr;
   EventTime timestamp_ = kNoTimestamp;
 };
 

@@ -2,6 +2,8 @@
 //   keyed.window(assigner)[.trigger(t)][.allowed_lateness(d)][.side_output_late_data(tag)]
 //        .reduce(f[, window_fn]) | .aggregate(agg[, window_fn])
 //   stream.window_all(assigner)...   (one subtask; window functions without the key)
+//   left.window_join(right, assigner)[.allowed_lateness(d)].apply(f) | .process(f)
+//   a.join(b).where(ka).equal_to(kb).window(assigner).apply(f)      (the same, Flink's spelling)
 // Assigners (api/windows/assigners.h), triggers (triggers.h), built-in aggregates
 // (aggregates.h) and the operator (window_operator.h) are templates, so every user function
 // is inlined into the operator. Builder-time objects; single-threaded.
@@ -20,6 +22,7 @@
 #include "api/windows/aggregates.h"
 #include "api/windows/assigners.h"
 #include "api/windows/triggers.h"
+#include "api/windows/window_join.h"
 #include "api/windows/window_operator.h"
 
 namespace eddy {
@@ -181,6 +184,115 @@ class AllWindowedStream {
   }
   Keyed windowed_;
 };
+
+/// A window join being described (KeyedStream::window_join): optionally
+/// `.allowed_lateness(d)`, then `.apply(f)` or `.process(f)`. Both inputs are
+/// hash-partitioned by key group; the operator's watermark is the minimum of both inputs'.
+template <typename A, typename B, typename K, typename KeyFnA, typename KeyFnB, typename Assigner>
+class WindowJoin {
+ public:
+  WindowJoin(KeyedStream<A, K, KeyFnA> left, KeyedStream<B, K, KeyFnB> right, Assigner assigner)
+      : left_(std::move(left)), right_(std::move(right)), assigner_(std::move(assigner)) {}
+
+  /// Keeps each window's records until max_timestamp + `lateness` of event time; a record
+  /// that arrives after its window fired but within that time is joined at once with the
+  /// other side's records of the window (only its new pairs are emitted).
+  WindowJoin allowed_lateness(std::chrono::milliseconds lateness) const {
+    if (lateness.count() < 0) throw std::invalid_argument("allowed lateness must not be negative");
+    WindowJoin copy = *this;
+    copy.allowed_lateness_ = lateness.count();
+    return copy;
+  }
+
+  /// Calls `f` once per pair of a key and window: `R f(const A& left, const B& right)`
+  /// (Flink's JoinFunction) or `void f(const A&, const B&, Collector<R>&)` (FlatJoinFunction).
+  /// What it emits carries the window's max_timestamp.
+  template <typename F, typename R = typename internal::ApplyJoinResult<A, B, F>::type>
+  DataStream<R> apply(F f, std::string name = "WindowJoin") {
+    return process<internal::ApplyJoin<A, B, F>, R>(internal::ApplyJoin<A, B, F>{std::move(f)},
+                                                    std::move(name));
+  }
+  /// Calls `f.process_element(const A& left, const B& right, WindowJoinContext<K>&,
+  /// Collector<R>&)` once per pair of a key and window (the context has the window); `f` may
+  /// have open(RuntimeContext&) and close().
+  template <typename F, typename R = typename internal::CollectorArg<
+                            decltype(&F::process_element)>::type>
+  DataStream<R> process(F f, std::string name = "WindowJoin") {
+    return internal::AddKeyedTwoInputNode<R>(
+        left_, right_, std::move(name), "window_join",
+        [assigner = assigner_, lateness = allowed_lateness_, f](
+            const KeyFnA& key_a, const KeyFnB& key_b, Output<R>* out) {
+          using Op = internal::WindowJoinOperator<A, B, K, KeyFnA, KeyFnB, Assigner, R, F>;
+          return std::make_unique<Op>(assigner, lateness, key_a, key_b, f, out);
+        });
+  }
+
+ private:
+  KeyedStream<A, K, KeyFnA> left_;
+  KeyedStream<B, K, KeyFnB> right_;
+  Assigner assigner_;
+  int64_t allowed_lateness_ = 0;
+};
+
+/// Flink's spelling of a window join: `a.join(b).where(ka).equal_to(kb).window(assigner)`
+/// is `a.key_by(ka).window_join(b.key_by(kb), assigner)`.
+template <typename A, typename B>
+class JoinedStreams {
+ public:
+  JoinedStreams(DataStream<A> left, DataStream<B> right)
+      : left_(std::move(left)), right_(std::move(right)) {}
+
+  template <typename KeyFnA>
+  class Where {
+   public:
+    Where(DataStream<A> left, DataStream<B> right, KeyFnA key_a)
+        : left_(std::move(left)), right_(std::move(right)), key_a_(std::move(key_a)) {}
+    /// Sets the right side's key (of the same type as the left's).
+    template <typename KeyFnB>
+    auto equal_to(KeyFnB key_b) {
+      return EqualTo<KeyFnB>{left_.key_by(key_a_), right_.key_by(std::move(key_b))};
+    }
+
+   private:
+    template <typename KeyFnB>
+    struct EqualTo {
+      decltype(std::declval<DataStream<A>&>().key_by(std::declval<KeyFnA>())) left;
+      decltype(std::declval<DataStream<B>&>().key_by(std::declval<KeyFnB>())) right;
+      template <typename Assigner>
+      auto window(Assigner assigner) const {
+        return left.window_join(right, std::move(assigner));
+      }
+    };
+    DataStream<A> left_;
+    DataStream<B> right_;
+    KeyFnA key_a_;
+  };
+
+  /// Sets the left side's key.
+  template <typename KeyFnA>
+  Where<KeyFnA> where(KeyFnA key_a) const {
+    return Where<KeyFnA>(left_, right_, std::move(key_a));
+  }
+
+ private:
+  DataStream<A> left_;
+  DataStream<B> right_;
+};
+
+template <typename T, typename K, typename KeyFn>
+template <typename U, typename K2, typename KeyFnU, typename Assigner>
+auto KeyedStream<T, K, KeyFn>::window_join(const KeyedStream<U, K2, KeyFnU>& other,
+                                           Assigner assigner) const {
+  static_assert(std::is_same_v<K, K2>, "window_join: both keyed streams need the same key type");
+  static_assert(WindowAssigner<Assigner>, "window_join() takes a window assigner");
+  return WindowJoin<T, U, K, KeyFn, KeyFnU, Assigner>(*this, other, std::move(assigner));
+}
+
+template <typename T>
+template <typename U>
+JoinedStreams<T, U> DataStream<T>::join(const DataStream<U>& other) const {
+  return JoinedStreams<T, U>(*this, other);
+}
 
 template <typename T, typename K, typename KeyFn>
 template <typename Assigner>

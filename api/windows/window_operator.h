@@ -84,6 +84,38 @@ inline int64_t SaturatingAdd(int64_t a, int64_t b) {
   return __builtin_add_overflow(a, b, &out) ? std::numeric_limits<int64_t>::max() : out;
 }
 
+/// When a window's state is cleaned up and what is late (Flink's WindowOperator): event time
+/// at max_timestamp + allowed lateness (INT64_MAX: never), processing time at max_timestamp.
+template <bool kEventTime>
+struct WindowLateness {
+  int64_t allowed = 0;
+
+  template <typename W>
+  int64_t CleanupTime(const W& w) const {
+    if constexpr (kEventTime) return SaturatingAdd(w.max_timestamp(), allowed);
+    return w.max_timestamp();
+  }
+  /// Returns true if window `w` is past its cleanup time at `watermark` (event time only).
+  template <typename W>
+  bool IsWindowLate(const W& w, EventTime watermark) const {
+    return kEventTime && CleanupTime(w) <= watermark;
+  }
+  /// Returns true if a record of time `ts` is late for every window it could belong to.
+  bool IsElementLate(EventTime ts, EventTime watermark) const {
+    return kEventTime && SaturatingAdd(ts, allowed) <= watermark;
+  }
+};
+
+/// Fails the task if an event-time window operator (`what`) got a record without a timestamp.
+inline void CheckEventTimestamp(EventTime ts, const char* what) {
+  if (ts == kNoTimestamp) {
+    throw std::invalid_argument(
+        std::string(what) +
+        " got a record without a timestamp: assign timestamps and watermarks at the source or "
+        "with assign_timestamps() first");
+  }
+}
+
 /// Window operator over records T keyed by KeyFn (key type K). Acc is an
 /// AggregateAccumulation or ReduceAccumulation; WinFn is PassResult or a function
 /// `(const K&, const W&, const Result&, Collector<Out>&)`.
@@ -114,6 +146,7 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
         acc_(std::move(acc)),
         win_fn_(std::move(win_fn)),
         options_(std::move(options)),
+        lateness_{options_.allowed_lateness},
         out_(out),
         collector_(out) {}
 
@@ -141,13 +174,7 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
     int64_t now = 0;
     if constexpr (!kEventTime) now = this->runtime().processing_time->CurrentProcessingTime();
     for (const StreamRecord<T>& r : batch) {
-      if constexpr (kEventTime) {
-        if (r.timestamp == kNoTimestamp) {
-          throw std::invalid_argument(
-              "event-time window got a record without a timestamp: assign timestamps and "
-              "watermarks at the source or with assign_timestamps() first");
-        }
-      }
+      if constexpr (kEventTime) CheckEventTimestamp(r.timestamp, "event-time window");
       decltype(auto) key = std::invoke(key_fn_, r.value);
       this->backend().set_current_key(key);
       const int64_t assign_time = kEventTime ? r.timestamp : now;
@@ -398,17 +425,12 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
     }
   }
 
-  /// Event time: max_timestamp + allowed lateness (INT64_MAX: never); processing time:
-  /// max_timestamp.
-  int64_t CleanupTime(const W& w) const {
-    if constexpr (kEventTime) return SaturatingAdd(w.max_timestamp(), options_.allowed_lateness);
-    return w.max_timestamp();
-  }
+  int64_t CleanupTime(const W& w) const { return lateness_.CleanupTime(w); }
   bool IsWindowLate(const W& w) const {
-    return kEventTime && CleanupTime(w) <= this->current_watermark();
+    return lateness_.IsWindowLate(w, this->current_watermark());
   }
   bool IsElementLate(EventTime ts) const {
-    return kEventTime && SaturatingAdd(ts, options_.allowed_lateness) <= this->current_watermark();
+    return lateness_.IsElementLate(ts, this->current_watermark());
   }
   void RegisterCleanupTimer(const W& w) {
     const int64_t t = CleanupTime(w);
@@ -438,6 +460,7 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
   Acc acc_;
   WinFn win_fn_;
   Options options_;
+  WindowLateness<kEventTime> lateness_;
   Output<Out>* out_;
   Collector<Out> collector_;
   OutputBase* late_out_ = nullptr;
