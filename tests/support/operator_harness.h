@@ -4,7 +4,10 @@
 // output and side outputs (like Flink's OneInputStreamOperatorTestHarness). One thread.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,8 +18,10 @@
 #include "api/keyed_operator.h"
 #include "api/operator.h"
 #include "common/check.h"
+#include "common/config.h"
 #include "taskmanager/runtime/watermark_valve.h"
 #include "taskmanager/state/heap_keyed_state_backend.h"
+#include "taskmanager/state/state_backend_factory.h"
 
 namespace eddy::testing {
 
@@ -70,6 +75,26 @@ class HeapStateBackends final : public KeyedStateBackendFactory {
         std::make_unique<state::HeapKeyedStateBackend>(params));
   }
   int64_t now_ms = 0;  // what state TTL sees as now
+};
+
+/// RocksDB backends in a directory of the test's own (removed with it).
+class RocksDbBackends final : public KeyedStateBackendFactory {
+ public:
+  RocksDbBackends() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("eddy-harness-rocksdb-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  ~RocksDbBackends() override { std::filesystem::remove_all(dir_); }
+  absl::StatusOr<std::unique_ptr<KeyedStateBackend>> Create(std::string_view) override {
+    Config config;
+    EDDY_CHECK(config.Set(opt::kStateBackendType, "rocksdb").ok());
+    EDDY_CHECK(config.Set(opt::kStateRocksDbLocalDir, dir_.string()).ok());
+    return state::CreateKeyedStateBackend(config, state::StateBackendParams{});
+  }
+
+ private:
+  std::filesystem::path dir_;
 };
 
 /// Collects records, watermarks and statuses that reach it; `trace` keeps their order:

@@ -7,17 +7,13 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <map>
 #include <random>
 #include <tuple>
 #include <vector>
 
-#include "common/config.h"
-#include "taskmanager/state/state_backend_factory.h"
 #include "tests/support/operator_harness.h"
 
 namespace eddy {
@@ -28,6 +24,7 @@ using testing::NullSource;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testing::OperatorHarness;
+using testing::RocksDbBackends;
 using namespace std::chrono_literals;
 
 struct Ev {
@@ -245,26 +242,6 @@ std::vector<Res> SessionReference(const std::vector<Ev>& evs, int64_t gap) {
   }
   return Sorted(out);
 }
-
-/// RocksDB backends in a directory of the test's own.
-class RocksDbBackends final : public KeyedStateBackendFactory {
- public:
-  RocksDbBackends() {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("eddy-windows-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-  }
-  ~RocksDbBackends() override { std::filesystem::remove_all(dir_); }
-  absl::StatusOr<std::unique_ptr<KeyedStateBackend>> Create(std::string_view) override {
-    Config config;
-    EDDY_CHECK(config.Set(opt::kStateBackendType, "rocksdb").ok());
-    EDDY_CHECK(config.Set(opt::kStateRocksDbLocalDir, dir_.string()).ok());
-    return state::CreateKeyedStateBackend(config, state::StateBackendParams{});
-  }
-
- private:
-  std::filesystem::path dir_;
-};
 
 template <typename Assigner>
 std::vector<Res> RunWindows(Assigner assigner, const std::vector<Ev>& arrival,
