@@ -156,7 +156,7 @@ struct CurrentKey {
   int32_t key_group = -1;
   uint32_t key_offset = 0;  // where the key bytes start in `prefix`
   uint64_t version = 0;     // +1 on every change; 0 = no key set
-  size_t hash = 0;          // of `prefix`, computed once per change (typed lookups reuse it)
+  size_t hash = 0;          // of `prefix`, computed once per change (TypedValues reuse it)
 
   std::string_view key_bytes() const { return std::string_view(prefix).substr(key_offset); }
 };
@@ -285,7 +285,7 @@ const ValueOps* ValueOpsOf() {
 }
 
 /// The values of one value-like state kept decoded, as the heap backend does for states
-/// without TTL: per key group an open-addressing map from composite key to the value — in
+/// without TTL: one open-addressing map from composite key to the value — in
 /// the map's slot when it is trivially copyable and small (a counter, a pair of them), else a
 /// pointer to it in a pool of chunks that never move. A lookup reuses the hashes of
 /// the key (set_current_key) and of the namespace (set_current_namespace), builds no composite
@@ -298,15 +298,13 @@ class TypedValues {
         table_(table),
         key_(&table->current_key()),
         first_(range.start),
-        groups_(static_cast<size_t>(range.size())),
+        last_(range.end),
         inline_(ops->trivially_copyable && ops->size <= kInlineSize &&
                 ops->align <= alignof(Slot)),
         stride_((ops->size + ops->align - 1) / ops->align * ops->align) {}
   ~TypedValues() {
     if (!inline_) {
-      for (auto& g : groups_) {
-        for (auto& [key, slot] : g) ops_->destroy(ValueOf(slot));
-      }
+      for (auto& [key, slot] : map_) ops_->destroy(ValueOf(slot));
     }
     for (std::byte* chunk : chunks_) ::operator delete(chunk, std::align_val_t(ChunkAlign()));
   }
@@ -333,39 +331,28 @@ class TypedValues {
   /// Removes the value of the current key and namespace.
   void Erase() {
     if (Find() == nullptr) return;
-    auto& g = group(key_->key_group);
-    auto it = g.find(CurrentProbe());
+    auto it = map_.find(CurrentProbe());
     Release(it->second);
-    g.erase(it);  // moves no other entry
+    map_.erase(it);  // moves no other entry
     cached_ = nullptr;
   }
   /// Returns the value stored under `composite` (a stored key of key group `kg`), inserting
   /// a default-constructed one if there is none (restore).
   void* FindOrInsertStored(int32_t kg, std::string_view composite) {
-    ByteReader in(composite.substr(2));
-    std::string_view key;
-    EDDY_CHECK(in.GetLengthPrefixed(&key)) << "stored state key is malformed";
-    const size_t prefix = composite.size() - in.remaining();
-    const std::string_view ns_framed = composite.substr(prefix);
-    std::string_view ns;
-    ByteReader ns_in(ns_framed);
-    EDDY_CHECK(ns_in.GetLengthPrefixed(&ns) && ns_in.empty()) << "stored state key is malformed";
-    const size_t hash = StateHash(composite.substr(0, prefix)) ^ (ns.empty() ? 0 : StateHash(ns));
+    EDDY_CHECK(kg >= first_ && kg <= last_) << "key group " << kg << " outside the state's range";
+    const size_t hash = HashOfStored(composite);
     cached_key_ = kNotCached;  // an insert may move entries, the cached one included
-    auto& g = group(kg);
-    auto it = g.find(Probe{composite, {}, hash});
-    if (it == g.end()) it = g.emplace(Stored{std::string(composite), hash}, Allocate()).first;
+    auto it = map_.find(Probe{composite, {}, hash});
+    if (it == map_.end()) it = map_.emplace(Stored(composite, {}), Allocate()).first;
     return ValueOf(it->second);
   }
   /// Calls `f(composite key, value)` for every value of key groups `range`.
   template <typename F>
   void ForEachInRange(KeyGroupRange range, F&& f) const {
-    const int32_t lo = std::max(range.start, first_);
-    const int32_t hi = std::min(range.end, first_ + static_cast<int32_t>(groups_.size()) - 1);
-    for (int32_t kg = lo; kg <= hi; ++kg) {
-      for (const auto& [key, slot] : groups_[static_cast<size_t>(kg - first_)]) {
-        f(std::string_view(key.composite), ValueOf(slot));
-      }
+    for (const auto& [key, slot] : map_) {
+      const std::string_view composite = key.view();
+      const int32_t kg = static_cast<uint8_t>(composite[0]) << 8 | static_cast<uint8_t>(composite[1]);
+      if (range.Contains(kg)) f(composite, ValueOf(slot));
     }
   }
 
@@ -379,54 +366,107 @@ class TypedValues {
     alignas(8) std::byte bytes[kInlineSize];
   };
 
-  struct Stored {
-    std::string composite;
-    size_t hash;
+  /// A stored key: the composite key (key group, varint length, key, varint length,
+  /// namespace), inline up to 15 bytes (an int64 key with no namespace is 12), else on the
+  /// heap; 16 bytes either way, so that an entry with an inline value is 32.
+  class Stored {
+   public:
+    Stored(std::string_view a, std::string_view b) {
+      const size_t n = a.size() + b.size();
+      char* to = rep_.bytes;
+      if (n <= kInlineKey) {
+        rep_.bytes[kInlineKey] = static_cast<char>(n);
+      } else {
+        to = rep_.heap.data = new char[n];
+        rep_.heap.size = static_cast<uint32_t>(n);
+        rep_.bytes[kInlineKey] = kHeapTag;
+      }
+      if (!a.empty()) std::memcpy(to, a.data(), a.size());
+      if (!b.empty()) std::memcpy(to + a.size(), b.data(), b.size());
+    }
+    Stored(const Stored& other) : Stored(other.view(), {}) {}
+    Stored& operator=(const Stored& other) {
+      if (this != &other) *this = Stored(other);
+      return *this;
+    }
+    Stored(Stored&& other) noexcept : rep_(other.rep_) { other.rep_.bytes[kInlineKey] = 0; }
+    Stored& operator=(Stored&& other) noexcept {
+      if (this != &other) {
+        Free();
+        rep_ = other.rep_;
+        other.rep_.bytes[kInlineKey] = 0;
+      }
+      return *this;
+    }
+    ~Stored() { Free(); }
+    std::string_view view() const {
+      if (rep_.bytes[kInlineKey] == kHeapTag) return {rep_.heap.data, rep_.heap.size};
+      return {rep_.bytes, static_cast<size_t>(rep_.bytes[kInlineKey])};
+    }
+
+   private:
+    static constexpr size_t kInlineKey = 15;
+    static constexpr char kHeapTag = static_cast<char>(0x7f);
+    void Free() {
+      if (rep_.bytes[kInlineKey] == kHeapTag) delete[] rep_.heap.data;
+    }
+    union Rep {
+      char bytes[16];
+      struct {
+        char* data;
+        uint32_t size;
+      } heap;
+    } rep_;
   };
-  /// A composite key in two pieces (prefix, framed namespace) with its hash.
+  /// A stored key in two pieces (key part, framed namespace) with its hash.
   struct Probe {
-    std::string_view prefix;
+    std::string_view key;
     std::string_view ns_framed;
     size_t hash;
   };
+  /// The hash of a stored key, as CurrentProbe() composes it.
+  static size_t HashOfStored(std::string_view stored) {
+    ByteReader in(stored.substr(2));
+    std::string_view key;
+    EDDY_CHECK(in.GetLengthPrefixed(&key)) << "stored state key is malformed";
+    const size_t key_part = stored.size() - in.remaining();
+    std::string_view ns;
+    EDDY_CHECK(in.GetLengthPrefixed(&ns) && in.empty()) << "stored state key is malformed";
+    return StateHash(stored.substr(0, key_part)) ^ (ns.empty() ? 0 : StateHash(ns));
+  }
   struct Hash {
     using is_transparent = void;
-    size_t operator()(const Stored& s) const { return s.hash; }
+    size_t operator()(const Stored& s) const { return HashOfStored(s.view()); }
     size_t operator()(const Probe& p) const { return p.hash; }
   };
   struct Eq {
     using is_transparent = void;
-    bool operator()(const Stored& a, const Stored& b) const { return a.composite == b.composite; }
+    bool operator()(const Stored& a, const Stored& b) const { return a.view() == b.view(); }
     bool operator()(const Stored& a, const Probe& b) const {
-      const std::string& s = a.composite;
-      return a.hash == b.hash && s.size() == b.prefix.size() + b.ns_framed.size() &&
-             BytesEqual(s.data(), b.prefix.data(), b.prefix.size()) &&
-             BytesEqual(s.data() + b.prefix.size(), b.ns_framed.data(), b.ns_framed.size());
+      const std::string_view s = a.view();
+      return s.size() == b.key.size() + b.ns_framed.size() &&
+             BytesEqual(s.data(), b.key.data(), b.key.size()) &&
+             BytesEqual(s.data() + b.key.size(), b.ns_framed.data(), b.ns_framed.size());
     }
     bool operator()(const Probe& a, const Stored& b) const { return (*this)(b, a); }
   };
   using Map = absl::flat_hash_map<Stored, Slot, Hash, Eq>;
 
-  Map& group(int32_t kg) { return groups_[static_cast<size_t>(kg - first_)]; }
   Probe CurrentProbe() const {
     return Probe{key_->prefix, table_->namespace_framed(), key_->hash ^ table_->namespace_hash()};
   }
   void* Lookup() {
     EDDY_CHECK(key_->version != 0) << "state '" << table_->meta().name
                                    << "' used with no current key";
-    Map& g = group(key_->key_group);
-    auto it = g.find(CurrentProbe());
-    cached_ = it == g.end() ? nullptr : ValueOf(it->second);
+    auto it = map_.find(CurrentProbe());
+    cached_ = it == map_.end() ? nullptr : ValueOf(it->second);
     cached_key_ = key_->version;
     cached_ns_ = table_->namespace_version();
     return cached_;
   }
   void* Insert() {
     const Probe p = CurrentProbe();
-    std::string composite;
-    composite.reserve(p.prefix.size() + p.ns_framed.size());
-    composite.append(p.prefix).append(p.ns_framed);
-    auto it = group(key_->key_group).emplace(Stored{std::move(composite), p.hash}, Allocate()).first;
+    auto it = map_.emplace(Stored(p.key, p.ns_framed), Allocate()).first;
     cached_ = ValueOf(it->second);  // an insert may move entries: the cached one is this one
     return cached_;
   }
@@ -471,7 +511,8 @@ class TypedValues {
   const StateTable* table_;
   const CurrentKey* key_;
   int32_t first_;
-  std::vector<Map> groups_;
+  int32_t last_;
+  Map map_;
   bool inline_;
   size_t stride_;
   std::vector<std::byte*> chunks_;
