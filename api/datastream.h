@@ -16,7 +16,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "api/interval_join.h"
 #include "api/job_builder.h"
 #include "api/keyed_operator.h"
@@ -175,31 +174,42 @@ class IdentityOperator final : public OneInputStreamOperator<T> {
   Output<T>* out_;
 };
 
-/// Deterministic hasher for keyed state maps (see key_hash.h).
-template <typename K>
-struct StateKeyHasher {
-  size_t operator()(const K& key) const { return static_cast<size_t>(KeyHash(key)); }
-};
-
-/// Rolling reduce per key. Streaming: emits the updated value after every record.
-/// Batch mode (all sources bounded): emits each key's final value once, at end of input.
+/// Rolling reduce per key, its running value in keyed state (ValueState<T> "reduce", so in
+/// the configured backend and its snapshots). Streaming: emits the updated value after every
+/// record. Batch mode (all sources bounded): emits each key's final value once, at end of
+/// input, read back from the backend.
 template <typename T, typename K, typename KeyFn, typename ReduceFn>
-class KeyedReduceOperator final : public OneInputStreamOperator<T> {
+class KeyedReduceOperator final : public KeyedOperator<OneInputStreamOperator<T>> {
  public:
+  static constexpr const char* kStateName = "reduce";
+
   KeyedReduceOperator(KeyFn key_fn, ReduceFn reduce_fn, Output<T>* out)
       : key_fn_(std::move(key_fn)), reduce_fn_(std::move(reduce_fn)), out_(out) {}
-  void Open() override { batch_ = this->runtime().batch_mode; }
+  void Open() override {
+    batch_ = this->runtime().batch_mode;
+    auto state = this->backend().get_state(ValueStateDescriptor<T>{kStateName});
+    if (!state.ok()) throw std::runtime_error(std::string(state.status().message()));
+    state_ = *state;
+  }
   void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
+    KeyedStateBackend& backend = this->backend();
     for (const auto& r : batch) {
-      auto [it, inserted] = state_.try_emplace(std::invoke(key_fn_, r.value), r.value);
-      if (!inserted) it->second = std::invoke(reduce_fn_, std::as_const(it->second), r.value);
-      if (!batch_) out_->Collect(it->second, r.timestamp);
+      backend.set_current_key(std::invoke(key_fn_, r.value));
+      std::optional<T> value = state_->value();
+      if (value) {
+        *value = std::invoke(reduce_fn_, std::as_const(*value), r.value);
+      } else {
+        value.emplace(r.value);
+      }
+      state_->update(*value);
+      if (!batch_) out_->Collect(*value, r.timestamp);
     }
   }
   void Finish() override {
-    if (batch_) {
-      for (const auto& [key, value] : state_) out_->Collect(value, kNoTimestamp);
-    }
+    if (!batch_) return;
+    const absl::Status status = this->backend().template for_each_value<K, T>(
+        kStateName, [this](const K&, const T& value) { out_->Collect(value, kNoTimestamp); });
+    if (!status.ok()) throw std::runtime_error(std::string(status.message()));
   }
 
  private:
@@ -207,7 +217,7 @@ class KeyedReduceOperator final : public OneInputStreamOperator<T> {
   ReduceFn reduce_fn_;
   Output<T>* out_;
   bool batch_ = false;
-  absl::flat_hash_map<K, T, StateKeyHasher<K>> state_;
+  ValueState<T>* state_ = nullptr;
 };
 
 /// Invokes a timestamp extractor (a callable or a member pointer) on a record: int64 ms.

@@ -5,20 +5,27 @@
 // A backend and its handles belong to one task thread; nothing here is thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
+#include <new>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <typeindex>
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
+#include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "api/key_hash.h"
@@ -149,15 +156,54 @@ struct CurrentKey {
   int32_t key_group = -1;
   uint32_t key_offset = 0;  // where the key bytes start in `prefix`
   uint64_t version = 0;     // +1 on every change; 0 = no key set
+  size_t hash = 0;          // of `prefix`, computed once per change (TypedValues reuse it)
 
   std::string_view key_bytes() const { return std::string_view(prefix).substr(key_offset); }
 };
+
+/// Hashes bytes as typed state lookups do (the key prefix, the namespace): a short-input
+/// hash (keys and namespaces are a few bytes) with a full-avalanche finish, in-process only.
+inline size_t StateHash(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  size_t n = bytes.size();
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ (n * 0xC2B2AE3D27D4EB4FULL);
+  for (; n >= 8; p += 8, n -= 8) h = (h ^ LoadLittleEndian64(p)) * 0x9FB21C651E98DF25ULL;
+  if (n >= 4) {
+    h = (h ^ (uint64_t{LoadLittleEndian32(p)} << 32 | LoadLittleEndian32(p + n - 4))) *
+        0x9FB21C651E98DF25ULL;
+  } else if (n > 0) {
+    h = (h ^ (uint64_t{p[0]} << 16 | uint64_t{p[n >> 1]} << 8 | p[n - 1])) * 0x9FB21C651E98DF25ULL;
+  }
+  return static_cast<size_t>(Fmix64(h));
+}
+
+/// Returns whether `n` bytes at `a` and `b` are equal; inline for short keys.
+inline bool BytesEqual(const char* a, const char* b, size_t n) {
+  const auto* x = reinterpret_cast<const unsigned char*>(a);
+  const auto* y = reinterpret_cast<const unsigned char*>(b);
+  if (n >= 8 && n <= 16) {
+    return ((LoadLittleEndian64(x) ^ LoadLittleEndian64(y)) |
+            (LoadLittleEndian64(x + n - 8) ^ LoadLittleEndian64(y + n - 8))) == 0;
+  }
+  if (n >= 4 && n < 8) {
+    return ((LoadLittleEndian32(x) ^ LoadLittleEndian32(y)) |
+            (LoadLittleEndian32(x + n - 4) ^ LoadLittleEndian32(y + n - 4))) == 0;
+  }
+  if (n < 4) {
+    for (size_t i = 0; i < n; ++i) {
+      if (x[i] != y[i]) return false;
+    }
+    return true;
+  }
+  return std::memcmp(a, b, n) == 0;
+}
 
 /// One registered state of a backend at byte level. Builds the composite key of the current
 /// key and namespace, (key group, key, namespace), once per change of either.
 class StateTable {
  public:
-  StateTable(StateMeta meta, const CurrentKey* key) : meta_(std::move(meta)), key_(key) {}
+  StateTable(StateMeta meta, const CurrentKey* key)
+      : meta_(std::move(meta)), key_(key), ns_framed_(1, '\0') {}
   virtual ~StateTable() = default;
   StateTable(const StateTable&) = delete;
   StateTable& operator=(const StateTable&) = delete;
@@ -165,12 +211,24 @@ class StateTable {
   const StateMeta& meta() const { return meta_; }
   /// Replaces the TTL configuration (a restored state takes the one it is registered with).
   void set_ttl(const StateTtlConfig& ttl) { meta_.ttl = ttl; }
-  /// Sets the namespace of later accesses to the given encoding.
+  /// Sets the namespace of later accesses to the given encoding (a no-op if it is the
+  /// current one, as when a window operator sets the same window record after record).
   void SetNamespaceBytes(std::string_view ns) {
+    if (ns == std::string_view(ns_)) return;
     ns_.assign(ns);
+    ns_framed_.clear();
+    PutLengthPrefixed(&ns_framed_, ns);
+    ns_hash_ = ns.empty() ? 0 : StateHash(ns);
+    ++ns_version_;
     built_version_ = 0;
   }
   std::string_view namespace_bytes() const { return ns_; }
+  /// The namespace as the composite key ends with it: varint length, bytes.
+  std::string_view namespace_framed() const { return ns_framed_; }
+  size_t namespace_hash() const { return ns_hash_; }
+  /// +1 on every change of namespace.
+  uint64_t namespace_version() const { return ns_version_; }
+  const CurrentKey& current_key() const { return *key_; }
   /// Returns the current composite key: key prefix, varint namespace length, namespace.
   std::string_view composite() {
     if (built_version_ != key_->version) [[unlikely]] Rebuild();
@@ -185,7 +243,7 @@ class StateTable {
   void Rebuild() {
     EDDY_CHECK(key_->version != 0) << "state '" << meta_.name << "' used with no current key";
     composite_.assign(key_->prefix);
-    PutLengthPrefixed(&composite_, ns_);
+    composite_.append(ns_framed_);
     built_version_ = key_->version;
     ++composite_id_;
   }
@@ -193,9 +251,276 @@ class StateTable {
   StateMeta meta_;
   const CurrentKey* key_;
   std::string ns_;
+  std::string ns_framed_;
+  size_t ns_hash_ = 0;
+  uint64_t ns_version_ = 1;
   std::string composite_;
   uint64_t built_version_ = 0;
   uint64_t composite_id_ = 0;
+};
+
+/// Type-erased operations on a value type, so that a backend can keep values decoded.
+struct ValueOps {
+  size_t size;
+  size_t align;
+  bool trivially_copyable;
+  void (*construct)(void* at);
+  void (*destroy)(void* at);
+  void (*encode)(const void* value, std::string* out);
+  absl::Status (*decode)(std::string_view bytes, void* value);
+};
+
+template <typename V>
+const ValueOps* ValueOpsOf() {
+  static constexpr ValueOps kOps{
+      sizeof(V),
+      alignof(V),
+      std::is_trivially_copyable_v<V>,
+      [](void* at) { new (at) V(); },
+      [](void* at) { static_cast<V*>(at)->~V(); },
+      [](const void* value, std::string* out) { Serde<V>::Write(*static_cast<const V*>(value), out); },
+      [](std::string_view bytes, void* value) { return Deserialize(bytes, static_cast<V*>(value)); },
+  };
+  return &kOps;
+}
+
+/// The values of one value-like state kept decoded, as the heap backend does for states
+/// without TTL: one open-addressing map from composite key to the value — in
+/// the map's slot when it is trivially copyable and small (a counter, a pair of them), else a
+/// pointer to it in a pool of chunks that never move. A lookup reuses the hashes of
+/// the key (set_current_key) and of the namespace (set_current_namespace), builds no composite
+/// key, and is remembered until either changes, so a record's get + update probes once and
+/// neither encodes nor decodes. Handles call it directly: no virtual call per access.
+class TypedValues {
+ public:
+  TypedValues(const ValueOps* ops, const StateTable* table, KeyGroupRange range)
+      : ops_(ops),
+        table_(table),
+        key_(&table->current_key()),
+        first_(range.start),
+        last_(range.end),
+        inline_(ops->trivially_copyable && ops->size <= kInlineSize &&
+                ops->align <= alignof(Slot)),
+        stride_((ops->size + ops->align - 1) / ops->align * ops->align) {}
+  ~TypedValues() {
+    if (!inline_) {
+      for (auto& [key, slot] : map_) ops_->destroy(ValueOf(slot));
+    }
+    for (std::byte* chunk : chunks_) ::operator delete(chunk, std::align_val_t(ChunkAlign()));
+  }
+  TypedValues(const TypedValues&) = delete;
+  TypedValues& operator=(const TypedValues&) = delete;
+
+  const ValueOps* ops() const { return ops_; }
+
+  /// Returns the value of the current key and namespace, or null if there is none.
+  void* Find() {
+    if (cached_key_ == key_->version && cached_ns_ == table_->namespace_version()) [[likely]] {
+      return cached_;
+    }
+    return Lookup();
+  }
+  /// Returns the value of the current key and namespace, default-constructed if new
+  /// (`*inserted` tells).
+  void* FindOrInsert(bool* inserted) {
+    void* slot = Find();
+    *inserted = slot == nullptr;
+    if (slot == nullptr) [[unlikely]] slot = Insert();
+    return slot;
+  }
+  /// Removes the value of the current key and namespace.
+  void Erase() {
+    if (Find() == nullptr) return;
+    auto it = map_.find(CurrentProbe());
+    Release(it->second);
+    map_.erase(it);  // moves no other entry
+    cached_ = nullptr;
+  }
+  /// Returns the value stored under `composite` (a stored key of key group `kg`), inserting
+  /// a default-constructed one if there is none (restore).
+  void* FindOrInsertStored(int32_t kg, std::string_view composite) {
+    EDDY_CHECK(kg >= first_ && kg <= last_) << "key group " << kg << " outside the state's range";
+    const size_t hash = HashOfStored(composite);
+    cached_key_ = kNotCached;  // an insert may move entries, the cached one included
+    auto it = map_.find(Probe{composite, {}, hash});
+    if (it == map_.end()) it = map_.emplace(Stored(composite, {}), Allocate()).first;
+    return ValueOf(it->second);
+  }
+  /// Calls `f(composite key, value)` for every value of key groups `range`.
+  template <typename F>
+  void ForEachInRange(KeyGroupRange range, F&& f) const {
+    for (const auto& [key, slot] : map_) {
+      const std::string_view composite = key.view();
+      const int32_t kg = static_cast<uint8_t>(composite[0]) << 8 | static_cast<uint8_t>(composite[1]);
+      if (range.Contains(kg)) f(composite, ValueOf(slot));
+    }
+  }
+
+ private:
+  static constexpr uint64_t kNotCached = ~uint64_t{0};
+  static constexpr uint32_t kChunkSlots = 256;
+  static constexpr size_t kInlineSize = 16;
+
+  /// A map entry's value: the value itself (inline_) or a pointer to it in the pool.
+  struct Slot {
+    alignas(8) std::byte bytes[kInlineSize];
+  };
+
+  /// A stored key: the composite key (key group, varint length, key, varint length,
+  /// namespace), inline up to 15 bytes (an int64 key with no namespace is 12), else on the
+  /// heap; 16 bytes either way, so that an entry with an inline value is 32.
+  class Stored {
+   public:
+    Stored(std::string_view a, std::string_view b) {
+      const size_t n = a.size() + b.size();
+      char* to = rep_.bytes;
+      if (n <= kInlineKey) {
+        rep_.bytes[kInlineKey] = static_cast<char>(n);
+      } else {
+        to = rep_.heap.data = new char[n];
+        rep_.heap.size = static_cast<uint32_t>(n);
+        rep_.bytes[kInlineKey] = kHeapTag;
+      }
+      if (!a.empty()) std::memcpy(to, a.data(), a.size());
+      if (!b.empty()) std::memcpy(to + a.size(), b.data(), b.size());
+    }
+    Stored(const Stored& other) : Stored(other.view(), {}) {}
+    Stored& operator=(const Stored& other) {
+      if (this != &other) *this = Stored(other);
+      return *this;
+    }
+    Stored(Stored&& other) noexcept : rep_(other.rep_) { other.rep_.bytes[kInlineKey] = 0; }
+    Stored& operator=(Stored&& other) noexcept {
+      if (this != &other) {
+        Free();
+        rep_ = other.rep_;
+        other.rep_.bytes[kInlineKey] = 0;
+      }
+      return *this;
+    }
+    ~Stored() { Free(); }
+    std::string_view view() const {
+      if (rep_.bytes[kInlineKey] == kHeapTag) return {rep_.heap.data, rep_.heap.size};
+      return {rep_.bytes, static_cast<size_t>(rep_.bytes[kInlineKey])};
+    }
+
+   private:
+    static constexpr size_t kInlineKey = 15;
+    static constexpr char kHeapTag = static_cast<char>(0x7f);
+    void Free() {
+      if (rep_.bytes[kInlineKey] == kHeapTag) delete[] rep_.heap.data;
+    }
+    union Rep {
+      char bytes[16];
+      struct {
+        char* data;
+        uint32_t size;
+      } heap;
+    } rep_;
+  };
+  /// A stored key in two pieces (key part, framed namespace) with its hash.
+  struct Probe {
+    std::string_view key;
+    std::string_view ns_framed;
+    size_t hash;
+  };
+  /// The hash of a stored key, as CurrentProbe() composes it.
+  static size_t HashOfStored(std::string_view stored) {
+    ByteReader in(stored.substr(2));
+    std::string_view key;
+    EDDY_CHECK(in.GetLengthPrefixed(&key)) << "stored state key is malformed";
+    const size_t key_part = stored.size() - in.remaining();
+    std::string_view ns;
+    EDDY_CHECK(in.GetLengthPrefixed(&ns) && in.empty()) << "stored state key is malformed";
+    return StateHash(stored.substr(0, key_part)) ^ (ns.empty() ? 0 : StateHash(ns));
+  }
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(const Stored& s) const { return HashOfStored(s.view()); }
+    size_t operator()(const Probe& p) const { return p.hash; }
+  };
+  struct Eq {
+    using is_transparent = void;
+    bool operator()(const Stored& a, const Stored& b) const { return a.view() == b.view(); }
+    bool operator()(const Stored& a, const Probe& b) const {
+      const std::string_view s = a.view();
+      return s.size() == b.key.size() + b.ns_framed.size() &&
+             BytesEqual(s.data(), b.key.data(), b.key.size()) &&
+             BytesEqual(s.data() + b.key.size(), b.ns_framed.data(), b.ns_framed.size());
+    }
+    bool operator()(const Probe& a, const Stored& b) const { return (*this)(b, a); }
+  };
+  using Map = absl::flat_hash_map<Stored, Slot, Hash, Eq>;
+
+  Probe CurrentProbe() const {
+    return Probe{key_->prefix, table_->namespace_framed(), key_->hash ^ table_->namespace_hash()};
+  }
+  void* Lookup() {
+    EDDY_CHECK(key_->version != 0) << "state '" << table_->meta().name
+                                   << "' used with no current key";
+    auto it = map_.find(CurrentProbe());
+    cached_ = it == map_.end() ? nullptr : ValueOf(it->second);
+    cached_key_ = key_->version;
+    cached_ns_ = table_->namespace_version();
+    return cached_;
+  }
+  void* Insert() {
+    const Probe p = CurrentProbe();
+    auto it = map_.emplace(Stored(p.key, p.ns_framed), Allocate()).first;
+    cached_ = ValueOf(it->second);  // an insert may move entries: the cached one is this one
+    return cached_;
+  }
+  size_t ChunkAlign() const { return std::max(ops_->align, alignof(std::max_align_t)); }
+  void* ValueOf(Slot& slot) const {
+    if (inline_) return slot.bytes;
+    void* value;
+    std::memcpy(&value, slot.bytes, sizeof(value));
+    return value;
+  }
+  const void* ValueOf(const Slot& slot) const { return ValueOf(const_cast<Slot&>(slot)); }
+  /// Returns a slot holding a default-constructed value.
+  Slot Allocate() {
+    Slot slot;
+    if (inline_) {
+      ops_->construct(slot.bytes);
+      return slot;
+    }
+    void* value;
+    if (!free_.empty()) {
+      value = free_.back();
+      free_.pop_back();
+    } else {
+      if (next_ % kChunkSlots == 0) {
+        chunks_.push_back(static_cast<std::byte*>(
+            ::operator new(kChunkSlots * stride_, std::align_val_t(ChunkAlign()))));
+      }
+      value = chunks_.back() + static_cast<size_t>(next_++ % kChunkSlots) * stride_;
+    }
+    ops_->construct(value);
+    std::memcpy(slot.bytes, &value, sizeof(value));
+    return slot;
+  }
+  void Release(Slot& slot) {
+    if (inline_) return;  // trivially copyable: nothing to destroy
+    void* value = ValueOf(slot);
+    ops_->destroy(value);
+    free_.push_back(value);
+  }
+
+  const ValueOps* ops_;
+  const StateTable* table_;
+  const CurrentKey* key_;
+  int32_t first_;
+  int32_t last_;
+  Map map_;
+  bool inline_;
+  size_t stride_;
+  std::vector<std::byte*> chunks_;
+  std::vector<void*> free_;
+  size_t next_ = 0;
+  uint64_t cached_key_ = kNotCached;
+  uint64_t cached_ns_ = 0;
+  void* cached_ = nullptr;
 };
 
 /// A value, reducing or aggregating state: one value per (key, namespace).
@@ -209,6 +534,10 @@ class ValueTable : public StateTable {
   virtual std::string* BeginWrite() = 0;
   virtual void Commit() = 0;
   virtual void Clear() = 0;
+  /// Returns the decoded values of this state if the backend keeps them (the heap backend,
+  /// without TTL) for values whose type `ops` describes, else null; handles then go through
+  /// it instead of Get/BeginWrite/Commit. Called once, when the handle is made.
+  virtual TypedValues* Typed(const ValueOps* /*ops*/) { return nullptr; }
 };
 
 /// A list state: a sequence of elements per (key, namespace); adding is a blind write.
@@ -277,25 +606,54 @@ class StateHandleBase {
   std::string scratch_;
 };
 
+/// What value, reducing and aggregating handles share: a value table, read and cleared
+/// through the backend's decoded values when it keeps them (TypedValues), else as bytes.
+template <typename V>
+class ValueHandleBase : public StateHandleBase {
+ protected:
+  explicit ValueHandleBase(ValueTable* table)
+      : StateHandleBase(table), table_(table), typed_(table->Typed(ValueOpsOf<V>())) {}
+  /// Returns the stored value of the current key and namespace, or nullopt.
+  std::optional<V> Read() {
+    if (typed_ != nullptr) {
+      if (const void* v = typed_->Find()) return *static_cast<const V*>(v);
+      return std::nullopt;
+    }
+    return ReadValue<V>(table_);
+  }
+  /// Returns the decoded value to change in place (`*inserted`: it was default-constructed);
+  /// only with typed_.
+  V* Slot(bool* inserted) { return static_cast<V*>(typed_->FindOrInsert(inserted)); }
+  void Write(const V& value) {
+    Serde<V>::Write(value, table_->BeginWrite());
+    table_->Commit();
+  }
+  void Clear() {
+    if (typed_ != nullptr) return typed_->Erase();
+    table_->Clear();
+  }
+
+  ValueTable* table_;
+  TypedValues* typed_;
+};
+
 }  // namespace internal
 
 // ---- Handles -------------------------------------------------------------------------------
 
 /// One value per key and namespace.
 template <typename V>
-class ValueState : public internal::StateHandleBase {
+class ValueState : public internal::ValueHandleBase<V> {
  public:
-  explicit ValueState(internal::ValueTable* table) : StateHandleBase(table), table_(table) {}
+  explicit ValueState(internal::ValueTable* table) : internal::ValueHandleBase<V>(table) {}
   /// Returns the value, or nullopt if none was written (or it expired).
-  std::optional<V> value() { return internal::ReadValue<V>(table_); }
+  std::optional<V> value() { return this->Read(); }
   void update(const V& value) {
-    Serde<V>::Write(value, table_->BeginWrite());
-    table_->Commit();
+    if (this->typed_ == nullptr) return this->Write(value);
+    bool inserted;
+    *this->Slot(&inserted) = value;
   }
-  void clear() { table_->Clear(); }
-
- private:
-  internal::ValueTable* table_;
+  void clear() { this->Clear(); }
 };
 
 /// A list of elements per key and namespace.
@@ -399,63 +757,78 @@ class MapState : public internal::StateHandleBase {
 
 /// One value per key and namespace that add() combines with `reduce`.
 template <typename V, typename F = std::function<V(const V&, const V&)>>
-class ReducingState : public internal::StateHandleBase {
+class ReducingState : public internal::ValueHandleBase<V> {
  public:
   ReducingState(internal::ValueTable* table, F reduce)
-      : StateHandleBase(table), table_(table), reduce_(std::move(reduce)) {}
+      : internal::ValueHandleBase<V>(table), reduce_(std::move(reduce)) {}
   /// Returns the reduced value, or nullopt if nothing was added.
-  std::optional<V> get() { return internal::ReadValue<V>(table_); }
+  std::optional<V> get() { return this->Read(); }
   void add(const V& value) {
-    std::string_view bytes;
-    if (table_->Get(&bytes)) {
-      internal::DecodeStored(bytes, &current_, table_->meta());
-      Serde<V>::Write(reduce_(current_, value), table_->BeginWrite());
-    } else {
-      Serde<V>::Write(value, table_->BeginWrite());
+    if (this->typed_ != nullptr) {
+      bool inserted;
+      V* current = this->Slot(&inserted);
+      *current = inserted ? value : reduce_(std::as_const(*current), value);
+      return;
     }
-    table_->Commit();
+    std::string_view bytes;
+    if (this->table_->Get(&bytes)) {
+      internal::DecodeStored(bytes, &current_, this->table_->meta());
+      this->Write(reduce_(current_, value));
+    } else {
+      this->Write(value);
+    }
   }
-  void clear() { table_->Clear(); }
+  void clear() { this->Clear(); }
 
  private:
-  internal::ValueTable* table_;
   F reduce_;
   V current_{};
 };
 
 /// One accumulator per key and namespace that add() folds inputs into.
 template <AggregateFunction Agg>
-class AggregatingState : public internal::StateHandleBase {
+class AggregatingState : public internal::ValueHandleBase<typename Agg::accumulator_type> {
  public:
   using In = typename Agg::input_type;
   using Acc = typename Agg::accumulator_type;
   using Out = typename Agg::output_type;
 
   AggregatingState(internal::ValueTable* table, Agg aggregate)
-      : StateHandleBase(table), table_(table), agg_(std::move(aggregate)) {}
+      : internal::ValueHandleBase<Acc>(table), agg_(std::move(aggregate)) {}
   /// Returns the result of the accumulator, or nullopt if nothing was added.
   std::optional<Out> get() {
+    if (this->typed_ != nullptr) {
+      if (const void* acc = this->typed_->Find()) {
+        return agg_.get_result(*static_cast<const Acc*>(acc));
+      }
+      return std::nullopt;
+    }
     std::string_view bytes;
-    if (!table_->Get(&bytes)) return std::nullopt;
-    internal::DecodeStored(bytes, &acc_, table_->meta());
+    if (!this->table_->Get(&bytes)) return std::nullopt;
+    internal::DecodeStored(bytes, &acc_, this->table_->meta());
     return agg_.get_result(acc_);
   }
   void add(const In& value) {
+    if (this->typed_ != nullptr) {
+      bool inserted;
+      Acc* acc = this->Slot(&inserted);
+      if (inserted) *acc = agg_.create_accumulator();
+      agg_.add(value, *acc);
+      return;
+    }
     std::string_view bytes;
-    if (table_->Get(&bytes)) {
-      internal::DecodeStored(bytes, &acc_, table_->meta());
+    if (this->table_->Get(&bytes)) {
+      internal::DecodeStored(bytes, &acc_, this->table_->meta());
     } else {
       acc_ = agg_.create_accumulator();
     }
     agg_.add(value, acc_);
-    Serde<Acc>::Write(acc_, table_->BeginWrite());
-    table_->Commit();
+    this->Write(acc_);
   }
-  void clear() { table_->Clear(); }
+  void clear() { this->Clear(); }
   const Agg& aggregate_function() const { return agg_; }
 
  private:
-  internal::ValueTable* table_;
   Agg agg_;
   Acc acc_{};
 };
@@ -496,6 +869,7 @@ class KeyedStateBackend {
     current_.key_offset = static_cast<uint32_t>(p.size());
     p.append(key);
     current_.key_group = key_group;
+    current_.hash = internal::StateHash(p);
     ++current_.version;
   }
   /// Returns the current key decoded as K.
@@ -548,6 +922,33 @@ class KeyedStateBackend {
         });
   }
 
+  /// Calls `f(const K& key, const V& value)` for every key that has a value in the value,
+  /// reducing or aggregating state `name` (V: its value or accumulator type) under namespace
+  /// `ns`, in no particular order; expired values are left out (Flink's getKeys, with the
+  /// values). The state must not change from inside. Errors: no such state, or a list or map.
+  template <typename K, typename V, typename N = VoidNamespace, typename F>
+  absl::Status for_each_value(std::string_view name, F&& f, const N& ns = {}) {
+    std::string ns_bytes;
+    Serde<N>::Write(ns, &ns_bytes);
+    K key{};
+    V value{};
+    return ForEachValueBytes(name, ns_bytes, [&](std::string_view k, std::string_view v) {
+      DecodeOrDie(k, &key, name);
+      DecodeOrDie(v, &value, name);
+      f(std::as_const(key), std::as_const(value));
+    });
+  }
+  /// Returns every key that has a value in state `name` under namespace `ns` (as
+  /// for_each_value, V being the state's value type).
+  template <typename K, typename V, typename N = VoidNamespace>
+  absl::StatusOr<std::vector<K>> get_keys(std::string_view name, const N& ns = {}) {
+    std::vector<K> keys;
+    absl::Status status =
+        for_each_value<K, V>(name, [&](const K& k, const V&) { keys.push_back(k); }, ns);
+    if (!status.ok()) return status;
+    return keys;
+  }
+
   /// Returns the timer service `name` (created on first use). Its timers are part of this
   /// backend's snapshots.
   virtual InternalTimerService* timer_service(std::string_view name) = 0;
@@ -567,9 +968,20 @@ class KeyedStateBackend {
   /// Returns the table of `meta.name`, creating it (or adopting a restored one whose kind and
   /// TTL setting match, else an error).
   virtual absl::StatusOr<internal::StateTable*> GetOrCreateTable(const StateMeta& meta) = 0;
+  /// Calls `f(key bytes, value bytes)` for every live value of the value-like state `name`
+  /// whose namespace encodes as `ns` (see for_each_value).
+  virtual absl::Status ForEachValueBytes(
+      std::string_view name, std::string_view ns,
+      absl::FunctionRef<void(std::string_view, std::string_view)> f) = 0;
   const internal::CurrentKey* current() const { return &current_; }
 
  private:
+  template <typename T>
+  static void DecodeOrDie(std::string_view bytes, T* out, std::string_view name) {
+    const absl::Status status = Deserialize(bytes, out);
+    EDDY_CHECK(status.ok()) << "state '" << name << "' holds undecodable bytes: " << status;
+  }
+
   template <typename Handle, typename Table, typename Make>
   absl::StatusOr<Handle*> GetHandle(const StateMeta& meta, Make&& make) {
     auto it = handles_.find(meta.name);

@@ -75,6 +75,64 @@ void HeapMapStore::Restore(std::string_view key, std::string_view user_key,
   StoreEntry(KeyGroupOf(key), key, user_key, value);
 }
 
+internal::TypedValues* HeapValueTable::Typed(const internal::ValueOps* ops) {
+  if (ttl_on()) return nullptr;  // TTL keeps a write time per value: the byte path has it
+  if (typed_ != nullptr) {
+    EDDY_CHECK(typed_->ops() == ops) << "state '" << meta().name << "' typed twice";
+    return typed_.get();
+  }
+  typed_ = std::make_unique<internal::TypedValues>(ops, this, range_);
+  // Adopt what a restore stored as bytes.
+  store_.ForEachInRange(range_, [&](std::string_view key, std::string_view, std::string_view v) {
+    Decode(v, typed_->FindOrInsertStored(KeyGroupOf(key), key));
+  });
+  store_ = HeapValueStore(range_);
+  return typed_.get();
+}
+
+void HeapValueTable::Decode(std::string_view bytes, void* value) const {
+  const absl::Status status = typed_->ops()->decode(bytes, value);
+  EDDY_CHECK(status.ok()) << "state '" << meta().name << "' holds undecodable bytes: " << status;
+}
+
+bool HeapValueTable::Get(std::string_view* value) {
+  if (typed_ == nullptr) return ValueTableImpl::Get(value);
+  const void* v = typed_->Find();
+  if (v == nullptr) return false;
+  encoded_.clear();
+  typed_->ops()->encode(v, &encoded_);
+  *value = encoded_;
+  return true;
+}
+
+void HeapValueTable::Commit() {
+  if (typed_ == nullptr) return ValueTableImpl::Commit();
+  bool inserted;
+  Decode(buf_, typed_->FindOrInsert(&inserted));
+}
+
+void HeapValueTable::Clear() {
+  if (typed_ == nullptr) return ValueTableImpl::Clear();
+  typed_->Erase();
+}
+
+void HeapValueTable::SnapshotRange(
+    KeyGroupRange range,
+    absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> entry) {
+  if (typed_ == nullptr) return ValueTableImpl::SnapshotRange(range, entry);
+  typed_->ForEachInRange(range, [&](std::string_view key, const void* v) {
+    encoded_.clear();
+    typed_->ops()->encode(v, &encoded_);
+    entry(key, {}, encoded_);
+  });
+}
+
+void HeapValueTable::RestoreEntry(std::string_view stored_key, std::string_view user_key,
+                                  std::string_view value) {
+  if (typed_ == nullptr) return ValueTableImpl::RestoreEntry(stored_key, user_key, value);
+  Decode(value, typed_->FindOrInsertStored(KeyGroupOf(stored_key), stored_key));
+}
+
 absl::StatusOr<std::unique_ptr<internal::StateTable>> HeapKeyedStateBackend::CreateTable(
     const StateMeta& meta) {
   const KeyGroupRange range = key_group_range();
@@ -82,8 +140,7 @@ absl::StatusOr<std::unique_ptr<internal::StateTable>> HeapKeyedStateBackend::Cre
     case StateKind::kValue:
     case StateKind::kReducing:
     case StateKind::kAggregating:
-      return std::make_unique<ValueTableImpl<HeapValueStore>>(meta, current(),
-                                                              HeapValueStore(range), clock());
+      return std::make_unique<HeapValueTable>(meta, current(), range, clock());
     case StateKind::kList:
       return std::make_unique<ListTableImpl<HeapValueStore>>(meta, current(),
                                                              HeapValueStore(range), clock());

@@ -1,7 +1,8 @@
 // The heap keyed state backend (state.backend.type: hashmap): per state, per key group
 // open-addressing hash maps (absl::flat_hash_map) from the composite key (key group, key,
-// namespace) to the stored bytes; map states nest a map of user keys. Reading and updating an
-// existing value allocates nothing. Single-threaded (the task thread).
+// namespace) to the value — decoded for value-like states without TTL (HeapValueTable),
+// bytes otherwise; map states nest a map of user keys. Reading and updating an existing value
+// allocates nothing. Single-threaded (the task thread).
 #pragma once
 
 #include <memory>
@@ -109,6 +110,36 @@ class HeapMapStore {
   absl::flat_hash_map<std::string, Entries>& group(int32_t kg) { return groups_[kg - first_]; }
   int32_t first_;
   std::vector<absl::flat_hash_map<std::string, Entries>> groups_;
+};
+
+/// Value, reducing and aggregating state on the heap. Without TTL, values are kept decoded
+/// (internal::TypedValues) once a handle has said their type: get + update then does no Serde
+/// work and no virtual call, and snapshots encode them. Until then (a state restored but not
+/// yet registered), and always with TTL, values are bytes in a HeapValueStore.
+class HeapValueTable final : public ValueTableImpl<HeapValueStore> {
+ public:
+  HeapValueTable(StateMeta meta, const internal::CurrentKey* key, KeyGroupRange range,
+                 const StateClock* clock)
+      : ValueTableImpl(std::move(meta), key, HeapValueStore(range), clock), range_(range) {}
+
+  internal::TypedValues* Typed(const internal::ValueOps* ops) override;
+
+  // The byte-level interface, over the decoded values once there are.
+  bool Get(std::string_view* value) override;
+  void Commit() override;
+  void Clear() override;
+  void SnapshotRange(KeyGroupRange range,
+                     absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)>
+                         entry) override;
+  void RestoreEntry(std::string_view stored_key, std::string_view user_key,
+                    std::string_view value) override;
+
+ private:
+  void Decode(std::string_view bytes, void* value) const;
+
+  KeyGroupRange range_;
+  std::unique_ptr<internal::TypedValues> typed_;
+  std::string encoded_;
 };
 
 class HeapKeyedStateBackend final : public KeyedStateBackendBase {

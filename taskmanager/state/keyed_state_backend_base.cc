@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "taskmanager/state/snapshot_format.h"
 
 namespace eddy::state {
 namespace {
@@ -59,6 +60,36 @@ absl::StatusOr<internal::StateTable*> KeyedStateBackendBase::GetOrCreateTable(
   absl::StatusOr<Table*> t = FindOrCreate(meta, /*restoring=*/false);
   if (!t.ok()) return t.status();
   return (*t)->table.get();
+}
+
+absl::Status KeyedStateBackendBase::ForEachValueBytes(
+    std::string_view name, std::string_view ns,
+    absl::FunctionRef<void(std::string_view, std::string_view)> f) {
+  auto it = tables_.find(name);
+  if (it == tables_.end()) {
+    return absl::NotFoundError(absl::StrCat("no state '", std::string(name), "' is registered"));
+  }
+  const StateMeta& meta = it->second.table->meta();
+  if (meta.kind == StateKind::kList || meta.kind == StateKind::kMap) {
+    return absl::InvalidArgumentError(absl::StrCat("state '", std::string(name), "' is a ",
+                                                   StateKindName(meta.kind),
+                                                   " state, not a value-like one"));
+  }
+  // The snapshot scan visits exactly what is stored, whichever the backend.
+  const bool ttl = meta.ttl.enabled();
+  const int64_t now = ttl ? clock_() : 0;
+  it->second.storage->SnapshotRange(
+      key_group_range(), [&](std::string_view stored_key, std::string_view, std::string_view value) {
+        StoredKey parsed;
+        EDDY_CHECK(ParseStoredKey(stored_key, &parsed)) << "state '" << name << "' key is malformed";
+        if (parsed.ns != ns) return;
+        if (ttl) {
+          if (ttl::Expired(value, meta.ttl, now)) return;
+          value.remove_prefix(ttl::kHeader);
+        }
+        f(parsed.key, value);
+      });
+  return absl::OkStatus();
 }
 
 InternalTimerService* KeyedStateBackendBase::timer_service(std::string_view name) {

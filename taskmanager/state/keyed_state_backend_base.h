@@ -38,6 +38,9 @@ class KeyedStateBackendBase : public KeyedStateBackend {
   virtual absl::StatusOr<std::unique_ptr<internal::StateTable>> CreateTable(
       const StateMeta& meta) = 0;
   absl::StatusOr<internal::StateTable*> GetOrCreateTable(const StateMeta& meta) override;
+  absl::Status ForEachValueBytes(
+      std::string_view name, std::string_view ns,
+      absl::FunctionRef<void(std::string_view, std::string_view)> f) override;
   const StateClock* clock() const { return &clock_; }
   /// Drops every table and timer (Dispose()).
   void DropAll();

@@ -97,7 +97,7 @@ class TableBase : public Base, public TableStorage {
 
 /// Value, reducing and aggregating state over a Store.
 template <typename Store>
-class ValueTableImpl final : public TableBase<Store, internal::ValueTable> {
+class ValueTableImpl : public TableBase<Store, internal::ValueTable> {
  public:
   using TableBase<Store, internal::ValueTable>::TableBase;
 

@@ -6,6 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "tests/support/operator_harness.h"
 
 namespace eddy {
@@ -15,6 +21,7 @@ using testing::NullSource;
 
 using ::testing::ElementsAre;
 using testing::OperatorHarness;
+using testing::RocksDbStateBackends;
 
 /// Forwards records and reports the watermark it saw with each: (value, timestamp, watermark).
 struct SeenWatermark {
@@ -249,6 +256,64 @@ TEST(DataStreamOperatorTest, RollingReduceEmitsPerRecordInStreamingAndOnceInBatc
     }
   }
 }
+
+/// Rolling sum through the operator on one backend, streaming or batch.
+struct RollingCase {
+  const char* backend;
+  bool batch;
+};
+
+class RollingReduceEqualsPlainLoop : public ::testing::TestWithParam<RollingCase> {};
+
+TEST_P(RollingReduceEqualsPlainLoop, SumOfRandomRecords) {
+  using P = std::pair<std::string, int64_t>;
+  std::mt19937_64 rng(7);
+  std::vector<P> records;
+  for (int i = 0; i < 5000; ++i) {
+    records.emplace_back("k" + std::to_string(rng() % 300), static_cast<int64_t>(rng() % 1000) - 500);
+  }
+  // The reference: a plain loop, every running sum (streaming) and the final ones (batch).
+  std::map<std::string, int64_t> sums;
+  std::vector<P> running;
+  for (const P& r : records) running.emplace_back(r.first, sums[r.first] += r.second);
+
+  JobBuilder job("rolling", 1);
+  auto s = job.source(NullSource<P>()).key_by(&P::first).sum(&P::second);
+  OperatorHarness<P> h(job.node(s.node_index()));
+  RocksDbStateBackends rocksdb;
+  if (std::string(GetParam().backend) == "rocksdb") h.context().keyed_state = &rocksdb;
+  h.context().batch_mode = GetParam().batch;
+  h.Open();
+  for (const P& r : records) h.ProcessElement(r, 1);
+
+  // The sums live in the operator's keyed state backend.
+  auto& keyed = dynamic_cast<KeyedOperator<OneInputStreamOperator<P>>&>(h.op());
+  std::map<std::string, int64_t> in_state;
+  ASSERT_TRUE((keyed.backend().for_each_value<std::string, P>(
+                   "reduce", [&](const std::string& k, const P& v) { in_state[k] = v.second; }))
+                  .ok());
+  EXPECT_EQ(in_state, sums);
+
+  h.EndInput();
+  if (GetParam().batch) {
+    std::vector<P> got = h.values();
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, std::vector<P>(sums.begin(), sums.end()));
+  } else {
+    EXPECT_EQ(h.values(), running);
+  }
+  h.Close();
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, RollingReduceEqualsPlainLoop,
+                         ::testing::Values(RollingCase{"hashmap", false},
+                                           RollingCase{"hashmap", true},
+                                           RollingCase{"rocksdb", false},
+                                           RollingCase{"rocksdb", true}),
+                         [](const ::testing::TestParamInfo<RollingCase>& info) {
+                           return std::string(info.param.backend) +
+                                  (info.param.batch ? "Batch" : "Streaming");
+                         });
 
 }  // namespace
 }  // namespace eddy

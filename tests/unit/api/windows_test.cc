@@ -24,6 +24,7 @@ using testing::NullSource;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using testing::OperatorHarness;
+using testing::RocksDbStateBackends;
 using namespace std::chrono_literals;
 
 struct Ev {

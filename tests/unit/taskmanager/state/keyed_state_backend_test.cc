@@ -514,6 +514,85 @@ TEST_P(KeyedStateBackendTest, RestoreChecksKindTtlAndMalformedBytes) {
   EXPECT_FALSE(restored->Restore("not a snapshot").ok());
 }
 
+TEST_P(KeyedStateBackendTest, RestoreIntoRegisteredStatesMergesWithWhatIsThere) {
+  constexpr int kSnapshotKeys = 200;
+  auto source = Make();
+  Fill(*source, kSnapshotKeys);
+  const std::map<std::string, std::string> want = Dump(*source, kSnapshotKeys);
+  std::string snapshot;
+  ASSERT_TRUE(source->SnapshotKeyGroups({0, 127}, &snapshot).ok());
+
+  // The states are registered (and written) before the restore: restored entries replace
+  // the ones of the same key and namespace and land next to the others.
+  auto target = Make(testing::OtherBackend(GetParam()));
+  AllStates s(*target);
+  target->set_current_key(int64_t{0});
+  s.set_namespace(0);
+  s.value->update("overwritten");
+  target->set_current_key(int64_t{kSnapshotKeys});
+  s.value->update("kept");
+  ASSERT_TRUE(target->Restore(snapshot).ok());
+  std::map<std::string, std::string> got = Dump(*target, kSnapshotKeys + 1);
+  EXPECT_EQ(got.erase(std::to_string(kSnapshotKeys) + "/0/value"), 1u);
+  EXPECT_EQ(got, want);
+}
+
+TEST_P(KeyedStateBackendTest, ForEachValueVisitsTheKeysOfOneNamespace) {
+  auto backend = Make();
+  auto* sum = *backend->get_reducing_state(ReducingStateDescriptor<int64_t>{
+      "sum", [](const int64_t& a, const int64_t& b) { return a + b; }});
+  std::map<int64_t, int64_t> want_ns0, want_ns1;
+  for (int64_t k = 0; k < 300; ++k) {
+    backend->set_current_key(k);
+    sum->set_current_namespace(int64_t{0});
+    sum->add(k);
+    sum->add(1);
+    want_ns0[k] = k + 1;
+    if (k % 3 == 0) {
+      sum->set_current_namespace(int64_t{1});
+      sum->add(-k);
+      want_ns1[k] = -k;
+    }
+  }
+  backend->set_current_key(int64_t{7});
+  sum->set_current_namespace(int64_t{0});
+  sum->clear();
+  want_ns0.erase(7);
+
+  std::map<int64_t, int64_t> got;
+  ASSERT_TRUE((backend->for_each_value<int64_t, int64_t>(
+                   "sum", [&](const int64_t& k, const int64_t& v) { got[k] = v; }, int64_t{0}))
+                  .ok());
+  EXPECT_EQ(got, want_ns0);
+  auto keys = backend->get_keys<int64_t, int64_t>("sum", int64_t{1});
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  std::sort(keys->begin(), keys->end());
+  std::vector<int64_t> want_keys;
+  for (const auto& [k, v] : want_ns1) want_keys.push_back(k);
+  EXPECT_EQ(*keys, want_keys);
+
+  EXPECT_FALSE((backend->get_keys<int64_t, int64_t>("nope")).ok());
+  ASSERT_TRUE(backend->get_list_state(ListStateDescriptor<int64_t>{"list"}).ok());
+  EXPECT_FALSE((backend->get_keys<int64_t, int64_t>("list")).ok());
+}
+
+TEST_P(KeyedStateBackendTest, ForEachValueLeavesExpiredValuesOut) {
+  auto backend = Make();
+  auto* v = *backend->get_state(ValueStateDescriptor<int64_t>{
+      "v", Ttl(100, StateTtlConfig::UpdateType::kOnCreateAndWrite)});
+  backend->set_current_key(int64_t{1});
+  v->update(10);
+  now_ += 60;
+  backend->set_current_key(int64_t{2});
+  v->update(20);
+  now_ += 60;  // key 1 expired, key 2 not
+  std::map<int64_t, int64_t> got;
+  ASSERT_TRUE((backend->for_each_value<int64_t, int64_t>(
+                   "v", [&](const int64_t& k, const int64_t& value) { got[k] = value; }))
+                  .ok());
+  EXPECT_EQ(got, (std::map<int64_t, int64_t>{{2, 20}}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, KeyedStateBackendTest, ::testing::ValuesIn(testing::kBackendTypes),
                          testing::BackendName);
 
