@@ -85,15 +85,9 @@ class NetworkWriterBase : public OneInputStreamOperator<T> {
     element::PutFixed64(frame + 1, watermark);
     writer_->Broadcast(std::string_view(frame, 9));
   }
-  void ProcessWatermarkStatus(int input, WatermarkStatus status) override {
-    const bool was_idle = idle_;
-    idle_ = status == WatermarkStatus::kIdle;
-    if (idle_ != was_idle) {
-      char frame[2] = {static_cast<char>(ElementTag::kWatermarkStatus),
-                       static_cast<char>(status)};
-      writer_->Broadcast(std::string_view(frame, 2));
-    }
-    if (!idle_) StreamOperator::ProcessWatermarkStatus(input, status);
+  void OnWatermarkStatus(WatermarkStatus status) override {
+    char frame[2] = {static_cast<char>(ElementTag::kWatermarkStatus), static_cast<char>(status)};
+    writer_->Broadcast(std::string_view(frame, 2));
   }
   /// A latency marker goes to one channel, the next in turn (Flink picks one at random).
   void ProcessLatencyMarker(int /*input*/, const LatencyMarker& marker) override {
@@ -165,7 +159,6 @@ class NetworkWriterBase : public OneInputStreamOperator<T> {
   }
 
   std::string scratch_;
-  bool idle_ = false;
   int next_marker_channel_ = 0;
 };
 

@@ -19,6 +19,7 @@
 
 #include "api/latency_stats.h"
 #include "api/stream_element.h"
+#include "api/watermark_valve.h"
 #include "common/check.h"
 
 namespace eddy {
@@ -119,7 +120,8 @@ class OutputBase {
 /// Lifecycle and non-record elements, shared by every operator (DESIGN "Operators"):
 /// InitializeState → Open → Process…/ProcessWatermark → PrepareSnapshotPreBarrier →
 /// SnapshotState → NotifyCheckpointComplete/Aborted → EndInput → Finish → Close.
-/// Watermarks of several inputs combine to their minimum over active inputs.
+/// The watermarks and statuses of its inputs combine through a StatusWatermarkValve, as
+/// the channels of one input do in the task.
 class StreamOperator {
  public:
   virtual ~StreamOperator() = default;
@@ -131,6 +133,7 @@ class StreamOperator {
   virtual void Open() {}
   /// A new watermark on input `input`; by default combined over inputs and forwarded.
   virtual void ProcessWatermark(int input, EventTime watermark);
+  /// Input `input` became idle or active; by default combined over inputs and forwarded.
   virtual void ProcessWatermarkStatus(int input, WatermarkStatus status);
   /// A latency marker on input `input`: forwarded to every output by default (sinks
   /// record it instead).
@@ -165,7 +168,7 @@ class StreamOperator {
     for (OutputBase* o : outputs_) o->Flush();
   }
   /// Returns the combined input watermark.
-  EventTime current_watermark() const { return current_watermark_; }
+  EventTime current_watermark() const { return inputs_.watermark(); }
   RuntimeContext& runtime() { return *ctx_; }
   const RuntimeContext& runtime() const { return *ctx_; }
   /// Returns the side output registered for `tag_id`, or nullptr (nobody consumes it).
@@ -179,6 +182,9 @@ class StreamOperator {
  protected:
   /// Called when the combined watermark advances; forwards it by default.
   virtual void OnWatermark(EventTime watermark) { EmitWatermark(watermark); }
+  /// Called when the combined status changes (every input idle, or one active again);
+  /// forwards it by default.
+  virtual void OnWatermarkStatus(WatermarkStatus status) { EmitWatermarkStatus(status); }
   void EmitWatermark(EventTime watermark) {
     for (OutputBase* o : outputs_) o->EmitWatermark(watermark);
   }
@@ -188,51 +194,34 @@ class StreamOperator {
   RuntimeContext* ctx_ = nullptr;
 
  private:
-  static constexpr int kMaxInputs = 2;
   std::string operator_id_;
-  EventTime input_watermarks_[kMaxInputs] = {kMinWatermark, kMinWatermark};
-  bool input_idle_[kMaxInputs] = {false, false};
-  bool idle_ = false;
-  EventTime current_watermark_ = kMinWatermark;
+  StatusWatermarkValve inputs_;  // one input per logical input, sized on first use
   std::vector<OutputBase*> outputs_;
   std::vector<std::pair<std::string, OutputBase*>> side_outputs_;
 
-  void CombineWatermarks();
+  /// Returns the valve's input for `input` (sizing the valve to num_inputs() first).
+  int ValveInput(int input);
+  void ForwardInputChange(const StatusWatermarkValve::Change& change);
 };
 
-inline void StreamOperator::CombineWatermarks() {
-  const int n = std::clamp(num_inputs(), 1, kMaxInputs);
-  EventTime combined = kMaxWatermark;
-  bool any_active = false;
-  for (int i = 0; i < n; ++i) {
-    if (input_idle_[i]) continue;
-    any_active = true;
-    combined = std::min(combined, input_watermarks_[i]);
-  }
-  if (!any_active) return;
-  if (combined > current_watermark_) {
-    current_watermark_ = combined;
-    OnWatermark(combined);
-  }
+inline int StreamOperator::ValveInput(int input) {
+  if (inputs_.num_inputs() == 0) inputs_ = StatusWatermarkValve(std::max(num_inputs(), 1));
+  return std::clamp(input, 0, inputs_.num_inputs() - 1);
+}
+
+inline void StreamOperator::ForwardInputChange(const StatusWatermarkValve::Change& change) {
+  change.Apply([this](EventTime watermark) { OnWatermark(watermark); },
+               [this](WatermarkStatus status) { OnWatermarkStatus(status); });
 }
 
 inline void StreamOperator::ProcessWatermark(int input, EventTime watermark) {
-  const int i = std::clamp(input, 0, kMaxInputs - 1);
-  if (watermark > input_watermarks_[i]) input_watermarks_[i] = watermark;
-  CombineWatermarks();
+  const int i = ValveInput(input);
+  ForwardInputChange(inputs_.OnWatermark(i, watermark));
 }
 
 inline void StreamOperator::ProcessWatermarkStatus(int input, WatermarkStatus status) {
-  const int n = std::clamp(num_inputs(), 1, kMaxInputs);
-  const int i = std::clamp(input, 0, kMaxInputs - 1);
-  input_idle_[i] = status == WatermarkStatus::kIdle;
-  bool all_idle = true;
-  for (int k = 0; k < n; ++k) all_idle = all_idle && input_idle_[k];
-  if (all_idle != idle_) {
-    idle_ = all_idle;
-    EmitWatermarkStatus(all_idle ? WatermarkStatus::kIdle : WatermarkStatus::kActive);
-  }
-  if (!all_idle) CombineWatermarks();
+  const int i = ValveInput(input);
+  ForwardInputChange(inputs_.OnStatus(i, status));
 }
 
 /// Collects records of type T into batches for the inputs behind it (chained operators or

@@ -2,7 +2,8 @@
 // (DataStream::assign_timestamps) and sources with per-split watermarks: WatermarkGenerator
 // follows one stream or split (bounded out-of-orderness, idleness); WatermarkMultiplexer
 // keeps one generator per split and emits, every auto-watermark interval, the minimum over
-// the splits that are live and not idle. Both are driven by one task thread.
+// the splits that are live and not idle (with none, as far as any split got). Both are
+// driven by one task thread.
 #pragma once
 
 #include <algorithm>
@@ -72,9 +73,12 @@ class WatermarkGenerator {
 /// One WatermarkGenerator per split, numbered densely from 0 by the caller (Flink's
 /// WatermarkOutputMultiplexer). Every auto-watermark interval it emits, on `out`, the minimum
 /// watermark over the live splits that are not idle, only when it advances (so it never
-/// regresses); when every live split is idle — or there is no live split and no record for
-/// the idle timeout — it emits WatermarkStatus idle, and active again before the next
-/// record. A split is live from OpenSplit() (or its first record) until ReleaseSplit().
+/// regresses). When no live split is active — every one idle or released — none holds the
+/// watermark back: it advances to the largest watermark any split reached, released ones
+/// included (a split read and released between two emissions still counts). When every
+/// live split is idle — or there is no live split and no record for the idle timeout — it
+/// then emits WatermarkStatus idle, and active again before the next record. A split is
+/// live from OpenSplit() (or its first record) until ReleaseSplit().
 class WatermarkMultiplexer {
  public:
   /// Most splits one reader may number (a bound on the bookkeeping vector).
@@ -107,10 +111,12 @@ class WatermarkMultiplexer {
     splits_[split].live = true;
   }
 
-  /// The split is finished: it no longer holds the watermark back.
+  /// The split is finished: it no longer holds the watermark back, and what it reached
+  /// still counts when no live split is active.
   void ReleaseSplit(uint32_t split) {
     if (!live(split)) return;
     splits_[split].live = false;
+    released_ = std::max(released_, splits_[split].generator.watermark());
     last_activity_ = Now();
   }
 
@@ -149,25 +155,30 @@ class WatermarkMultiplexer {
     bool any_live = false;
     bool any_active = false;
     EventTime min = kMaxWatermark;
+    EventTime max = released_;
     for (Split& s : splits_) {
       if (!s.live) continue;
       any_live = true;
       if (s.generator.OnPeriodicEmit(now)) last_activity_ = now;
+      max = std::max(max, s.generator.watermark());
       if (s.generator.idle()) continue;
       any_active = true;
       min = std::min(min, s.generator.watermark());
     }
+    // While idle nothing is emitted: a watermark would make the output active downstream.
+    if (idle_) return;
+    const EventTime watermark = any_active ? min : max;
+    if (watermark > emitted_) {
+      emitted_ = watermark;
+      out_->EmitWatermark(watermark);
+    }
+    // Idle only after the last watermark, which would be dropped downstream if it came later.
     const bool all_idle = any_live ? !any_active
                                    : strategy_.idle_timeout_ms >= 0 &&
                                          now - last_activity_ >= strategy_.idle_timeout_ms;
-    if (all_idle && !idle_) {
+    if (all_idle) {
       idle_ = true;
       out_->EmitWatermarkStatus(WatermarkStatus::kIdle);
-    }
-    // While idle nothing is emitted: a watermark would make the output active downstream.
-    if (!idle_ && any_active && min > emitted_) {
-      emitted_ = min;
-      out_->EmitWatermark(min);
     }
   }
 
@@ -191,6 +202,7 @@ class WatermarkMultiplexer {
   int64_t interval_ = 200;
   std::vector<Split> splits_;
   int64_t last_activity_ = 0;  // processing time of the last record, split opened or released
+  EventTime released_ = kMinWatermark;  // the largest watermark a released split reached
   EventTime emitted_ = kMinWatermark;
   bool idle_ = false;
 };

@@ -6,13 +6,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "api/job_args.h"
+#include "api/watermark_valve.h"
 #include "common/config.h"
 #include "common/logging.h"
 #include "common/status.h"
 #include "taskmanager/channel_writer.h"
 #include "taskmanager/network/record_serializer.h"
 #include "taskmanager/runtime/mailbox.h"
-#include "taskmanager/runtime/watermark_valve.h"
 #include "api/keyed_operator.h"
 #include "taskmanager/state/state_backend_factory.h"
 
@@ -95,7 +95,7 @@ struct Task::Runtime final : public SourceWaker, public ProcessingTimeService {
     net::RecordReader reader;
   };
   std::vector<Channel> channels;
-  std::vector<runtime::StatusWatermarkValve> valves;  // per logical input
+  std::vector<StatusWatermarkValve> valves;  // per logical input
   std::vector<int> open_channels;                     // per logical input
   std::vector<element::ElementView> pending;          // record elements not yet decoded
 
@@ -481,9 +481,9 @@ absl::Status Task::RunChain() {
       PublishLatency();
     }
   };
-  auto apply = [&](int logical, const runtime::StatusWatermarkValve::Change& change) {
-    if (change.status) rt.head->ProcessWatermarkStatus(logical, *change.status);
-    if (change.watermark) rt.head->ProcessWatermark(logical, *change.watermark);
+  auto apply = [&](int logical, const StatusWatermarkValve::Change& change) {
+    change.Apply([&](EventTime wm) { rt.head->ProcessWatermark(logical, wm); },
+                 [&](WatermarkStatus status) { rt.head->ProcessWatermarkStatus(logical, status); });
   };
   auto flush_pending = [&](int channel) -> absl::Status {
     if (rt.pending.empty()) return absl::OkStatus();
@@ -591,7 +591,7 @@ absl::Status Task::RunChain() {
       Runtime::Channel& ch = rt.channels[static_cast<size_t>(channel)];
       EDDY_RETURN_IF_ERROR(ch.reader.Finish());
       auto& valve = rt.valves[static_cast<size_t>(ch.logical_input)];
-      apply(ch.logical_input, valve.OnChannelEnded(valve_channel[channel]));
+      apply(ch.logical_input, valve.OnInputEnded(valve_channel[channel]));
       if (--rt.open_channels[static_cast<size_t>(ch.logical_input)] == 0) {
         rt.head->EndInput(ch.logical_input);
       }

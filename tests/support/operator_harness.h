@@ -17,9 +17,9 @@
 #include "api/job_builder.h"
 #include "api/keyed_operator.h"
 #include "api/operator.h"
+#include "api/watermark_valve.h"
 #include "common/check.h"
 #include "common/config.h"
-#include "taskmanager/runtime/watermark_valve.h"
 #include "taskmanager/state/heap_keyed_state_backend.h"
 #include "taskmanager/state/state_backend_factory.h"
 
@@ -197,8 +197,8 @@ class OperatorHarness {
   /// Ends every input (as a bounded input's end does: the MAX watermark, then end of input).
   void EndInput() {
     for (size_t i = 0; i < valves_.size(); ++i) {
-      for (int c = 0; c < valves_[i].num_channels(); ++c) {
-        Apply(static_cast<int>(i), valves_[i].OnChannelEnded(c));
+      for (int c = 0; c < valves_[i].num_inputs(); ++c) {
+        Apply(static_cast<int>(i), valves_[i].OnInputEnded(c));
       }
       inst_.op->EndInput(static_cast<int>(i));
     }
@@ -226,9 +226,9 @@ class OperatorHarness {
   HeapStateBackends& state_backends() { return backends_; }
 
  private:
-  void Apply(int input, const runtime::StatusWatermarkValve::Change& change) {
-    if (change.status) inst_.op->ProcessWatermarkStatus(input, *change.status);
-    if (change.watermark) inst_.op->ProcessWatermark(input, *change.watermark);
+  void Apply(int input, const StatusWatermarkValve::Change& change) {
+    change.Apply([&](EventTime wm) { inst_.op->ProcessWatermark(input, wm); },
+                 [&](WatermarkStatus status) { inst_.op->ProcessWatermarkStatus(input, status); });
   }
 
   const OperatorNode& node_;
@@ -240,7 +240,7 @@ class OperatorHarness {
   std::vector<std::pair<std::string, std::unique_ptr<OutputBase>>> side_;
   std::map<std::string, void*> side_collectors_;
   std::vector<std::shared_ptr<void>> side_owned_;
-  std::vector<runtime::StatusWatermarkValve> valves_;
+  std::vector<StatusWatermarkValve> valves_;
   OperatorInstance inst_;
 };
 

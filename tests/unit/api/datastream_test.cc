@@ -73,13 +73,17 @@ TEST(DataStreamOperatorTest, IdleChannelDoesNotHoldTheWatermarkBackAndRejoinsWhe
   h.ProcessWatermark(350, 1);
   h.ProcessWatermark(500, 0);
   EXPECT_THAT(h.watermarks(), ElementsAre(100, 200, 300, 350));
-  // Every channel idle: the operator's output goes idle, and active again when one speaks.
+  // Every channel idle: nothing holds the watermark back, so it goes as far as channel 0
+  // got, then the operator's output goes idle, and active again when one speaks.
   h.SetChannelStatus(WatermarkStatus::kIdle, 0);
+  EXPECT_THAT(h.watermarks(), ElementsAre(100, 200, 300, 350));  // channel 1 holds it
   h.SetChannelStatus(WatermarkStatus::kIdle, 1);
   EXPECT_THAT(h.statuses(), ElementsAre(WatermarkStatus::kIdle));
+  EXPECT_THAT(h.watermarks(), ElementsAre(100, 200, 300, 350, 500));
+  EXPECT_EQ(h.collected().trace, "wwwwwi");
   h.ProcessWatermark(600, 0);
   EXPECT_THAT(h.statuses(), ElementsAre(WatermarkStatus::kIdle, WatermarkStatus::kActive));
-  EXPECT_THAT(h.watermarks(), ElementsAre(100, 200, 300, 350, 600));
+  EXPECT_THAT(h.watermarks(), ElementsAre(100, 200, 300, 350, 500, 600));
 }
 
 TEST(DataStreamOperatorTest, EndOfInputEmitsTheMaxWatermark) {
@@ -185,6 +189,30 @@ TEST(DataStreamOperatorTest, TwoInputOperatorSeesBothInputsAndCombinesTheirWater
   EXPECT_TRUE(h.watermarks().empty());
   h.ProcessWatermark(40, 0, 1);
   EXPECT_THAT(h.watermarks(), ElementsAre(40));
+}
+
+TEST(DataStreamOperatorTest, TwoInputOperatorGoesAsFarAsEitherInputWhenBothFallIdle) {
+  JobBuilder job("connect-idle", 1);
+  auto orders = job.source(NullSource<Order>());
+  auto payments = job.source(NullSource<Payment>());
+  auto s = orders.connect(payments).process(MatchPayments());
+  OperatorHarness<std::string> h(job.node(s.node_index()), {1, 1});
+  h.Open();
+  h.ProcessWatermark(50, 0, 0);
+  h.ProcessWatermark(900, 0, 1);
+  EXPECT_THAT(h.watermarks(), ElementsAre(50));
+  h.SetChannelStatus(WatermarkStatus::kIdle, 0, 1);  // input 0 still holds it at 50
+  EXPECT_THAT(h.watermarks(), ElementsAre(50));
+  EXPECT_TRUE(h.statuses().empty());
+  h.SetChannelStatus(WatermarkStatus::kIdle, 0, 0);
+  EXPECT_THAT(h.watermarks(), ElementsAre(50, 900));
+  EXPECT_EQ(h.collected().trace, "wwi");
+  // Input 0 comes back behind: active, and left out until it catches up.
+  h.SetChannelStatus(WatermarkStatus::kActive, 0, 0);
+  h.ProcessWatermark(100, 0, 0);
+  h.ProcessWatermark(950, 0, 0);
+  EXPECT_THAT(h.watermarks(), ElementsAre(50, 900, 950));
+  EXPECT_EQ(h.collected().trace, "wwiaw");
 }
 
 struct Event {

@@ -167,16 +167,36 @@ TEST_F(SourceWatermarksTest, AllSplitsIdleMakesTheSourceIdleAndARecordMakesItAct
   EXPECT_TRUE(h.statuses().empty());  // 400 ms without records: not yet
   h.SetProcessingTime(800);
   EXPECT_THAT(h.statuses(), ElementsAre(WatermarkStatus::kIdle));
+  // No split holds the watermark back any more: it goes as far as split 1 got, then idle.
+  EXPECT_THAT(h.watermarks(), ElementsAre(999, 1'999));
   h.SetProcessingTime(2'000);  // idle: no watermark, no second idle status
-  EXPECT_EQ(h.trace(), "rrwi");
+  EXPECT_EQ(h.trace(), "rrwwi");
 
   // A record of split 1: active before the record; split 0 stays idle, so split 1 alone
   // moves the watermark.
   Poll({At(1, 3'000)});
-  EXPECT_EQ(h.trace(), "rrwiar");
+  EXPECT_EQ(h.trace(), "rrwwiar");
   h.SetProcessingTime(2'200);
-  EXPECT_THAT(h.watermarks(), ElementsAre(999, 2'999));
+  EXPECT_THAT(h.watermarks(), ElementsAre(999, 1'999, 2'999));
   EXPECT_THAT(h.statuses(), ElementsAre(WatermarkStatus::kIdle, WatermarkStatus::kActive));
+}
+
+TEST_F(SourceWatermarksTest, SplitReadAndReleasedBetweenEmissionsMovesTheWatermark) {
+  // A small file read whole between two periodic emissions: its split is released before
+  // any emission saw it live, and what it read must still move the watermark.
+  auto& h = OpenWithExtractor(monotonous());
+  Poll({At(0, 1'000), At(0, 2'000)}, {0});
+  h.SetProcessingTime(200);
+  EXPECT_THAT(h.watermarks(), ElementsAre(1'999));
+  // The next file, also read whole, then one that stays open and holds the watermark.
+  Poll({At(1, 3'000)}, {1});
+  Poll({At(2, 1'500)});
+  h.SetProcessingTime(400);
+  EXPECT_THAT(h.watermarks(), ElementsAre(1'999));
+  Poll({At(2, 4'000)}, {2});
+  h.SetProcessingTime(600);
+  EXPECT_THAT(h.watermarks(), ElementsAre(1'999, 3'999));
+  EXPECT_TRUE(h.statuses().empty());  // no idleness without with_idleness()
 }
 
 TEST_F(SourceWatermarksTest, SourceWithoutRecordsGoesIdleAfterTheTimeout) {

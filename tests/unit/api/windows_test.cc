@@ -369,6 +369,49 @@ TEST(WindowOperatorTest, AllowedLatenessFiresAgainThenLateRecordsGoToTheSideOutp
   EXPECT_EQ(StatsOf(h.op()).late_records_dropped(), 0u);
 }
 
+// ---- Idle channels ------------------------------------------------------------------------
+
+TEST(WindowOperatorTest, EveryWindowClosesWhenTheChannelsFallIdleInAnyOrder) {
+  // Four upstream subtasks of a watched directory: 2 and 3 have no files and go idle; 0
+  // reads rows of the first two minutes; 1 reads one row ten minutes later and falls silent
+  // before 0 does. Then subtask 2 gets a file and comes back with rows after all of that.
+  JobBuilder job("idle-channels", 1);
+  auto s = job.source(NullSource<Ev>())
+               .key_by(&Ev::key)
+               .window(TumblingEventTimeWindows::of(60s))
+               .aggregate(CountSum(), ToRes());
+  OperatorHarness<Res> h(job.node(s.node_index()), {4});
+  h.Open();
+  h.SetChannelStatus(WatermarkStatus::kIdle, 2);
+  h.SetChannelStatus(WatermarkStatus::kIdle, 3);
+  h.ProcessElement(Ev{1, 10'000, 1}, 10'000);   // from 0
+  h.ProcessElement(Ev{1, 70'000, 2}, 70'000);   // from 0
+  h.ProcessElement(Ev{2, 700'000, 0}, 700'000);  // from 1
+  h.ProcessWatermark(694'999, 1);
+  h.ProcessWatermark(64'999, 0);
+  EXPECT_THAT(h.values(), ElementsAre(Res{1, 0, 60'000, 1, 1}));
+  h.SetChannelStatus(WatermarkStatus::kIdle, 1);  // subtask 0 still holds the watermark
+  EXPECT_THAT(h.values(), ElementsAre(Res{1, 0, 60'000, 1, 1}));
+  // The last active channel falls idle: nothing holds the watermark back any more, and it
+  // goes as far as subtask 1 got, closing [60 s, 120 s) before the output goes idle.
+  h.SetChannelStatus(WatermarkStatus::kIdle, 0);
+  EXPECT_THAT(h.values(), ElementsAre(Res{1, 0, 60'000, 1, 1}, Res{1, 60'000, 120'000, 1, 2}));
+  EXPECT_THAT(h.watermarks(), ElementsAre(64'999, 694'999));
+  EXPECT_EQ(h.collected().trace, "rwrwi");
+
+  // Subtask 2 returns with rows after the watermark: active again, and its watermark moves
+  // the operator's once it passes the one the others reached.
+  h.SetChannelStatus(WatermarkStatus::kActive, 2);
+  h.ProcessElement(Ev{3, 730'000, 4}, 730'000);
+  h.ProcessWatermark(600'000, 2);
+  EXPECT_THAT(h.watermarks(), ElementsAre(64'999, 694'999));
+  h.ProcessWatermark(779'999, 2);
+  EXPECT_THAT(h.watermarks(), ElementsAre(64'999, 694'999, 779'999));
+  EXPECT_THAT(h.values(), ElementsAre(Res{1, 0, 60'000, 1, 1}, Res{1, 60'000, 120'000, 1, 2},
+                                      Res{2, 660'000, 720'000, 1, 0},
+                                      Res{3, 720'000, 780'000, 1, 4}));
+}
+
 TEST(WindowOperatorTest, SlidingPanesFireAgainWithinLatenessAndCleanUp) {
   const OutputTag<Ev> late("late");
   JobBuilder job("panes", 1);
