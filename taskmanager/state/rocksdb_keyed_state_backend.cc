@@ -129,8 +129,9 @@ bool RocksDbStore::Find(int32_t, std::string_view key, std::string_view* value, 
 }
 
 void RocksDbStore::Pend(std::string_view key, std::string_view value, bool erased) {
-  auto it = pending_.find(absl::string_view(key.data(), key.size()));
-  if (it == pending_.end()) it = pending_.emplace(arena_.Copy(key), PendingWrite{}).first;
+  // One probe: the key is copied into the arena only when it is new.
+  auto it = pending_.lazy_emplace(absl::string_view(key.data(), key.size()),
+                                  [&](const auto& ctor) { ctor(arena_.Copy(key), PendingWrite{}); });
   // `value` may be a view into the arena (a value read back and stored again): copy first.
   it->second.value = erased ? absl::string_view() : arena_.Copy(value);
   it->second.erased = erased;
