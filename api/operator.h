@@ -241,11 +241,11 @@ class Output final : public OutputBase {
   bool has_targets() const { return !targets_.empty(); }
 
   void Collect(const T& value, EventTime timestamp) {
-    batch_.push_back(StreamRecord<T>{value, timestamp});
+    batch_.push_back(value, timestamp);
     if (batch_.size() == kBatchSize) Flush();
   }
   void Collect(T&& value, EventTime timestamp) {
-    batch_.push_back(StreamRecord<T>{std::move(value), timestamp});
+    batch_.push_back(std::move(value), timestamp);
     if (batch_.size() == kBatchSize) Flush();
   }
 
@@ -286,7 +286,7 @@ class Output final : public OutputBase {
       t.op->FlushOutputs();
     }
   }
-  std::vector<StreamRecord<T>> batch_;
+  RecordBatch<T> batch_;  // elements reused across batches
   std::vector<Target> targets_;
 };
 

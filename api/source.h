@@ -156,7 +156,7 @@ class ReaderOutput {
       out_->Collect(std::forward<U>(value), timestamp);
       return;
     }
-    batch_.push_back(StreamRecord<T>{std::forward<U>(value), timestamp});
+    batch_.push_back(std::forward<U>(value), timestamp);
     slots_.push_back(slot);
     if (batch_.size() == Output<T>::kBatchSize) Flush();
   }
@@ -164,7 +164,7 @@ class ReaderOutput {
   Output<T>* out_ = nullptr;
   SplitRecordSink<T>* sink_ = nullptr;
   WatermarkMultiplexer* watermarks_ = nullptr;
-  std::vector<StreamRecord<T>> batch_;  // reused: cleared, never shrunk
+  RecordBatch<T> batch_;  // elements reused across batches
   std::vector<uint32_t> slots_;
   uint64_t emitted_ = 0;
 };

@@ -8,6 +8,9 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+#include <utility>
+#include <vector>
 #include <string_view>
 
 namespace eddy {
@@ -30,6 +33,39 @@ template <typename T>
 struct StreamRecord {
   T value;
   EventTime timestamp = kNoTimestamp;
+};
+
+/// A batch of records whose elements outlive clear(): the next records are assigned into
+/// them, so records holding strings or vectors reuse their capacity instead of allocating
+/// (once the batch has warmed up, a record of a steady size costs no allocation).
+template <typename T>
+class RecordBatch {
+ public:
+  void reserve(size_t n) { items_.reserve(n); }
+  template <typename U>
+  void push_back(U&& value, EventTime timestamp) {
+    if constexpr (std::is_assignable_v<T&, U&&>) {
+      if (size_ < items_.size()) {
+        StreamRecord<T>& slot = items_[size_++];
+        slot.value = std::forward<U>(value);
+        slot.timestamp = timestamp;
+        return;
+      }
+    } else {
+      items_.resize(size_);
+    }
+    items_.push_back(StreamRecord<T>{std::forward<U>(value), timestamp});
+    ++size_;
+  }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  void clear() { size_ = 0; }
+  StreamRecord<T>* data() { return items_.data(); }
+  const StreamRecord<T>* data() const { return items_.data(); }
+
+ private:
+  std::vector<StreamRecord<T>> items_;
+  size_t size_ = 0;
 };
 
 /// Made by a source every `metrics.latency.interval` at processing time `marked_time` (ms
