@@ -8,6 +8,7 @@
 #pragma once
 
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -89,6 +90,17 @@ class KeyedOperator : public Base {
   void Close() override {
     if (backend_ != nullptr) (void)backend_->Dispose();
     Base::Close();
+  }
+
+  /// The input ended: processing-time timers still pending fire now, in time order, as if
+  /// processing time had run on, so that a bounded job's processing-time windows and
+  /// timeouts produce their results rather than being dropped.
+  void Finish() override {
+    if (timers_ != nullptr && timers_->num_timers(TimeDomain::kProcessingTime) > 0) {
+      timers_->advance_processing_time(std::numeric_limits<int64_t>::max(),
+                                       [this](const InternalTimer& t) { OnProcessingTime(t); });
+    }
+    Base::Finish();
   }
 
   KeyedStateBackend& backend() { return *backend_; }
