@@ -52,19 +52,22 @@ DataStream<Bid> Bids(DataStream<Event> events) {
       },
       "Bids");
 }
-DataStream<Person> Persons(DataStream<Event> events) {
+/// The fields of one kind a query reads (what a SQL planner's projection keeps): only they
+/// travel through shuffles and state.
+template <typename R, EventKind kKind, typename F>
+DataStream<R> Project(DataStream<Event> events, F project, std::string name) {
   return events.flat_map(
-      [](const Event& e, Collector<Person>& out) {
-        if (e.kind == EventKind::kPerson) out.collect(e.person);
+      [project](const Event& e, Collector<R>& out) {
+        if (e.kind != kKind) return;
+        if constexpr (kKind == EventKind::kBid) {
+          project(e.bid, out);
+        } else if constexpr (kKind == EventKind::kAuction) {
+          project(e.auction, out);
+        } else {
+          project(e.person, out);
+        }
       },
-      "Persons");
-}
-DataStream<Auction> Auctions(DataStream<Event> events) {
-  return events.flat_map(
-      [](const Event& e, Collector<Auction>& out) {
-        if (e.kind == EventKind::kAuction) out.collect(e.auction);
-      },
-      "Auctions");
+      std::move(name));
 }
 
 // ---- Sinks ----------------------------------------------------------------------------------
@@ -173,6 +176,18 @@ struct Seller {
 };
 EDDY_FIELDS(Seller, name, city, state);
 
+struct LocalPerson {
+  int64_t id = 0;
+  Seller seller;
+};
+EDDY_FIELDS(LocalPerson, id, seller);
+
+struct SellerAuction {
+  int64_t id = 0;
+  int64_t seller = 0;
+};
+EDDY_FIELDS(SellerAuction, id, seller);
+
 /// Keyed by seller / person id; either side may come first (an auction may name a person
 /// not yet registered), so each waits in state for the other.
 struct Q3Join {
@@ -182,21 +197,38 @@ struct Q3Join {
     seller = &store.get_state(ValueStateDescriptor<Seller>{"seller"});
     waiting = &store.get_list_state(ListStateDescriptor<int64_t>{"waiting-auctions"});
   }
-  void process_element1(const Auction& a, KeyedProcessContext<int64_t>&, Collector<Q3Row>& out) {
+  void process_element1(const SellerAuction& a, KeyedProcessContext<int64_t>&, Collector<Q3Row>& out) {
     if (std::optional<Seller> s = seller->value()) {
       out.collect(Q3Row{s->name, s->city, s->state, a.id});
     } else {
       waiting->add(a.id);
     }
   }
-  void process_element2(const Person& p, KeyedProcessContext<int64_t>&, Collector<Q3Row>& out) {
-    seller->update(Seller{p.name, p.city, p.state});
-    for (int64_t id : waiting->get()) out.collect(Q3Row{p.name, p.city, p.state, id});
+  void process_element2(const LocalPerson& p, KeyedProcessContext<int64_t>&, Collector<Q3Row>& out) {
+    seller->update(p.seller);
+    for (int64_t id : waiting->get()) {
+      out.collect(Q3Row{p.seller.name, p.seller.city, p.seller.state, id});
+    }
     waiting->clear();
   }
 };
 
 // ---- q4: average closing price per category ---------------------------------------------------
+
+struct AuctionSpan {
+  int64_t id = 0;
+  int64_t category = 0;
+  int64_t date_time = 0;
+  int64_t expires = 0;
+};
+EDDY_FIELDS(AuctionSpan, id, category, date_time, expires);
+
+struct BidPrice {
+  int64_t auction = 0;
+  int64_t price = 0;
+  int64_t date_time = 0;
+};
+EDDY_FIELDS(BidPrice, auction, price, date_time);
 
 struct OpenAuction {
   int64_t category = 0;
@@ -223,7 +255,7 @@ struct Q4Close {
     auction = &store.get_state(ValueStateDescriptor<OpenAuction>{"auction"});
     early = &store.get_list_state(ListStateDescriptor<std::pair<int64_t, int64_t>>{"early-bids"});
   }
-  void process_element1(const Auction& a, KeyedProcessContext<int64_t>& ctx, Collector<ClosingPrice>&) {
+  void process_element1(const AuctionSpan& a, KeyedProcessContext<int64_t>& ctx, Collector<ClosingPrice>&) {
     OpenAuction open{a.category, a.date_time, a.expires, -1, false};
     for (const auto& [t, price] : early->get()) {
       if (t >= open.start && t <= open.expires) open.max_price = std::max(open.max_price, price);
@@ -232,7 +264,7 @@ struct Q4Close {
     auction->update(open);
     ctx.register_event_time_timer(a.expires);
   }
-  void process_element2(const Bid& b, KeyedProcessContext<int64_t>&, Collector<ClosingPrice>&) {
+  void process_element2(const BidPrice& b, KeyedProcessContext<int64_t>&, Collector<ClosingPrice>&) {
     std::optional<OpenAuction> open = auction->value();
     if (!open) {
       early->add({b.date_time, b.price});
@@ -399,12 +431,18 @@ struct Q7Global {
 
 // ---- q8: new users who opened an auction in their first window -----------------------------
 
+struct PersonName {
+  int64_t id = 0;
+  std::string name;
+};
+EDDY_FIELDS(PersonName, id, name);
+
 /// Called for each (person, auction) pair of a key and window; pairs of one key and window
 /// come together when it fires, so remembering the last one emits each person once.
 struct Q8Pairs {
   int64_t last_id = -1;
   int64_t last_window = 0;
-  void process_element(const Person& p, const Auction&, WindowJoinContext<int64_t>& ctx,
+  void process_element(const PersonName& p, const int64_t&, WindowJoinContext<int64_t>& ctx,
                        Collector<Q8Row>& out) {
     const int64_t window = ctx.window().start;
     if (p.id == last_id && window == last_window) return;
@@ -458,16 +496,36 @@ EDDY_JOB(nexmark) {
              "Selection"),
          args, opts);
   } else if (query == "q3") {
-    auto auctions = Auctions(events)
-                        .filter([](const Auction& a) { return a.category == kQ3Category; })
-                        .key_by([](const Auction& a) { return a.seller; });
-    auto people = Persons(events)
-                      .filter([](const Person& p) { return Q3State(p.state); })
-                      .key_by([](const Person& p) { return p.id; });
+    auto auctions = Project<SellerAuction, EventKind::kAuction>(
+                        events,
+                        [](const Auction& a, Collector<SellerAuction>& out) {
+                          if (a.category == kQ3Category) out.collect(SellerAuction{a.id, a.seller});
+                        },
+                        "AuctionsInCategory")
+                        .key_by([](const SellerAuction& a) { return a.seller; });
+    auto people = Project<LocalPerson, EventKind::kPerson>(
+                      events,
+                      [](const Person& p, Collector<LocalPerson>& out) {
+                        if (Q3State(p.state)) out.collect(LocalPerson{p.id, {p.name, p.city, p.state}});
+                      },
+                      "PeopleInStates")
+                      .key_by([](const LocalPerson& p) { return p.id; });
     Emit(auctions.connect(people).process(Q3Join{}, "LocalItemSuggestion"), args, opts);
   } else if (query == "q4") {
-    auto auctions = Auctions(events).key_by([](const Auction& a) { return a.id; });
-    auto bids = Bids(events).key_by([](const Bid& b) { return b.auction; });
+    auto auctions = Project<AuctionSpan, EventKind::kAuction>(
+                        events,
+                        [](const Auction& a, Collector<AuctionSpan>& out) {
+                          out.collect(AuctionSpan{a.id, a.category, a.date_time, a.expires});
+                        },
+                        "AuctionSpans")
+                        .key_by([](const AuctionSpan& a) { return a.id; });
+    auto bids = Project<BidPrice, EventKind::kBid>(
+                    events,
+                    [](const Bid& b, Collector<BidPrice>& out) {
+                      out.collect(BidPrice{b.auction, b.price, b.date_time});
+                    },
+                    "BidPrices")
+                    .key_by([](const BidPrice& b) { return b.auction; });
     Emit(auctions.connect(bids)
              .process(Q4Close{}, "ClosingPrice")
              .key_by([](const ClosingPrice& c) { return c.category; })
@@ -475,11 +533,12 @@ EDDY_JOB(nexmark) {
          args, opts);
   } else if (query == "q5") {
     auto counts =
-        Bids(events)
-            .key_by([](const Bid& b) { return b.auction; })
+        Project<int64_t, EventKind::kBid>(
+            events, [](const Bid& b, Collector<int64_t>& out) { out.collect(b.auction); }, "Auctions")
+            .key_by([](int64_t auction) { return auction; })
             .window(SlidingEventTimeWindows::of(std::chrono::milliseconds(kQ5SizeMs),
                                                 std::chrono::milliseconds(kQ5SlideMs)))
-            .aggregate(aggregates::count<Bid>(),
+            .aggregate(aggregates::count<int64_t>(),
                        [](const int64_t& auction, const TimeWindow& w, const int64_t& n,
                           Collector<Q5Row>& out) { out.collect(Q5Row{auction, n, w.start}); },
                        "BidsPerAuction");
@@ -501,16 +560,24 @@ EDDY_JOB(nexmark) {
              .process(Q7Global{}, "HighestBid"),
          args, opts);
   } else if (query == "q8") {
-    auto people = Persons(events).key_by([](const Person& p) { return p.id; });
-    auto sellers = Auctions(events).key_by([](const Auction& a) { return a.seller; });
+    auto people = Project<PersonName, EventKind::kPerson>(
+                      events,
+                      [](const Person& p, Collector<PersonName>& out) { out.collect(PersonName{p.id, p.name}); },
+                      "PersonNames")
+                      .key_by([](const PersonName& p) { return p.id; });
+    auto sellers = Project<int64_t, EventKind::kAuction>(
+                       events, [](const Auction& a, Collector<int64_t>& out) { out.collect(a.seller); },
+                       "Sellers")
+                       .key_by([](int64_t seller) { return seller; });
     Emit(people.window_join(sellers, TumblingEventTimeWindows::of(std::chrono::milliseconds(kTumbleMs)))
              .process(Q8Pairs{}),
          args, opts);
   } else if (query == "q11") {
-    Emit(Bids(events)
-             .key_by([](const Bid& b) { return b.bidder; })
+    Emit(Project<int64_t, EventKind::kBid>(
+             events, [](const Bid& b, Collector<int64_t>& out) { out.collect(b.bidder); }, "Bidders")
+             .key_by([](int64_t bidder) { return bidder; })
              .window(EventTimeSessionWindows::with_gap(std::chrono::milliseconds(kSessionGapMs)))
-             .aggregate(aggregates::count<Bid>(),
+             .aggregate(aggregates::count<int64_t>(),
                         [](const int64_t& bidder, const TimeWindow& w, const int64_t& n,
                            Collector<BidderCount>& out) {
                           out.collect(BidderCount{bidder, n, w.start, w.end});
@@ -518,10 +585,11 @@ EDDY_JOB(nexmark) {
                         "UserSessions"),
          args, opts);
   } else if (query == "q12") {
-    Emit(Bids(events)
-             .key_by([](const Bid& b) { return b.bidder; })
+    Emit(Project<int64_t, EventKind::kBid>(
+             events, [](const Bid& b, Collector<int64_t>& out) { out.collect(b.bidder); }, "Bidders")
+             .key_by([](int64_t bidder) { return bidder; })
              .window(TumblingProcessingTimeWindows::of(std::chrono::milliseconds(kTumbleMs)))
-             .aggregate(aggregates::count<Bid>(),
+             .aggregate(aggregates::count<int64_t>(),
                         [](const int64_t& bidder, const TimeWindow& w, const int64_t& n,
                            Collector<BidderCount>& out) {
                           out.collect(BidderCount{bidder, n, w.start, w.end});
