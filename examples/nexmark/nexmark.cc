@@ -354,6 +354,36 @@ struct Q7Part {
 };
 EDDY_FIELDS(Q7Part, window_start, max_price, is_bid, bid);
 
+/// Routes each bid to its window (and a bid exactly on a window's end also to that window),
+/// dropping bids that cannot be a window's highest: one whose price is below the highest
+/// this subtask has already seen in that window (the window's highest is at least that).
+/// Only a filter: what it remembers (per subtask, not checkpointed) only decides how much
+/// passes, never the result.
+struct Q7Route {
+  int64_t window = INT64_MIN;  // the newest window seen and its highest price so far
+  int64_t max = -1;
+  int64_t prev_window = INT64_MIN;
+  int64_t prev_max = -1;
+  void operator()(const Event& e, Collector<Q7Bid>& out) {
+    if (e.kind != EventKind::kBid) return;
+    const Bid& b = e.bid;
+    const int64_t w = FloorTo(b.date_time, kTumbleMs);
+    if (w > window) {
+      prev_window = window;
+      prev_max = max;
+      window = w;
+      max = -1;
+    }
+    if (w != window || b.price >= max) {
+      if (w == window) max = b.price;
+      out.collect(Q7Bid{w, true, b});
+    }
+    if (b.date_time == w && !(w - kTumbleMs == prev_window && b.price < prev_max)) {
+      out.collect(Q7Bid{w - kTumbleMs, false, b});
+    }
+  }
+};
+
 constexpr int64_t kQ7Buckets = 16;
 
 /// Stage 1, keyed by (window, auction bucket): the bucket's highest own price and the bids
@@ -545,14 +575,7 @@ EDDY_JOB(nexmark) {
     Emit(counts.key_by([](const Q5Row& r) { return r.window_start; }).process(Q5Top{}, "HotItems"),
          args, opts, [](const Q5Row& r) { return FirstEventAt(r.window_start + kQ5SizeMs); });
   } else if (query == "q7") {
-    auto routed = events.flat_map(
-        [](const Event& e, Collector<Q7Bid>& out) {
-          if (e.kind != EventKind::kBid) return;
-          const int64_t w = FloorTo(e.bid.date_time, kTumbleMs);
-          out.collect(Q7Bid{w, true, e.bid});
-          if (e.bid.date_time == w) out.collect(Q7Bid{w - kTumbleMs, false, e.bid});
-        },
-        "RouteToWindows");
+    auto routed = events.flat_map(Q7Route{}, "RouteToWindows");
     Emit(routed
              .key_by([](const Q7Bid& b) { return b.window_start * kQ7Buckets + b.bid.auction % kQ7Buckets; })
              .process(Q7Local{}, "LocalHighest")
