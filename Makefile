@@ -4,7 +4,7 @@ BUILD_DIR := build
 JOBS ?= $(shell nproc)
 DEPS_STAMP := $(BUILD_DIR)/.deps-installed
 
-.PHONY: all deps build test test-unit test-e2e run stop bench bench-smoke release format clean
+.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke release format clean
 
 all: build
 
@@ -49,8 +49,16 @@ stop:
 release: $(DEPS_STAMP)
 	cmake --preset release && cmake --build --preset release -j $(JOBS)
 
+# `make bench`: the pipeline table. `make bench-nexmark`: every Nexmark query as the COST loop,
+# on `eddy local` and on a local cluster of processes (heap and RocksDB state), events/s per
+# core next to the loop's, and q0/q5 latency (bench/nexmark/run.py, about 15 min on 2 cores;
+# options via NEXMARK_ARGS, e.g. NEXMARK_ARGS="--queries q0,q5 --markdown nexmark.md").
 bench: release
 	build/release/bin/eddy-bench-pipeline
+
+bench-nexmark: release
+	python3 bench/nexmark/run.py --bin-dir $(BUILD_DIR)/release/bin \
+	  --examples-dir $(BUILD_DIR)/release/examples $(NEXMARK_ARGS)
 
 # Every bench program once on a small input (ctest label bench, bench/CMakeLists.txt), in the
 # optimized build: what CI runs so that no benchmark breaks unseen.

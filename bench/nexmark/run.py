@@ -376,18 +376,24 @@ class Runner:
         self.submit(r, self.log_path(query, "cluster", backend), self.engine_args(query, r.events))
         return r
 
-    def run_latency(self, query, throughput):
-        rate = max(1, int(throughput / 2))
+    def run_latency(self, query, base):
+        """q0 or q5 at half the events/s (wall) of its cluster run `base`, for about 15 s."""
+        rate = max(1, int(base.events_per_second / 2))
         events = max(100000, rate * 15)
         r = Result(query, "cluster", "hashmap", self.args.parallelism, events)
         out_dir = os.path.join(self.work_dir, "latency-" + query)
         shutil.rmtree(out_dir, ignore_errors=True)
-        start_at = int(time.time() * 1000) + 3000  # deployed before event 0 is due
+        # Event 0 is due 3 s after the submission, so that the job is deployed by then; longer
+        # if the throughput run spent longer outside the job (loading the library, uploading).
+        overhead = base.wall - base.job_seconds if base.job_seconds is not None else 0.0
+        lead = max(3.0, round(overhead + 2.0, 1))
+        start_at = int(time.time() * 1000 + lead * 1000)
         job_args = self.engine_args(query, events) + [
             "--rate", str(rate), "--start-at", str(start_at), "--latency-output", out_dir]
-        progress("%s latency on the cluster (hashmap, p=%d): %s events at %s events/s ..."
-                 % (query, r.p, fmt_int(events), fmt_int(rate)))
+        progress("%s latency on the cluster (hashmap, p=%d): %s events at %s events/s, event 0 due "
+                 "in %.1f s ..." % (query, r.p, fmt_int(events), fmt_int(rate), lead))
         lat = {"query": query, "backend": "hashmap", "p": r.p, "rate": rate, "events": events,
+               "lead": lead,
                "rows": None, "p50": None, "p99": None, "max": None, "error": None}
         if not self.submit(r, self.log_path(query, "latency"), job_args):
             lat["error"] = r.error
@@ -450,10 +456,10 @@ class Runner:
                 base = [r for r in self.results
                         if r.query == q and r.mode == "cluster" and r.backend == "hashmap" and not r.error]
                 if not base:
-                    self.notes.append("%s latency skipped: it needs the cluster hashmap run of %s "
-                                      "(--modes cluster, --backends hashmap)" % (q, q))
+                    self.notes.append("%s latency skipped: it needs a successful cluster hashmap "
+                                      "run of %s (--modes cluster, --backends hashmap)" % (q, q))
                     continue
-                self.latencies.append(self.run_latency(q, base[0].events_per_second))
+                self.latencies.append(self.run_latency(q, base[0]))
 
     def check_rows(self, r):
         cost = self.cost_of(r.query)
@@ -512,11 +518,12 @@ def results_table(runner):
 
 
 def latency_table(runner):
-    header = ["query", "mode", "backend", "p", "rate events/s", "events", "rows", "p50 ms", "p99 ms",
-              "max ms"]
+    header = ["query", "mode", "backend", "p", "rate events/s", "events", "lead s", "rows", "p50 ms",
+              "p99 ms", "max ms"]
     rows = []
     for l in runner.latencies:
-        row = [l["query"], "cluster", l["backend"], str(l["p"]), fmt_int(l["rate"]), fmt_int(l["events"])]
+        row = [l["query"], "cluster", l["backend"], str(l["p"]), fmt_int(l["rate"]), fmt_int(l["events"]),
+               fmt_f(l["lead"], 1)]
         if l["error"]:
             rows.append(row + ["FAILED: " + l["error"].splitlines()[0], "", "", ""])
         else:
@@ -595,8 +602,9 @@ EXPLANATION = [
 ]
 LATENCY_EXPLANATION = (
     "Latency: the cluster (hashmap) at half the events/s (wall) of its throughput run, 15 s of "
-    "events (at least 100,000), event 0 due 3 s after submission; how late each row reached the "
-    "sink from when the event that completed it was due (bucket upper bounds).")
+    "events (at least 100,000), event 0 due `lead s` after submission (3 s, or the throughput run's "
+    "time outside the job + 2 s if longer); how late each row reached the sink from when the event "
+    "that completed it was due (histogram bucket upper bounds).")
 
 
 # ---- Main -------------------------------------------------------------------------------------

@@ -64,17 +64,23 @@ void NextString(JavaRandom& random, int max_length, std::string* out) {
 /// Beam's nextExactString: six letters per nextInt(); a negative draw's remainder is
 /// negative, so characters below 'a' occur, as in Java.
 void NextExactString(JavaRandom& random, int length, std::string* out) {
-  out->clear();
-  int32_t rnd = 0;
-  int n = 0;
-  while (length-- > 0) {
-    if (n == 0) {
-      rnd = random.NextInt();
-      n = 6;
+  out->resize(static_cast<size_t>(length));  // keeps the capacity: no allocation once grown
+  char* p = out->data();
+  // Six characters per draw; Java's % and / truncate towards zero, as C++'s do.
+  int k = 0;
+  for (; k + 6 <= length; k += 6) {
+    int32_t rnd = random.NextInt();
+    for (int j = 0; j < 6; ++j) {
+      p[k + j] = static_cast<char>('a' + rnd % 26);
+      rnd /= 26;
     }
-    out->push_back(static_cast<char>('a' + rnd % 26));
-    rnd /= 26;
-    --n;
+  }
+  if (k < length) {
+    int32_t rnd = random.NextInt();
+    for (; k < length; ++k) {
+      p[k] = static_cast<char>('a' + rnd % 26);
+      rnd /= 26;
+    }
   }
 }
 
