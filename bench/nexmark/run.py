@@ -709,10 +709,11 @@ def main(argv):
     total = time.monotonic() - START
 
     t_header, t_rows = results_table(runner)
-    sections_text = [text_table(t_header, t_rows)]
-    sections_md = [markdown_table(t_header, t_rows)]
-    sections_text += EXPLANATION
-    sections_md += EXPLANATION
+    if t_rows:
+        sections_text = [text_table(t_header, t_rows)] + EXPLANATION
+        sections_md = [markdown_table(t_header, t_rows)] + EXPLANATION
+    else:
+        sections_text = sections_md = ["(no run finished)"]
     if runner.latencies:
         l_header, l_rows = latency_table(runner)
         sections_text += ["", text_table(l_header, l_rows), LATENCY_EXPLANATION]

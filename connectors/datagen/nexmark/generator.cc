@@ -68,12 +68,19 @@ void NextExactString(JavaRandom& random, int length, std::string* out) {
   char* p = out->data();
   // Six characters per draw; Java's % and / truncate towards zero, as C++'s do.
   int k = 0;
+  // Java divides by 26 again per character; truncated division nests ((r / a) / b ==
+  // r / (a * b)), so the six quotients are computed independently of one another, which
+  // breaks the chain of dependent divisions.
   for (; k + 6 <= length; k += 6) {
-    int32_t rnd = random.NextInt();
-    for (int j = 0; j < 6; ++j) {
-      p[k + j] = static_cast<char>('a' + rnd % 26);
-      rnd /= 26;
-    }
+    const int32_t r = random.NextInt();
+    const int32_t q1 = r / 26, q2 = r / 676, q3 = r / 17576, q4 = r / 456976,
+                  q5 = r / 11881376, q6 = r / 308915776;
+    p[k + 0] = static_cast<char>('a' + (r - 26 * q1));
+    p[k + 1] = static_cast<char>('a' + (q1 - 26 * q2));
+    p[k + 2] = static_cast<char>('a' + (q2 - 26 * q3));
+    p[k + 3] = static_cast<char>('a' + (q3 - 26 * q4));
+    p[k + 4] = static_cast<char>('a' + (q4 - 26 * q5));
+    p[k + 5] = static_cast<char>('a' + (q5 - 26 * q6));
   }
   if (k < length) {
     int32_t rnd = random.NextInt();
