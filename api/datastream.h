@@ -123,6 +123,16 @@ class ProcessOperator final : public OneInputStreamOperator<In> {
       f_(r.value, context_, collector_);
     }
   }
+  /// F may have on_watermark(EventTime, ProcessContext&, Collector<Out>&), called before the
+  /// watermark moves on: what it emits comes before the watermark (e.g. a local
+  /// pre-aggregation flushing what the watermark completed; a bounded input ends with MAX).
+  void OnWatermark(EventTime watermark) override {
+    if constexpr (requires { f_.on_watermark(watermark, context_, collector_); }) {
+      context_.set_timestamp(kNoTimestamp);
+      f_.on_watermark(watermark, context_, collector_);
+    }
+    OneInputStreamOperator<In>::OnWatermark(watermark);
+  }
   void Close() override { CloseFunction(f_); }
 
  private:

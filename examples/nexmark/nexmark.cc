@@ -27,6 +27,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -311,6 +312,52 @@ struct MostBids {
 };
 EDDY_FIELDS(MostBids, max, auctions);
 
+/// A partial count of bids per auction (or bidder), from a local pre-aggregation.
+struct AuctionCount {
+  int64_t auction = 0;
+  int64_t count = 0;
+};
+EDDY_FIELDS(AuctionCount, auction, count);
+
+/// q5's local phase (Flink's two-phase aggregation): each source subtask counts bids per
+/// (2 s pane, auction) and sends a pane's counts on, timestamped at the pane's last
+/// millisecond, once the watermark has passed the pane; the windows then add up counts
+/// instead of bids. Exact: a pane's counts come before the watermark that completes it.
+struct Q5LocalCount {
+  std::unordered_map<uint64_t, int64_t> counts;  // (pane index << 32 | auction) -> bids
+  void operator()(const Event& e, ProcessContext&, Collector<AuctionCount>&) {
+    if (e.kind != EventKind::kBid) return;
+    const auto pane = static_cast<uint64_t>(FloorTo(e.bid.date_time, kQ5SlideMs) / kQ5SlideMs);
+    ++counts[(pane << 32) | static_cast<uint32_t>(e.bid.auction)];
+  }
+  void on_watermark(EventTime watermark, ProcessContext&, Collector<AuctionCount>& out) {
+    for (auto it = counts.begin(); it != counts.end();) {
+      const int64_t pane_end = static_cast<int64_t>(it->first >> 32) * kQ5SlideMs + kQ5SlideMs;
+      if (pane_end - 1 > watermark) {
+        ++it;
+        continue;
+      }
+      out.collect_with_timestamp(
+          AuctionCount{static_cast<int64_t>(static_cast<uint32_t>(it->first)), it->second},
+          pane_end - 1);
+      it = counts.erase(it);
+    }
+  }
+};
+
+/// q12's local phase: bids per bidder since the last watermark (processing-time windows
+/// are the receiving subtask's, so only how often counts travel changes).
+struct Q12LocalCount {
+  std::unordered_map<int64_t, int64_t> counts;
+  void operator()(const Event& e, ProcessContext&, Collector<AuctionCount>&) {
+    if (e.kind == EventKind::kBid) ++counts[e.bid.bidder];
+  }
+  void on_watermark(EventTime, ProcessContext&, Collector<AuctionCount>& out) {
+    for (const auto& [bidder, n] : counts) out.collect(AuctionCount{bidder, n});
+    counts.clear();
+  }
+};
+
 /// Keyed by window start: every auction's count in the window arrives before the watermark
 /// passes the window's end; then the auctions with the most bids (ties kept) are emitted.
 struct Q5Top {
@@ -563,12 +610,11 @@ EDDY_JOB(nexmark) {
          args, opts);
   } else if (query == "q5") {
     auto counts =
-        Project<int64_t, EventKind::kBid>(
-            events, [](const Bid& b, Collector<int64_t>& out) { out.collect(b.auction); }, "Auctions")
-            .key_by([](int64_t auction) { return auction; })
+        events.process(Q5LocalCount{}, "LocalBidsPerAuction")
+            .key_by([](const AuctionCount& c) { return c.auction; })
             .window(SlidingEventTimeWindows::of(std::chrono::milliseconds(kQ5SizeMs),
                                                 std::chrono::milliseconds(kQ5SlideMs)))
-            .aggregate(aggregates::count<int64_t>(),
+            .aggregate(aggregates::sum<AuctionCount>(&AuctionCount::count),
                        [](const int64_t& auction, const TimeWindow& w, const int64_t& n,
                           Collector<Q5Row>& out) { out.collect(Q5Row{auction, n, w.start}); },
                        "BidsPerAuction");
@@ -608,11 +654,10 @@ EDDY_JOB(nexmark) {
                         "UserSessions"),
          args, opts);
   } else if (query == "q12") {
-    Emit(Project<int64_t, EventKind::kBid>(
-             events, [](const Bid& b, Collector<int64_t>& out) { out.collect(b.bidder); }, "Bidders")
-             .key_by([](int64_t bidder) { return bidder; })
+    Emit(events.process(Q12LocalCount{}, "LocalBidsPerBidder")
+             .key_by([](const AuctionCount& c) { return c.auction; })
              .window(TumblingProcessingTimeWindows::of(std::chrono::milliseconds(kTumbleMs)))
-             .aggregate(aggregates::count<int64_t>(),
+             .aggregate(aggregates::sum<AuctionCount>(&AuctionCount::count),
                         [](const int64_t& bidder, const TimeWindow& w, const int64_t& n,
                            Collector<BidderCount>& out) {
                           out.collect(BidderCount{bidder, n, w.start, w.end});
