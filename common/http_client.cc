@@ -187,6 +187,7 @@ absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_vi
   if (ec) return StepError(ec, "send request to", full_url, timeout);
 
   beast::flat_buffer buffer;
+  buffer.reserve(256 * 1024);  // reads fill its free capacity (else 512 bytes each)
   http::response_parser<http::string_body> parser;
   parser.body_limit(boost::none);  // callers ask for what they want; no silent truncation
   stream.expires_at(deadline);

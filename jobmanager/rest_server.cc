@@ -182,8 +182,13 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
 // from elsewhere.
 class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
  public:
+  static constexpr size_t kReadBufferBytes = 256 * 1024;
   Session(std::shared_ptr<Impl> server, tcp::socket socket)
-      : server_(std::move(server)), stream_(std::move(socket)) {}
+      : server_(std::move(server)), stream_(std::move(socket)) {
+    // Reads take what fits the buffer's free capacity: without room they would be 512
+    // bytes each (a 14 MB upload took 28,000 reads).
+    buffer_.reserve(kReadBufferBytes);
+  }
 
   ~Session() {
     std::lock_guard<std::mutex> lock(server_->mu);

@@ -75,13 +75,17 @@ def run_measured(cmd, log_path, timeout, env=None):
     """Runs cmd with its output in log_path; returns (exit code, wall s, CPU s of the child).
 
     The CPU time is the child's user + system time (os.wait4), threads included. A run longer
-    than `timeout` is killed (exit code None)."""
+    than `timeout` is killed (exit code None); one that cannot start has exit code 127."""
     with open(log_path, "w") as log:
         log.write("$ %s\n" % shlex.join(cmd))
         log.flush()
         t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, env=env)
+        except OSError as e:  # e.g. the binary is being relinked right now
+            log.write("cannot run %s: %s\n" % (cmd[0], e))
+            return 127, 0.0, 0.0
     timed_out = threading.Event()
 
     def kill():
