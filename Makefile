@@ -51,7 +51,7 @@ release: $(DEPS_STAMP)
 
 # `make bench`: the pipeline table. `make bench-nexmark`: every Nexmark query as the COST loop,
 # on `eddy local` and on a local cluster of processes (heap and RocksDB state), events/s per
-# core next to the loop's, and q0/q5 latency (bench/nexmark/run.py, about 15 min on 2 cores;
+# core next to the loop's, and q0/q5 latency (bench/nexmark/run.py, about 5 min on 2 cores;
 # options via NEXMARK_ARGS, e.g. NEXMARK_ARGS="--queries q0,q5 --markdown nexmark.md").
 bench: release
 	build/release/bin/eddy-bench-pipeline

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -62,6 +63,9 @@ class NexmarkReader final : public SourceReader<Event> {
   InputStatus PollNext(ReaderOutput<Event>& out) override {
     SplitOutput<Event> split = out.ForSplit(kNexmarkSplit);
     const bool bounded = opts_.events >= 0;
+    const bool paced = opts_.events_per_second > 0;
+    // With a rate: the events due by now (one clock read per call, not per event).
+    const int64_t last_due = paced ? LastDueEvent() : std::numeric_limits<int64_t>::max();
     int emitted = 0;
     // Skipped kinds cost an index test each; bound the work per call all the same.
     for (int steps = 0; emitted < kBatchRecords && steps < 64 * kBatchRecords; ++steps) {
@@ -72,7 +76,10 @@ class NexmarkReader final : public SourceReader<Event> {
       const int64_t i = next_;
       const EventKind kind = KindOf(i);
       if ((opts_.kinds & KindBit(kind)) != 0) {
-        if (opts_.events_per_second > 0 && !Due(i)) return InputStatus::kNothingAvailable;
+        if (i > last_due) {
+          WakeWhenDue(i);
+          return InputStatus::kNothingAvailable;
+        }
         event_.kind = kind;
         switch (kind) {
           case EventKind::kPerson: GeneratePerson(i, &event_.person); break;
@@ -92,17 +99,25 @@ class NexmarkReader final : public SourceReader<Event> {
   }
 
  private:
-  /// True if event `i` is due; else asks to be woken when it is.
-  bool Due(int64_t i) {
-    const auto due = std::chrono::system_clock::time_point(
-        std::chrono::microseconds(static_cast<int64_t>(DueTimeMs(opts_, i) * 1000.0)));
-    const auto now = std::chrono::system_clock::now();
-    if (due <= now) return true;
-    if (waker_ != nullptr) {
-      waker_->WakeAt(RateSchedule::Clock::now() +
-                     std::chrono::duration_cast<RateSchedule::Clock::duration>(due - now));
-    }
-    return false;
+  static int64_t NowUs() {
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+
+  /// The last event number due by now (-1 before event 0 is).
+  int64_t LastDueEvent() const {
+    const double elapsed_s = static_cast<double>(NowUs() - opts_.start_at_ms * 1000) / 1e6;
+    if (elapsed_s < 0) return -1;
+    return static_cast<int64_t>(elapsed_s * opts_.events_per_second);
+  }
+
+  /// Asks to be woken when event `i` is due.
+  void WakeWhenDue(int64_t i) {
+    if (waker_ == nullptr) return;
+    const auto wait = std::chrono::microseconds(
+        std::max<int64_t>(static_cast<int64_t>(DueTimeMs(opts_, i) * 1000.0) - NowUs(), 0));
+    waker_->WakeAt(RateSchedule::Clock::now() + wait);
   }
 
   SourceOptions opts_;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -164,6 +165,42 @@ TEST(NexmarkSourceTest, RoundTripsThroughSerde) {
     EXPECT_EQ(back.kind, e.kind);
     EXPECT_EQ(Key(back), bytes);
   }
+}
+
+
+TEST(NexmarkSourceTest, PacedSourceEmitsOnlyTheEventsDueByNow) {
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  SourceOptions opts;
+  opts.events = 100'000;
+  opts.events_per_second = 1000;
+  testing::CollectingInput<Event> sink;
+  Output<Event> out;
+  out.AddTarget(ErasedInput::Of<Event>(&sink, &sink));
+  ReaderOutput<Event> reader_out(&out);
+  RuntimeContext rt;
+  testing::RecordingWaker waker;
+
+  // Event 0 is due in a minute: nothing yet, and the reader asks to be woken then.
+  opts.start_at_ms = now_ms + 60'000;
+  auto later = source(opts).factory();
+  later->Open(rt, &waker);
+  EXPECT_EQ(later->PollNext(reader_out), InputStatus::kNothingAvailable);
+  out.Flush();
+  EXPECT_TRUE(sink.records.empty());
+  EXPECT_GT(waker.wake_at, std::chrono::steady_clock::now() + std::chrono::seconds(50));
+
+  // Started 100 ms ago at 1000/s: events 0..~100 are due, not the rest.
+  opts.start_at_ms = now_ms - 100;
+  auto started = source(opts).factory();
+  started->Open(rt, &waker);
+  InputStatus status = InputStatus::kMoreAvailable;
+  while (status == InputStatus::kMoreAvailable) status = started->PollNext(reader_out);
+  out.Flush();
+  EXPECT_EQ(status, InputStatus::kNothingAvailable);
+  EXPECT_GE(sink.records.size(), 100u);
+  EXPECT_LT(sink.records.size(), 2000u);  // far from all 100,000
 }
 
 }  // namespace
