@@ -347,14 +347,15 @@ class Runner:
         return r
 
     def submit(self, r, log, job_args):
-        """`eddy run --wait` on the cluster; fills r.wall, r.cpu (JobManager + TaskManagers),
+        """`eddy run --wait` on the cluster; fills r.wall, r.cpu (JobManager + TaskManagers +
+        the `eddy` client that uploads the job),
         r.job_seconds and r.rows. Returns False (r.error set) if the job did not finish."""
         self.cluster.ensure_running()
         pids = self.cluster.pids()
         before = {name: cpu_ticks(pid) for name, pid in pids.items()}
         cmd = [self.eddy, "-m", self.cluster.url, "run", "--wait", self.job, "-p", str(r.p),
                "-D", "state.backend.type=" + r.backend] + job_args
-        code, wall, _ = run_measured(cmd, log, self.args.run_timeout)
+        code, wall, client_cpu = run_measured(cmd, log, self.args.run_timeout)
         gone = [name for name, pid in pids.items() if not alive(pid)]
         if gone:
             self.fail(r, "cluster process(es) %s exited during the job" % ", ".join(gone), log,
@@ -368,7 +369,8 @@ class Runner:
                 self.cluster.cancel(self.eddy, job_id)
             return False
         r.wall = wall
-        r.cpu = sum(after[n] - before[n] for n in pids) / float(os.sysconf("SC_CLK_TCK"))
+        r.cpu = (sum(after[n] - before[n] for n in pids) / float(os.sysconf("SC_CLK_TCK")) +
+                 (client_cpu or 0.0))
         r.rows = parse_records_out(log)
         job = self.cluster.job(job_id) if job_id else None
         if job and job.get("duration", -1) >= 0:
@@ -601,7 +603,7 @@ EXPLANATION = [
     "local` (JobManager and TaskManagers in one process), CPU = the process's user+sys. cluster: "
     "`eddy run --wait` on a JobManager + %d TaskManager processes, wall = the CLI's (upload, "
     "deployment and all), job s = the JobManager's start-to-end time, CPU = user+sys of the "
-    "JobManager and TaskManagers during the job." % CLUSTER_TASKMANAGERS,
+    "JobManager and TaskManagers during the job plus the CLI's (job start included)." % CLUSTER_TASKMANAGERS,
     "events/s per core = events / CPU s; engine/COST per core = that figure over the COST loop's.",
 ]
 LATENCY_EXPLANATION = (
