@@ -8,6 +8,7 @@
 namespace eddy {
 namespace {
 constexpr int kIoThreads = 2;
+constexpr int kRestThreads = 2;
 
 int64_t MillisSince(TaskManagerInfo::Clock::time_point then) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(TaskManagerInfo::Clock::now() -
@@ -25,7 +26,7 @@ JobManager::JobManager(Config config)
                       .max_frame_bytes = static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
                       .frame_timeout = config_.GetDuration(opt::kRpcTimeout)},
                   "jobmanager"),
-      rest_server_(io_, static_cast<size_t>(config_.GetMemorySize(opt::kRestMaxContentLength))),
+      rest_server_(rest_io_, static_cast<size_t>(config_.GetMemorySize(opt::kRestMaxContentLength))),
       blobs_(config_.GetString(opt::kJobManagerBlobDir)),
       expiry_timer_(io_) {}
 
@@ -60,7 +61,9 @@ absl::Status JobManager::Start() {
   dispatcher_->Start();
   work_ = std::make_unique<decltype(work_)::element_type>(io_.get_executor());
   ScheduleExpiryCheck();
+  rest_work_ = std::make_unique<decltype(rest_work_)::element_type>(rest_io_.get_executor());
   for (int i = 0; i < kIoThreads; ++i) threads_.emplace_back([this] { io_.run(); });
+  for (int i = 0; i < kRestThreads; ++i) threads_.emplace_back([this] { rest_io_.run(); });
   started_ = true;
   EDDY_LOG(INFO) << "JobManager " << EDDY_VERSION << " session " << session_
                  << ": rpc on " << config_.GetString(opt::kJobManagerRpcAddress) << ":" << rpc_port_
@@ -79,7 +82,9 @@ void JobManager::Stop() {
   if (dispatcher_) dispatcher_->Stop();
   boost::asio::post(io_, [this] { expiry_timer_.cancel(); });
   work_.reset();
+  rest_work_.reset();
   io_.stop();
+  rest_io_.stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
   EDDY_LOG(INFO) << "JobManager stopped";

@@ -54,8 +54,12 @@ class JobManager {
   Config config_;
   std::string session_;
   std::atomic<bool> stopping_{false};
-  boost::asio::io_context io_;
+  boost::asio::io_context io_;  // control RPC, dispatcher, timers
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  // REST (uploads, job library downloads) on threads of its own: serving a large library
+  // to several TaskManagers must not hold up their heartbeats.
+  boost::asio::io_context rest_io_;
+  std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> rest_work_;
   std::vector<std::thread> threads_;
   TaskManagerRegistry registry_;
   rpc::RpcServer rpc_server_;

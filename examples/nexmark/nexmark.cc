@@ -46,13 +46,6 @@ namespace nx = eddy::connectors::nexmark;
 
 // ---- Event streams ------------------------------------------------------------------------
 
-DataStream<Bid> Bids(DataStream<Event> events) {
-  return events.flat_map(
-      [](const Event& e, Collector<Bid>& out) {
-        if (e.kind == EventKind::kBid) out.collect(e.bid);
-      },
-      "Bids");
-}
 /// The fields of one kind a query reads (what a SQL planner's projection keeps): only they
 /// travel through shuffles and state.
 template <typename R, EventKind kKind, typename F>
@@ -167,6 +160,21 @@ void Emit(DataStream<Row> rows, const JobArgs& args, const nx::SourceOptions& op
     rows.sink(connectors::discard<Row>());
   }
 }
+
+// ---- q1: currency conversion -----------------------------------------------------------------
+
+/// Fills one reused row (its `extra` keeps its capacity), so converting allocates nothing.
+struct Q1Convert {
+  Q1Row row;
+  void operator()(const Bid& b, Collector<Q1Row>& out) {
+    row.auction = b.auction;
+    row.bidder = b.bidder;
+    row.price_thousandths = b.price * kQ1RateThousandths;
+    row.date_time = b.date_time;
+    row.extra = b.extra;
+    out.collect(std::as_const(row));
+  }
+};
 
 // ---- q3: people in OR, ID or CA and their auctions in category 10 ---------------------------
 
@@ -325,10 +333,9 @@ EDDY_FIELDS(AuctionCount, auction, count);
 /// instead of bids. Exact: a pane's counts come before the watermark that completes it.
 struct Q5LocalCount {
   std::unordered_map<uint64_t, int64_t> counts;  // (pane index << 32 | auction) -> bids
-  void operator()(const Event& e, ProcessContext&, Collector<AuctionCount>&) {
-    if (e.kind != EventKind::kBid) return;
-    const auto pane = static_cast<uint64_t>(FloorTo(e.bid.date_time, kQ5SlideMs) / kQ5SlideMs);
-    ++counts[(pane << 32) | static_cast<uint32_t>(e.bid.auction)];
+  void operator()(const Bid& b, ProcessContext&, Collector<AuctionCount>&) {
+    const auto pane = static_cast<uint64_t>(FloorTo(b.date_time, kQ5SlideMs) / kQ5SlideMs);
+    ++counts[(pane << 32) | static_cast<uint32_t>(b.auction)];
   }
   void on_watermark(EventTime watermark, ProcessContext&, Collector<AuctionCount>& out) {
     for (auto it = counts.begin(); it != counts.end();) {
@@ -349,9 +356,7 @@ struct Q5LocalCount {
 /// are the receiving subtask's, so only how often counts travel changes).
 struct Q12LocalCount {
   std::unordered_map<int64_t, int64_t> counts;
-  void operator()(const Event& e, ProcessContext&, Collector<AuctionCount>&) {
-    if (e.kind == EventKind::kBid) ++counts[e.bid.bidder];
-  }
+  void operator()(const Bid& b, ProcessContext&, Collector<AuctionCount>&) { ++counts[b.bidder]; }
   void on_watermark(EventTime, ProcessContext&, Collector<AuctionCount>& out) {
     for (const auto& [bidder, n] : counts) out.collect(AuctionCount{bidder, n});
     counts.clear();
@@ -411,9 +416,7 @@ struct Q7Route {
   int64_t max = -1;
   int64_t prev_window = INT64_MIN;
   int64_t prev_max = -1;
-  void operator()(const Event& e, Collector<Q7Bid>& out) {
-    if (e.kind != EventKind::kBid) return;
-    const Bid& b = e.bid;
+  void operator()(const Bid& b, Collector<Q7Bid>& out) {
     const int64_t w = FloorTo(b.date_time, kTumbleMs);
     if (w > window) {
       prev_window = window;
@@ -550,38 +553,32 @@ EDDY_JOB(nexmark) {
   opts.events_per_second = args.get_double("rate", 0);
   opts.start_at_ms = args.get_int("start-at", 0);
   opts.kinds = KindsOf(query);
-  auto events = job.source(nx::source(opts), monotonous());
+  // Queries of bids alone read Bid records straight from the source; the others Events.
+  auto bids = [&] { return job.source(nx::bids(opts), monotonous()); };
+  auto events = [&] { return job.source(nx::source(opts), monotonous()); };
 
   if (query == "q0") {
-    Emit(Bids(events), args, opts, [](const Bid& b) { return FirstEventAt(b.date_time); });
+    Emit(bids(), args, opts, [](const Bid& b) { return FirstEventAt(b.date_time); });
   } else if (query == "q1") {
-    Emit(events.flat_map(
-             [](const Event& e, Collector<Q1Row>& out) {
-               if (e.kind != EventKind::kBid) return;
-               const Bid& b = e.bid;
-               out.collect(Q1Row{b.auction, b.bidder, b.price * kQ1RateThousandths, b.date_time, b.extra});
-             },
-             "CurrencyConversion"),
-         args, opts);
+    Emit(bids().flat_map(Q1Convert{}, "CurrencyConversion"), args, opts);
   } else if (query == "q2") {
-    Emit(events.flat_map(
-             [](const Event& e, Collector<Q2Row>& out) {
-               if (e.kind == EventKind::kBid && e.bid.auction % kQ2Modulus == 0) {
-                 out.collect(Q2Row{e.bid.auction, e.bid.price});
-               }
+    Emit(bids().flat_map(
+             [](const Bid& b, Collector<Q2Row>& out) {
+               if (b.auction % kQ2Modulus == 0) out.collect(Q2Row{b.auction, b.price});
              },
              "Selection"),
          args, opts);
   } else if (query == "q3") {
+    auto all = events();
     auto auctions = Project<SellerAuction, EventKind::kAuction>(
-                        events,
+                        all,
                         [](const Auction& a, Collector<SellerAuction>& out) {
                           if (a.category == kQ3Category) out.collect(SellerAuction{a.id, a.seller});
                         },
                         "AuctionsInCategory")
                         .key_by([](const SellerAuction& a) { return a.seller; });
     auto people = Project<LocalPerson, EventKind::kPerson>(
-                      events,
+                      all,
                       [](const Person& p, Collector<LocalPerson>& out) {
                         if (Q3State(p.state)) out.collect(LocalPerson{p.id, {p.name, p.city, p.state}});
                       },
@@ -589,28 +586,29 @@ EDDY_JOB(nexmark) {
                       .key_by([](const LocalPerson& p) { return p.id; });
     Emit(auctions.connect(people).process(Q3Join{}, "LocalItemSuggestion"), args, opts);
   } else if (query == "q4") {
+    auto all = events();
     auto auctions = Project<AuctionSpan, EventKind::kAuction>(
-                        events,
+                        all,
                         [](const Auction& a, Collector<AuctionSpan>& out) {
                           out.collect(AuctionSpan{a.id, a.category, a.date_time, a.expires});
                         },
                         "AuctionSpans")
                         .key_by([](const AuctionSpan& a) { return a.id; });
-    auto bids = Project<BidPrice, EventKind::kBid>(
-                    events,
+    auto prices = Project<BidPrice, EventKind::kBid>(
+                    all,
                     [](const Bid& b, Collector<BidPrice>& out) {
                       out.collect(BidPrice{b.auction, b.price, b.date_time});
                     },
                     "BidPrices")
                     .key_by([](const BidPrice& b) { return b.auction; });
-    Emit(auctions.connect(bids)
+    Emit(auctions.connect(prices)
              .process(Q4Close{}, "ClosingPrice")
              .key_by([](const ClosingPrice& c) { return c.category; })
              .process(Q4Average{}, "AveragePerCategory"),
          args, opts);
   } else if (query == "q5") {
     auto counts =
-        events.process(Q5LocalCount{}, "LocalBidsPerAuction")
+        bids().process(Q5LocalCount{}, "LocalBidsPerAuction")
             .key_by([](const AuctionCount& c) { return c.auction; })
             .window(SlidingEventTimeWindows::of(std::chrono::milliseconds(kQ5SizeMs),
                                                 std::chrono::milliseconds(kQ5SlideMs)))
@@ -621,7 +619,7 @@ EDDY_JOB(nexmark) {
     Emit(counts.key_by([](const Q5Row& r) { return r.window_start; }).process(Q5Top{}, "HotItems"),
          args, opts, [](const Q5Row& r) { return FirstEventAt(r.window_start + kQ5SizeMs); });
   } else if (query == "q7") {
-    auto routed = events.flat_map(Q7Route{}, "RouteToWindows");
+    auto routed = bids().flat_map(Q7Route{}, "RouteToWindows");
     Emit(routed
              .key_by([](const Q7Bid& b) { return b.window_start * kQ7Buckets + b.bid.auction % kQ7Buckets; })
              .process(Q7Local{}, "LocalHighest")
@@ -629,21 +627,22 @@ EDDY_JOB(nexmark) {
              .process(Q7Global{}, "HighestBid"),
          args, opts);
   } else if (query == "q8") {
+    auto all = events();
     auto people = Project<PersonName, EventKind::kPerson>(
-                      events,
+                      all,
                       [](const Person& p, Collector<PersonName>& out) { out.collect(PersonName{p.id, p.name}); },
                       "PersonNames")
                       .key_by([](const PersonName& p) { return p.id; });
     auto sellers = Project<int64_t, EventKind::kAuction>(
-                       events, [](const Auction& a, Collector<int64_t>& out) { out.collect(a.seller); },
+                       all, [](const Auction& a, Collector<int64_t>& out) { out.collect(a.seller); },
                        "Sellers")
                        .key_by([](int64_t seller) { return seller; });
     Emit(people.window_join(sellers, TumblingEventTimeWindows::of(std::chrono::milliseconds(kTumbleMs)))
              .process(Q8Pairs{}),
          args, opts);
   } else if (query == "q11") {
-    Emit(Project<int64_t, EventKind::kBid>(
-             events, [](const Bid& b, Collector<int64_t>& out) { out.collect(b.bidder); }, "Bidders")
+    Emit(bids()
+             .map([](const Bid& b) { return b.bidder; }, "Bidders")
              .key_by([](int64_t bidder) { return bidder; })
              .window(EventTimeSessionWindows::with_gap(std::chrono::milliseconds(kSessionGapMs)))
              .aggregate(aggregates::count<int64_t>(),
@@ -654,7 +653,7 @@ EDDY_JOB(nexmark) {
                         "UserSessions"),
          args, opts);
   } else if (query == "q12") {
-    Emit(events.process(Q12LocalCount{}, "LocalBidsPerBidder")
+    Emit(bids().process(Q12LocalCount{}, "LocalBidsPerBidder")
              .key_by([](const AuctionCount& c) { return c.auction; })
              .window(TumblingProcessingTimeWindows::of(std::chrono::milliseconds(kTumbleMs)))
              .aggregate(aggregates::sum<AuctionCount>(&AuctionCount::count),

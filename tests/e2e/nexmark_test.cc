@@ -91,6 +91,11 @@ std::vector<std::string> BidderTotals(const std::vector<std::string>& rows) {
 
 class NexmarkTest : public testing::ClusterTestBase {
  protected:
+  /// Nothing here kills a process: a generous heartbeat timeout keeps a loaded machine
+  /// (sanitizers, two tests at once, a 45 MB debug job library to ship) from declaring a
+  /// busy TaskManager lost.
+  static std::vector<std::string> Settings() { return {"heartbeat.timeout=30s"}; }
+
   /// The COST loop's rows for `query`, sorted.
   std::vector<std::string> Cost(const std::string& query) {
     const std::string out = dir_ + "/cost-" + query + ".csv";
@@ -156,7 +161,7 @@ TEST_F(NexmarkTest, GeneratorEqualsIndependentJavaPortByteForByte) {
 }
 
 TEST_F(NexmarkTest, SameEventsAtParallelism1And4AndOnEveryRun) {
-  TestCluster cluster(dir_);
+  TestCluster cluster(dir_, Settings());
   ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();
   const std::string events = Export();
   const std::vector<std::string> bids = SortedLines(events + "/bid.csv");
@@ -173,7 +178,7 @@ class NexmarkQueryTest : public NexmarkTest, public ::testing::WithParamInterfac
 
 TEST_P(NexmarkQueryTest, EngineAtParallelism4EqualsCostLoopAndSql) {
   const std::string query = GetParam();
-  TestCluster cluster(dir_);
+  TestCluster cluster(dir_, Settings());
   ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();
   const std::vector<std::string> cost = Cost(query);
   ASSERT_FALSE(cost.empty()) << "the COST loop found no rows for " << query;

@@ -145,6 +145,29 @@ TEST(NexmarkSourceTest, EveryParallelismYieldsTheSameEvents) {
   }
 }
 
+TEST(NexmarkSourceTest, BidSourceEqualsTheEventSourcesBids) {
+  SourceOptions opts;
+  opts.events = 2000;
+  for (int p : {1, 3}) {
+    std::vector<std::string> from_events, from_bids;
+    for (int k = 0; k < p; ++k) {
+      for (const Event& e : testing::RunSubtask(source(opts), k, p)) {
+        if (e.kind == EventKind::kBid) from_events.push_back(Key(e));
+      }
+      for (const Bid& b : testing::RunSubtask(bids(opts), k, p)) {
+        Event e;
+        e.kind = EventKind::kBid;
+        e.bid = b;
+        from_bids.push_back(Key(e));
+      }
+    }
+    std::sort(from_events.begin(), from_events.end());
+    std::sort(from_bids.begin(), from_bids.end());
+    EXPECT_EQ(from_bids.size(), 1840u);
+    EXPECT_EQ(from_bids, from_events) << "parallelism " << p;
+  }
+}
+
 TEST(NexmarkSourceTest, SkipsKindsNotAsked) {
   SourceOptions opts;
   opts.events = 1000;
