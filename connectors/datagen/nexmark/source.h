@@ -141,27 +141,24 @@ class NexmarkReader final : public SourceReader<T> {
 
 }  // namespace internal
 
-/// Returns the Nexmark source described by `opts`: Events of the kinds in `opts.kinds`.
-inline SourceDef<Event> source(SourceOptions opts) {
-  SourceDef<Event> def;
+namespace internal {
+template <typename T>
+SourceDef<T> MakeSource(SourceOptions opts) {
+  SourceDef<T> def;
   def.name = opts.name;
   def.bounded = opts.events >= 0;
-  def.factory = [opts = std::move(opts)]() -> std::unique_ptr<SourceReader<Event>> {
-    return std::make_unique<internal::NexmarkReader<Event>>(opts);
+  def.factory = [opts = std::move(opts)]() -> std::unique_ptr<SourceReader<T>> {
+    return std::make_unique<NexmarkReader<T>>(opts);
   };
   return def;
 }
+}  // namespace internal
+
+/// Returns the Nexmark source described by `opts`: Events of the kinds in `opts.kinds`.
+inline SourceDef<Event> source(SourceOptions opts) { return internal::MakeSource<Event>(std::move(opts)); }
 
 /// The same source's bids alone, as Bid records (`opts.kinds` is ignored): for queries
 /// that read only bids, one copy less per record than Events then a projection.
-inline SourceDef<Bid> bids(SourceOptions opts) {
-  SourceDef<Bid> def;
-  def.name = opts.name;
-  def.bounded = opts.events >= 0;
-  def.factory = [opts = std::move(opts)]() -> std::unique_ptr<SourceReader<Bid>> {
-    return std::make_unique<internal::NexmarkReader<Bid>>(opts);
-  };
-  return def;
-}
+inline SourceDef<Bid> bids(SourceOptions opts) { return internal::MakeSource<Bid>(std::move(opts)); }
 
 }  // namespace eddy::connectors::nexmark
