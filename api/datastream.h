@@ -272,10 +272,19 @@ template <typename T>
 class SinkOperator final : public OneInputStreamOperator<T> {
  public:
   explicit SinkOperator(std::unique_ptr<SinkFunction<T>> sink) : sink_(std::move(sink)) {}
+  void InitializeState(const StateInitContext& init) override {
+    sink_->InitializeState(init.operator_state);
+  }
   void Open() override { sink_->Open(this->runtime()); }
   void ProcessBatch(std::span<const StreamRecord<T>> batch) override {
     this->runtime().records_out += batch.size();
     sink_->WriteBatch(batch);
+  }
+  void SnapshotState(int64_t checkpoint_id, OperatorSnapshot& out) override {
+    sink_->SnapshotState(checkpoint_id, &out.operator_state);
+  }
+  void NotifyCheckpointComplete(int64_t checkpoint_id) override {
+    sink_->NotifyCheckpointComplete(checkpoint_id);
   }
   /// Sinks end latency markers: they record how long each took to get here.
   void ProcessLatencyMarker(int /*input*/, const LatencyMarker& marker) override {
@@ -321,6 +330,26 @@ class SourceOperator final : public StreamOperator,
 
   int num_inputs() const override { return 0; }
   void SetWaker(SourceWaker* waker) override { waker_ = waker; }
+  /// Hands the reader its checkpointed splits (operator-state entries).
+  void InitializeState(const StateInitContext& init) override {
+    if (!init.restored) return;
+    std::vector<SplitState> splits;
+    for (const std::string& entry : init.operator_state) {
+      SplitState split;
+      if (!SplitState::Decode(entry, &split)) {
+        throw std::runtime_error("malformed split state in the checkpoint of source '" +
+                                 operator_id() + "'");
+      }
+      splits.push_back(std::move(split));
+    }
+    reader_->RestoreState(std::move(splits));
+  }
+  /// Saves the reader's split positions.
+  void SnapshotState(int64_t /*checkpoint_id*/, OperatorSnapshot& out) override {
+    for (const SplitState& split : reader_->SnapshotState()) {
+      out.operator_state.push_back(split.Encode());
+    }
+  }
   void Open() override {
     reader_->Open(runtime(), waker_);
     if constexpr (kWatermarks) watermarks_.Start(runtime());

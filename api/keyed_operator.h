@@ -75,8 +75,10 @@ class KeyedStateStore {
 template <typename Base>
 class KeyedOperator : public Base {
  public:
-  void InitializeState() override {
-    Base::InitializeState();
+  /// Makes the backend and restores the keyed snapshots handed over (only the entries and
+  /// timers of this subtask's key groups).
+  void InitializeState(const StateInitContext& init) override {
+    Base::InitializeState(init);
     KeyedStateBackendFactory* factory = this->runtime().keyed_state;
     if (factory == nullptr) {
       throw std::runtime_error("keyed operator '" + this->operator_id() +
@@ -85,7 +87,23 @@ class KeyedOperator : public Base {
     auto backend = factory->Create(this->operator_id());
     if (!backend.ok()) throw std::runtime_error(std::string(backend.status().message()));
     backend_ = std::move(*backend);
+    for (const std::string& snapshot : init.keyed_snapshots) {
+      absl::Status restored = backend_->Restore(snapshot);
+      if (!restored.ok()) {
+        throw std::runtime_error("restoring keyed state of operator '" + this->operator_id() +
+                                 "': " + std::string(restored.message()));
+      }
+    }
     timers_ = backend_->timer_service("timers");
+  }
+  /// Writes the keyed state and timers of this subtask's key groups.
+  void SnapshotState(int64_t checkpoint_id, OperatorSnapshot& out) override {
+    Base::SnapshotState(checkpoint_id, out);
+    absl::Status s = backend_->SnapshotKeyGroups(backend_->key_group_range(), &out.keyed);
+    if (!s.ok()) {
+      throw std::runtime_error("snapshot of keyed state of operator '" + this->operator_id() +
+                               "': " + std::string(s.message()));
+    }
   }
   void Close() override {
     if (backend_ != nullptr) (void)backend_->Dispose();

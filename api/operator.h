@@ -24,6 +24,7 @@
 
 namespace eddy {
 
+class Config;
 class JobArgs;
 class KeyedStateBackendFactory;
 
@@ -62,6 +63,12 @@ struct RuntimeContext {
   KeyedStateBackendFactory* keyed_state = nullptr;
   /// The job's -D configuration (job keys only).
   const std::map<std::string, std::string>* job_config = nullptr;
+  /// The TaskManager's configuration with the job's keys applied (file systems read their
+  /// s3.* keys from it); null in unit tests.
+  const Config* config = nullptr;
+  /// execution.checkpointing.interval > 0: the job takes checkpoints, so two-phase-commit
+  /// sinks publish output when a checkpoint completes (not when they finish).
+  bool checkpointing = false;
   /// Records that entered / left this chain (written by the task thread only).
   uint64_t records_in = 0;
   uint64_t records_out = 0;
@@ -80,6 +87,25 @@ class Input {
 };
 
 class StreamOperator;
+
+/// What an operator restores in InitializeState(): the keyed-state snapshots that overlap
+/// its key groups (entries of other key groups are skipped when restoring) and its share of
+/// the operator-state entries (redistributed round-robin when the parallelism changed).
+/// `restored` is false when the job starts without a checkpoint.
+struct StateInitContext {
+  bool restored = false;
+  int64_t checkpoint_id = 0;
+  std::vector<std::string> keyed_snapshots;
+  std::vector<std::string> operator_state;
+};
+
+/// What an operator puts into a checkpoint in SnapshotState(): its keyed state (the
+/// backend-independent snapshot of its key groups, timers included) and operator-state
+/// entries (split positions, pending commits), each restorable by any subtask.
+struct OperatorSnapshot {
+  std::string keyed;
+  std::vector<std::string> operator_state;
+};
 
 /// A typed input of an operator, erased for wiring (checked when cast back).
 struct ErasedInput {
@@ -128,8 +154,9 @@ class StreamOperator {
 
   /// Number of logical inputs (0 for sources).
   virtual int num_inputs() const { return 1; }
-  /// Restores or creates state (nothing to restore yet: checkpoints come later).
-  virtual void InitializeState() {}
+  /// Restores or creates state (before Open()); `ctx.restored` says whether a checkpoint's
+  /// state is handed over.
+  virtual void InitializeState(const StateInitContext& /*ctx*/) {}
   virtual void Open() {}
   /// A new watermark on input `input`; by default combined over inputs and forwarded.
   virtual void ProcessWatermark(int input, EventTime watermark);
@@ -140,8 +167,11 @@ class StreamOperator {
   virtual void ProcessLatencyMarker(int /*input*/, const LatencyMarker& marker) {
     for (OutputBase* o : outputs_) o->EmitLatencyMarker(marker);
   }
+  /// Before the barrier goes downstream: emit what must precede it (buffered output).
   virtual void PrepareSnapshotPreBarrier(int64_t /*checkpoint_id*/) {}
-  virtual void SnapshotState(int64_t /*checkpoint_id*/) {}
+  /// The synchronous part of a checkpoint: copy the state into `out` (the task uploads it
+  /// afterwards, off the task thread).
+  virtual void SnapshotState(int64_t /*checkpoint_id*/, OperatorSnapshot& /*out*/) {}
   virtual void NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {}
   virtual void NotifyCheckpointAborted(int64_t /*checkpoint_id*/) {}
   /// Input `input` has ended (bounded input done); may still emit.
@@ -366,7 +396,16 @@ class SinkFunction {
   virtual void Open(RuntimeContext& /*ctx*/) {}
   /// Consumes one batch of records.
   virtual void WriteBatch(std::span<const StreamRecord<T>> batch) = 0;
-  /// End of input: make the output complete (may fail the task by throwing).
+  /// Restores what SnapshotState() saved (before Open(); also when not restored: empty).
+  virtual void InitializeState(const std::vector<std::string>& /*entries*/) {}
+  /// A checkpoint's barrier arrived: pre-commit what was written and save what a commit
+  /// needs into `entries`.
+  virtual void SnapshotState(int64_t /*checkpoint_id*/, std::vector<std::string>* /*entries*/) {}
+  /// The checkpoint completed: publish what it covers.
+  virtual void NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {}
+  /// End of input: make the output complete (may fail the task by throwing). With
+  /// checkpoints (RuntimeContext::checkpointing) a two-phase-commit sink pre-commits here
+  /// and publishes on the final checkpoint's completion.
   virtual void Finish() {}
   virtual void Close() {}
 };

@@ -12,12 +12,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "api/operator.h"
+#include "api/serde.h"
 #include "api/stream_element.h"
 #include "api/watermark_generator.h"
 #include "common/check.h"
@@ -173,7 +177,28 @@ class ReaderOutput {
 struct SplitState {
   std::string split_id;
   std::string position;
+
+  /// One operator-state entry: lp(split_id) + position.
+  std::string Encode() const;
+  /// Parses Encode()'s output; false if malformed.
+  static bool Decode(std::string_view entry, SplitState* out);
 };
+
+inline std::string SplitState::Encode() const {
+  std::string out;
+  PutLengthPrefixed(&out, split_id);
+  out += position;
+  return out;
+}
+
+inline bool SplitState::Decode(std::string_view entry, SplitState* out) {
+  ByteReader reader(entry);
+  std::string_view id;
+  if (!reader.GetLengthPrefixed(&id)) return false;
+  out->split_id.assign(id);
+  out->position.assign(entry.substr(reader.offset()));
+  return true;
+}
 
 template <typename T>
 class SourceReader {
@@ -186,9 +211,50 @@ class SourceReader {
   virtual void Open(RuntimeContext& /*ctx*/, SourceWaker* /*waker*/) {}
   /// Emits up to about kBatchRecords records.
   virtual InputStatus PollNext(ReaderOutput<T>& output) = 0;
-  /// Returns the position of every split it owns (for checkpoints).
+  /// Returns the position of every split it owns (for checkpoints), also of the splits it
+  /// finished, so that a restore does not read them again.
   virtual std::vector<SplitState> SnapshotState() { return {}; }
+  /// Called before Open() when the job restores a checkpoint: the splits (and positions)
+  /// this subtask reads from now on, instead of the ones it would pick itself. May throw
+  /// (the task fails with the message) when the reader cannot take them, e.g. a generator
+  /// restored at another parallelism.
+  virtual void RestoreState(std::vector<SplitState> splits) {
+    if (!splits.empty()) {
+      throw std::runtime_error("this source cannot restore split positions from a checkpoint");
+    }
+  }
   virtual void Close() {}
+};
+
+/// Checkpointing for readers that read one fixed slice per subtask (generators): the split
+/// is "<kind>-<subtask>-of-<parallelism>", and a restore must hand back exactly that split,
+/// since a slice cannot be divided again at another parallelism.
+class SubtaskSlice {
+ public:
+  explicit SubtaskSlice(std::string kind) : kind_(std::move(kind)) {}
+  /// From RestoreState().
+  void Restore(std::vector<SplitState> splits) {
+    restored_ = true;
+    splits_ = std::move(splits);
+  }
+  /// From Open(): the restored position of this subtask's slice (nothing when the job did
+  /// not restore). Throws, naming the splits, if the checkpoint does not fit.
+  std::optional<std::string> Open(int subtask, int parallelism) {
+    id_ = kind_ + "-" + std::to_string(subtask) + "-of-" + std::to_string(parallelism);
+    if (!restored_) return std::nullopt;
+    if (splits_.size() == 1 && splits_[0].split_id == id_) return splits_[0].position;
+    std::string got;
+    for (const auto& split : splits_) got += (got.empty() ? "" : ", ") + split.split_id;
+    throw std::runtime_error("source " + kind_ + " cannot restore [" + got + "] as split " + id_ +
+                             ": a generator source keeps the parallelism it was checkpointed at");
+  }
+  SplitState Snapshot(std::string position) const { return SplitState{id_, std::move(position)}; }
+
+ private:
+  std::string kind_;
+  std::string id_;
+  bool restored_ = false;
+  std::vector<SplitState> splits_;
 };
 
 }  // namespace eddy

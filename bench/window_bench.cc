@@ -112,7 +112,7 @@ class WindowPipeline final : public PipelineBase {
     inst_.op->Setup(&ctx_);
     inst_.op->SetOperatorId("window");
     inst_.op->AddOutput(out_.get());
-    inst_.op->InitializeState();
+    inst_.op->InitializeState(eddy::StateInitContext{});
     inst_.op->Open();
     input_ = inst_.inputs[0].As<Ev>();
     while (EventAt(next_, keys_).ts < warmup_ms) ProcessBatch();

@@ -92,6 +92,10 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
   nlohmann::json run = {{"jobGraph", nlohmann::json::parse(graph_json)},
                         {"programArgsList", options.args},
                         {"parallelism", options.parallelism}};
+  if (!options.from_savepoint.empty()) {
+    run["savepointPath"] = options.from_savepoint;
+    run["allowNonRestoredState"] = options.allow_non_restored_state;
+  }
   auto submitted = RequestJson("POST", jobmanager_url, "/jars/" + jar_id + "/run", run.dump(),
                                "application/json", kTransferTimeout);
   if (!submitted.ok()) {
@@ -188,6 +192,32 @@ absl::Status ShowJob(const std::string& jobmanager_url, const std::string& job_i
                            Thousands(v["metrics"]["read-records"].get<uint64_t>()),
                            Thousands(v["metrics"]["write-records"].get<uint64_t>()));
   }
+  // Checkpoints: counts, the latest completed one, and the one in progress.
+  auto checkpoints = GetJson(jobmanager_url, "/jobs/" + job_id + "/checkpoints");
+  if (checkpoints.ok() && checkpoints->contains("counts") &&
+      (*checkpoints)["counts"]["total"].get<int64_t>() > 0) {
+    const auto& c = (*checkpoints)["counts"];
+    out << absl::StrFormat("\nCheckpoints  %d completed, %d failed, %d restored\n",
+                           c["completed"].get<int64_t>(), c["failed"].get<int64_t>(),
+                           c["restored"].get<int64_t>());
+    const auto& latest = (*checkpoints)["latest"]["completed"];
+    if (latest.is_object()) {
+      out << absl::StrFormat("  latest   #%d  %s in %dms  %s\n", latest["id"].get<int64_t>(),
+                             Thousands(latest["state_size"].get<uint64_t>()) + " bytes",
+                             latest["end_to_end_duration"].get<int64_t>(),
+                             latest["external_path"].get<std::string>());
+    }
+    for (const auto& h : (*checkpoints)["history"]) {
+      if (h["status"] != "IN_PROGRESS") continue;
+      out << absl::StrFormat("  running  #%d  %d/%d subtasks acknowledged\n", h["id"].get<int64_t>(),
+                             h["num_acknowledged_subtasks"].get<int>(), h["num_subtasks"].get<int>());
+    }
+    const auto& failed = (*checkpoints)["latest"]["failed"];
+    if (failed.is_object()) {
+      out << absl::StrFormat("  failed   #%d  %s\n", failed["id"].get<int64_t>(),
+                             failed["failure_message"].get<std::string>());
+    }
+  }
   if (job["state"] == "FAILED") {
     auto exceptions = GetJson(jobmanager_url, "/jobs/" + job_id + "/exceptions");
     if (exceptions.ok() && exceptions->contains("root-exception")) {
@@ -215,6 +245,50 @@ absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job
     std::this_thread::sleep_for(std::chrono::milliseconds(100));  // polling interval
   }
   return absl::DeadlineExceededError(absl::StrCat("job ", job_id, " did not stop within 30s"));
+}
+
+absl::StatusOr<std::string> Savepoint(const std::string& jobmanager_url, const std::string& job_id,
+                                      const std::string& dir, bool stop, std::ostream& out) {
+  nlohmann::json body = nlohmann::json::object();
+  if (stop) {
+    if (!dir.empty()) body["targetDirectory"] = dir;
+  } else {
+    if (!dir.empty()) body["target-directory"] = dir;
+    body["cancel-job"] = false;
+  }
+  auto triggered = RequestJson("POST", jobmanager_url,
+                               "/jobs/" + job_id + (stop ? "/stop" : "/savepoints"), body.dump());
+  if (!triggered.ok()) {
+    return absl::Status(triggered.status().code(),
+                        absl::StrCat("cannot take a savepoint of job ", job_id, ": ",
+                                     triggered.status().message()));
+  }
+  const std::string request = (*triggered)["request-id"].get<std::string>();
+  out << (stop ? "Stopping job " : "Triggering a savepoint of job ") << job_id << " ...\n"
+      << std::flush;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    EDDY_ASSIGN_OR_RETURN(auto status,
+                          GetJson(jobmanager_url, "/jobs/" + job_id + "/savepoints/" + request));
+    if (status["status"]["id"] == "COMPLETED") {
+      const auto& op = status["operation"];
+      if (op.contains("location")) {
+        const std::string location = op["location"].get<std::string>();
+        out << "Savepoint completed: " << location << "\n";
+        if (stop) {
+          EDDY_ASSIGN_OR_RETURN(std::string state, WaitForJob(jobmanager_url, job_id, out, false));
+          out << "Job " << job_id << " " << state << "\n";
+        }
+        return location;
+      }
+      std::string cause = op.contains("failure-cause") ? op["failure-cause"].value("stack-trace", "")
+                                                       : "unknown";
+      return absl::AbortedError(absl::StrCat("savepoint of job ", job_id, " failed: ", cause));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // polling interval
+  }
+  return absl::DeadlineExceededError(
+      absl::StrCat("the savepoint of job ", job_id, " did not complete within 10 minutes"));
 }
 
 absl::Status RunLocal(const LocalOptions& options, std::ostream& out) {

@@ -1,4 +1,4 @@
-// `eddy run | list | status | cancel | local`: job submission and monitoring over the
+// `eddy run | list | status | cancel | savepoint | stop | local`: job submission and monitoring over the
 // JobManager's REST API. `run` loads the job library locally, builds its JobGraph, uploads
 // the library and submits the graph. Stateless functions; thread-safe.
 #pragma once
@@ -18,6 +18,8 @@ struct RunOptions {
   bool wait = false;                // follow the job to its end
   std::vector<std::string> config;  // -D key=value: per-job configuration (JobGraph.config)
   std::vector<std::string> args;    // after "--"
+  std::string from_savepoint;       // start from this savepoint or retained checkpoint
+  bool allow_non_restored_state = false;
 };
 
 /// Submits a job; returns its id. With `wait`, follows it and returns an error unless it
@@ -30,6 +32,10 @@ absl::StatusOr<std::string> WaitForJob(const std::string& jobmanager_url, const 
 absl::Status ListJobs(const std::string& jobmanager_url, std::ostream& out);
 absl::Status ShowJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out);
 absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out);
+/// Takes a savepoint of a running job into `dir` ("" for state.savepoints.dir) and waits for
+/// it; with `stop` the job then finishes (eddy stop). Prints and returns its location.
+absl::StatusOr<std::string> Savepoint(const std::string& jobmanager_url, const std::string& job_id,
+                                      const std::string& dir, bool stop, std::ostream& out);
 
 struct LocalOptions {
   RunOptions run;

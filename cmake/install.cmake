@@ -6,7 +6,7 @@
 include(CMakePackageConfigHelpers)
 
 # The libraries a job .so links (and their dependencies among ours), exported as eddy::<name>.
-set(EDDY_EXPORTED_LIBS eddy_proto eddy_common eddy_api eddy_connectors)
+set(EDDY_EXPORTED_LIBS eddy_proto eddy_common eddy_fs eddy_api eddy_connectors)
 set(EDDY_BINARIES eddy eddy-jobmanager eddy-taskmanager)
 # Fixed layout (not GNUInstallDirs' lib/<multiarch>): bin/ and lib/ are siblings as in the
 # build tree, which the relative RPATH below relies on. The include directory must match

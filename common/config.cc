@@ -309,7 +309,9 @@ absl::Status Config::Set(std::string_view key, std::string_view value) {
           std::find(spec->allowed.begin(), spec->allowed.end(), value) == spec->allowed.end()) {
         std::string form = "one of ";
         for (size_t i = 0; i < spec->allowed.size(); ++i) {
-          absl::StrAppend(&form, i == 0 ? "" : ", ", Av(spec->allowed[i]));
+          // An allowed empty value (a key's "not set") reads as "" in the message.
+          absl::StrAppend(&form, i == 0 ? "" : ", ",
+                          spec->allowed[i].empty() ? "\"\"" : Av(spec->allowed[i]));
         }
         return BadValue(key, form, value);
       }

@@ -88,6 +88,25 @@ inline constexpr char kStateRocksDbWriteBufferCount[] = "state.backend.rocksdb.w
 inline constexpr char kStateRocksDbMemoryFixedPerSlot[] =
     "state.backend.rocksdb.memory.fixed-per-slot";
 inline constexpr char kJobManagerArchiveDir[] = "jobmanager.archive.fs.dir";
+// Checkpoints and savepoints
+inline constexpr char kCheckpointingInterval[] = "execution.checkpointing.interval";
+inline constexpr char kCheckpointingTimeout[] = "execution.checkpointing.timeout";
+inline constexpr char kCheckpointingMinPause[] = "execution.checkpointing.min-pause";
+inline constexpr char kCheckpointingMode[] = "execution.checkpointing.mode";
+inline constexpr char kCheckpointingTolerableFailures[] =
+    "execution.checkpointing.tolerable-failed-checkpoints";
+inline constexpr char kCheckpointsNumRetained[] = "state.checkpoints.num-retained";
+inline constexpr char kCheckpointsDir[] = "state.checkpoints.dir";
+inline constexpr char kSavepointsDir[] = "state.savepoints.dir";
+inline constexpr char kStateInlineThreshold[] = "state.storage.fs.memory-threshold";
+// S3 file system (common/fs/s3_file_system.h): s3:// URIs wherever a directory is taken.
+inline constexpr char kS3Endpoint[] = "s3.endpoint";
+inline constexpr char kS3Region[] = "s3.region";
+inline constexpr char kS3PathStyleAccess[] = "s3.path.style.access";
+inline constexpr char kS3AccessKey[] = "s3.access-key";
+inline constexpr char kS3SecretKey[] = "s3.secret-key";
+inline constexpr char kS3UploadMinPartSize[] = "s3.upload.min.part.size";
+inline constexpr char kS3MaxRetries[] = "s3.max-retries";
 }  // namespace opt
 
 /// Returns the keys a job may set for itself (`eddy run -D key=value`, JobGraph.config).

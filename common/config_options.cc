@@ -103,10 +103,64 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .description = "Largest request body the REST endpoint accepts (job uploads)."},
         {.key = opt::kRestartStrategy,
          .type = ConfigType::kString,
-         .default_value = "none",
+         .default_value = "",
          .description = "How a job restarts after a failed task or a lost TaskManager: none "
-                        "(the job fails), fixed-delay or exponential-delay. Also per job.",
-         .allowed = {"none", "fixed-delay", "exponential-delay"}},
+                        "(the job fails), fixed-delay or exponential-delay. Empty: none "
+                        "without checkpoints; with checkpoints fixed-delay with unlimited "
+                        "attempts and restart-strategy.fixed-delay.delay. Also per job.",
+         .allowed = {"", "none", "fixed-delay", "exponential-delay"}},
+        {.key = opt::kCheckpointingInterval,
+         .type = ConfigType::kDuration,
+         .default_value = "0ms",
+         .description = "Time between the starts of periodic checkpoints (0: no periodic "
+                        "checkpoints; savepoints still work). Also per job."},
+        {.key = opt::kCheckpointingTimeout,
+         .type = ConfigType::kDuration,
+         .default_value = "10min",
+         .description = "A checkpoint not completed this long after its trigger is aborted "
+                        "(the job carries on). Also per job."},
+        {.key = opt::kCheckpointingMinPause,
+         .type = ConfigType::kDuration,
+         .default_value = "0ms",
+         .description = "Least time between the end of one checkpoint and the trigger of the "
+                        "next. Also per job."},
+        {.key = opt::kCheckpointingMode,
+         .type = ConfigType::kString,
+         .default_value = "EXACTLY_ONCE",
+         .description = "EXACTLY_ONCE aligns the barriers of a task's input channels (a "
+                        "channel that delivered the barrier waits for the others); "
+                        "AT_LEAST_ONCE does not, so records after a barrier may be in the "
+                        "checkpoint and be replayed after a restore. Also per job.",
+         .allowed = {"EXACTLY_ONCE", "AT_LEAST_ONCE"}},
+        {.key = opt::kCheckpointingTolerableFailures,
+         .type = ConfigType::kInt,
+         .default_value = "-1",
+         .description = "Consecutive failed checkpoints after which the job fails (and "
+                        "restarts, as its restart strategy says); -1: never. Also per job.",
+         .min = -1,
+         .max = 2147483647},
+        {.key = opt::kCheckpointsNumRetained,
+         .type = ConfigType::kInt,
+         .default_value = "1",
+         .description = "Completed checkpoints kept; older ones are deleted. Also per job.",
+         .min = 1,
+         .max = 1000},
+        {.key = opt::kCheckpointsDir,
+         .type = ConfigType::kString,
+         .default_value = "file:///tmp/eddy-checkpoints",
+         .description = "Where checkpoints are stored: file:///path or s3://bucket/prefix "
+                        "(<dir>/<job-id>/chk-<n>/). Every TaskManager and the JobManager "
+                        "must reach it. Also per job."},
+        {.key = opt::kStateInlineThreshold,
+         .type = ConfigType::kMemorySize,
+         .default_value = "20kb",
+         .description = "Keyed state snapshots up to this size are kept inside the "
+                        "checkpoint's _metadata instead of a file of their own. Also per job."},
+        {.key = opt::kSavepointsDir,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Default directory of savepoints (file:// or s3://) when a savepoint "
+                        "request names none. Also per job."},
         {.key = opt::kFixedDelayAttempts,
          .type = ConfigType::kInt,
          .default_value = "1",
@@ -210,6 +264,47 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
                         "one JSON file per finished, failed or cancelled job, named by its "
                         "id; REST answers from it after the job left memory. Empty: no "
                         "archive."},
+        // S3 file system
+        {.key = opt::kS3Endpoint,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Endpoint of an S3-compatible store for s3:// URIs, e.g. "
+                        "http://127.0.0.1:9000 (then buckets are addressed path-style); "
+                        "empty = AWS S3 of s3.region."},
+        {.key = opt::kS3Region,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Region requests are signed for (SigV4); empty = $AWS_REGION, else "
+                        "$AWS_DEFAULT_REGION, else us-east-1."},
+        {.key = opt::kS3PathStyleAccess,
+         .type = ConfigType::kBool,
+         .default_value = "false",
+         .description = "Address buckets path-style (https://host/bucket/key) instead of "
+                        "virtual-hosted (https://bucket.host/key); implied by s3.endpoint."},
+        {.key = opt::kS3AccessKey,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Access key id for S3; empty = $AWS_ACCESS_KEY_ID (with "
+                        "$AWS_SECRET_ACCESS_KEY and $AWS_SESSION_TOKEN); none at all = "
+                        "unsigned requests."},
+        {.key = opt::kS3SecretKey,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Secret access key for S3, with s3.access-key."},
+        {.key = opt::kS3UploadMinPartSize,
+         .type = ConfigType::kMemorySize,
+         .default_value = "5mb",
+         .description = "Size of each part of a multipart upload (5mb to 5gb, S3's limits); "
+                        "a file written as a stream that grows past it is uploaded in "
+                        "parts of this size."},
+        {.key = opt::kS3MaxRetries,
+         .type = ConfigType::kInt,
+         .default_value = "5",
+         .description = "Retries of an S3 request after a connection error, HTTP 5xx or "
+                        "throttling (429, SlowDown), with exponential backoff and jitter "
+                        "from 100ms.",
+         .min = 0,
+         .max = 100},
         {.key = opt::kLogLevel,
          .type = ConfigType::kString,
          .default_value = "info",
@@ -237,6 +332,15 @@ const std::vector<std::string_view>& JobConfigKeys() {
       opt::kLatencyInterval,
       opt::kRuntimeMode,
       opt::kStateBackendType,
+      opt::kCheckpointingInterval,
+      opt::kCheckpointingTimeout,
+      opt::kCheckpointingMinPause,
+      opt::kCheckpointingMode,
+      opt::kCheckpointingTolerableFailures,
+      opt::kCheckpointsNumRetained,
+      opt::kCheckpointsDir,
+      opt::kSavepointsDir,
+      opt::kStateInlineThreshold,
   };
   return *keys;
 }

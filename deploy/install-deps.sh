@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of Eddy: Debian packages, then the
-# Node.js test tools in deploy/npm (DuckDB for the Nexmark reference results).
+# Node.js test tools in deploy/npm (DuckDB for the Nexmark reference results, s3rver and
+# the AWS SDK's S3 client for the S3 file system tests).
 # Idempotent: when everything is already installed it only checks and exits.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ PACKAGES=(
   nlohmann-json3-dev
   libcli11-dev
   libyaml-cpp-dev
-  libssl-dev
+  libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librocksdb-dev
 )
@@ -43,8 +44,14 @@ else
   echo "install-deps: Debian packages done"
 fi
 
-# Node.js test tools (deploy/npm/package.json, pinned by its package-lock.json).
-if [ -d "$NPM_DIR/node_modules/@duckdb/node-api" ]; then
+# Node.js test tools (deploy/npm/package.json, pinned by its package-lock.json): DuckDB for
+# the Nexmark reference results, s3rver and the AWS SDK's S3 client for the S3 tests.
+NPM_TOOLS=(@duckdb/node-api s3rver @aws-sdk/client-s3)
+npm_missing=()
+for tool in "${NPM_TOOLS[@]}"; do
+  if [ ! -f "$NPM_DIR/node_modules/$tool/package.json" ]; then npm_missing+=("$tool"); fi
+done
+if [ ${#npm_missing[@]} -eq 0 ]; then
   echo "install-deps: npm test tools present"
 else
   for tool in node npm; do
@@ -54,11 +61,14 @@ else
       exit 1
     fi
   done
-  echo "install-deps: installing npm test tools into deploy/npm/node_modules"
+  echo "install-deps: installing npm test tools into deploy/npm/node_modules" \
+       "(missing: ${npm_missing[*]})"
   npm ci --prefix "$NPM_DIR" --no-audit --no-fund
-  if [ ! -d "$NPM_DIR/node_modules/@duckdb/node-api" ]; then
-    echo "install-deps: npm ci did not install @duckdb/node-api" >&2
-    exit 1
-  fi
+  for tool in "${NPM_TOOLS[@]}"; do
+    if [ ! -f "$NPM_DIR/node_modules/$tool/package.json" ]; then
+      echo "install-deps: npm ci did not install $tool" >&2
+      exit 1
+    fi
+  done
 fi
 echo "install-deps: done"

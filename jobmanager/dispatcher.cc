@@ -5,8 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/fs/checkpoint_storage.h"
+#include "common/fs/file_system.h"
 #include "jobmanager/deployment_plan.h"
 #include "jobmanager/job_graph_validator.h"
+#include "jobmanager/state_assignment.h"
 
 namespace eddy {
 namespace {
@@ -105,10 +108,11 @@ void Dispatcher::Tick() {
     std::lock_guard<std::mutex> lock(mu_);
     auto now = Clock::now();
     for (const auto& id : job_order_) {
-      const Job& job = *jobs_.at(id);
+      Job& job = *jobs_.at(id);
       if (job.state == job::CREATED || (job.state == job::RESTARTING && now >= job.restart_at)) {
         due.push_back(id);
       }
+      if (job.state == job::RUNNING) CheckpointTickLocked(job, now);
     }
     ExpireJobsLocked(now);
   }
@@ -116,7 +120,7 @@ void Dispatcher::Tick() {
   RepeatStaleCancels();
 }
 
-absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph) {
+absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph, RestoreSettings restore) {
   absl::Status valid = ValidateJobGraph(graph);
   if (!valid.ok()) return valid;
   Config job_config = options_.config;
@@ -138,10 +142,41 @@ absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph) {
   if (!config.contains(opt::kRuntimeMode)) {
     config[opt::kRuntimeMode] = job_config.GetString(opt::kRuntimeMode);
   }
+  // A savepoint (or retained checkpoint) to start from is read and checked now, so that a
+  // bad path or an incompatible job is an error of the submission.
+  std::optional<checkpoint::CheckpointMetadata> restored;
+  if (!restore.path.empty()) {
+    auto fs = fs::FileSystem::ForUri(restore.path, job_config);
+    if (!fs.ok()) return fs.status();
+    std::vector<std::string> skipped;
+    auto point = fs::ResolveRestorePoint(**fs, restore.path, &skipped);
+    if (!point.ok()) return point.status();
+    for (const std::string& s : skipped) {
+      EDDY_LOG(WARN) << "skipping a checkpoint that cannot be restored: " << s;
+    }
+    absl::Status ok = CheckRestorable(point->first, graph, restore.allow_non_restored_state,
+                                      point->second);
+    if (!ok.ok()) return ok;
+    restored = std::move(point->first);
+    restore.path = point->second;
+  }
   auto job = std::make_shared<Job>();
   job->id = JobId(RandomHexId(16));
   job->graph = std::move(graph);
   job->restart_strategy = CreateRestartStrategy(job_config);
+  job->config = job_config;
+  int num_subtasks = 0;
+  for (const auto& v : job->graph.vertices()) {
+    num_subtasks += v.parallelism();
+    bool has_input = false;
+    for (const auto& e : job->graph.edges()) has_input = has_input || e.target_vertex() == v.id();
+    if (!has_input) job->source_vertices.push_back(v.id());
+  }
+  job->checkpoints = std::make_unique<CheckpointCoordinator>(
+      job->id.value(), CheckpointSettings::FromConfig(job_config), num_subtasks);
+  if (restored) {
+    job->checkpoints->SetRestoredFrom(std::move(*restored), restore.path, NowMs());
+  }
   job->start_ms = NowMs();
   job->state_ms[job::CREATED] = job->start_ms;
   job->waiting_since = Clock::now();
@@ -250,7 +285,9 @@ void Dispatcher::TrySchedule(const JobId& job_id) {
   if (job.state == job::RESTARTING) {
     ++job.attempt;
     ++job.num_restarts;
+    job.checkpoints->OnRestored(NowMs());
   }
+  const CheckpointCoordinator::Completed* restore_from = job.checkpoints->restore_point();
   std::vector<SlotLocation> locations;
   for (const TaskManagerInfo* tm : slot_tm) {
     locations.push_back(SlotLocation{tm->id.value(), tm->host, tm->data_port});
@@ -265,6 +302,14 @@ void Dispatcher::TrySchedule(const JobId& job_id) {
     e->tm = tm->id;
     e->tm_host = tm->host;
     e->state = rpc::DEPLOYING;
+    if (restore_from != nullptr) {
+      for (const auto& v : job.graph.vertices()) {
+        if (v.id() != planned.deployment.vertex_id()) continue;
+        *planned.deployment.mutable_restore() =
+            AssignState(restore_from->metadata, job.graph, v, planned.deployment.subtask());
+        planned.deployment.mutable_restore()->set_location(restore_from->location);
+      }
+    }
     *requests[tm->id].add_tasks() = std::move(planned.deployment);
   }
   std::string graph_bytes = job.graph.SerializeAsString();
@@ -273,6 +318,7 @@ void Dispatcher::TrySchedule(const JobId& job_id) {
     request.set_job_graph(graph_bytes);
     request.set_library_sha256(job.graph.library_sha256());
     request.set_library_url(options_.blob_url_base + job.graph.library_sha256());
+    request.set_checkpoint_interval_ms(job.checkpoints->settings().interval.count());
     const int attempt = job.attempt;
     gateway_.Send(tm, "SubmitTasks", request.SerializeAsString(),
                   [this, id = job.id, attempt, tm = tm](const absl::Status& status) {
@@ -367,6 +413,7 @@ Dispatcher::ReportOutcome Dispatcher::OnTaskReport(const TaskManagerId& tm,
   e->records_in = std::max(e->records_in, report.records_in());
   e->records_out = std::max(e->records_out, report.records_out());
   e->watermark = report.current_input_watermark();
+  e->end_of_input = e->end_of_input || report.end_of_input();
   if (report.latency_size() > 0) e->latency.assign(report.latency().begin(), report.latency().end());
   const rpc::ExecutionState reported = report.state();
   if (IsTerminalTask(e->state) || reported == e->state) return ReportOutcome::kApplied;
@@ -451,6 +498,7 @@ void Dispatcher::FailJobLocked(Job& job, const std::string& cause, const std::st
   job.root_exception = cause;
   job.root_exception_ms = now_ms;
   const bool had_tasks = job.state == job::RUNNING;
+  AbortCheckpointLocked(job, 0, absl::StrCat("the job failed: ", cause));
   auto delay = job.restart_strategy->OnFailure(Clock::now());
   auto tms = TaskManagersOfLocked(job);
   if (delay) {
@@ -493,7 +541,9 @@ void Dispatcher::CheckTerminalLocked(Job& job) {
     if (e.state != rpc::FINISHED) all_finished = false;
   }
   if (!all_terminal) return;
-  if (job.state == job::CANCELLING) {
+  if (job.state == job::CANCELLING && job.stop_with_savepoint) {
+    SetStateLocked(job, job::FINISHED);
+  } else if (job.state == job::CANCELLING) {
     SetStateLocked(job, job::CANCELED);
   } else if (job.state == job::FAILING || !all_finished) {
     SetStateLocked(job, job::FAILED);
@@ -508,6 +558,13 @@ void Dispatcher::CheckTerminalLocked(Job& job) {
   SendJobRequestLocked(job, "ReleaseJob", TaskManagersOfLocked(job));
   ReleaseSlotsLocked(job);
   ArchiveLocked(job);
+  // Checkpoints are for recovery: a finished or cancelled job's are deleted, a failed job's
+  // are kept so that it can be started again from its latest one (--from-savepoint).
+  AbortCheckpointLocked(job, 0, absl::StrCat("the job is ", Name(job.state)));
+  job.checkpoints->FailQueuedSavepoints(absl::StrCat("the job is ", Name(job.state)));
+  if (job.state != job::FAILED) {
+    DiscardLocked(job, {fs::JobCheckpointsUri(job.checkpoints->settings().dir, job.id.value())});
+  }
 }
 
 void Dispatcher::ArchiveLocked(const Job& job) {
@@ -789,6 +846,222 @@ absl::StatusOr<nlohmann::json> Dispatcher::LatencyJson(const std::string& job_id
     }
   }
   return nlohmann::json{{"latency", out}};
+}
+
+void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
+  CheckpointCoordinator& cc = *job.checkpoints;
+  const std::string pending_location = cc.PendingLocation(cc.pending_id());
+  if (int64_t expired = cc.AbortIfExpired(now, NowMs()); expired != 0) {
+    EDDY_LOG(WARN) << "checkpoint " << expired << " of job " << job.id << " expired";
+    NotifyCheckpointLocked(job, expired, false);
+    DiscardLocked(job, {pending_location});
+    if (cc.TooManyFailures()) {
+      FailJobLocked(job, "Exceeded checkpoint tolerable failure threshold", "", TaskManagerId(""), "");
+      CheckTerminalLocked(job);
+      return;
+    }
+  }
+  if (int64_t final = cc.final_completed(); final != 0) {
+    // The tasks finish once they heard of the final checkpoint: tell them again in case a
+    // notification was lost.
+    if (now - job.final_notified >= std::chrono::seconds(1)) {
+      job.final_notified = now;
+      NotifyCheckpointLocked(job, final, true, true);
+    }
+    return;
+  }
+  bool sources_ended = true;
+  for (const auto& e : job.executions) {
+    if (e.state != rpc::RUNNING || e.attempt != job.attempt) return;  // every task must run
+    if (!e.end_of_input && std::find(job.source_vertices.begin(), job.source_vertices.end(),
+                                     e.vertex.value()) != job.source_vertices.end()) {
+      sources_ended = false;
+    }
+  }
+  // Once every source ended, the final checkpoint is taken at once; the tasks finish when
+  // it completed.
+  std::optional<checkpoint::CheckpointOptions> options =
+      cc.MaybeTrigger(now, NowMs(), sources_ended);
+  if (!options) return;
+  rpc::TriggerCheckpointRequest request;
+  request.set_job_id(job.id.value());
+  request.set_attempt(job.attempt);
+  *request.mutable_options() = *options;
+  std::set<TaskManagerId> tms;
+  for (const auto& e : job.executions) {
+    if (std::find(job.source_vertices.begin(), job.source_vertices.end(), e.vertex.value()) !=
+        job.source_vertices.end()) {
+      tms.insert(e.tm);
+    }
+  }
+  const std::string payload = request.SerializeAsString();
+  const int64_t id = options->checkpoint_id();
+  for (const auto& tm : tms) {
+    gateway_.Send(tm, "TriggerCheckpoint", payload,
+                  [this, job_id = job.id, id, tm](const absl::Status& status) {
+                    if (status.ok()) return;
+                    std::lock_guard<std::mutex> lock(mu_);
+                    auto it = jobs_.find(job_id);
+                    if (it == jobs_.end()) return;
+                    AbortCheckpointLocked(*it->second, id,
+                                          absl::StrCat("cannot trigger it at TaskManager ",
+                                                       tm.value(), ": ", status.message()));
+                  });
+  }
+}
+
+void Dispatcher::NotifyCheckpointLocked(const Job& job, int64_t id, bool completed, bool final) {
+  rpc::NotifyCheckpointRequest request;
+  request.set_job_id(job.id.value());
+  request.set_attempt(job.attempt);
+  request.set_checkpoint_id(id);
+  request.set_completed(completed);
+  request.set_final(final);
+  const std::string payload = request.SerializeAsString();
+  for (const auto& tm : TaskManagersOfLocked(job)) gateway_.Send(tm, "NotifyCheckpoint", payload);
+}
+
+void Dispatcher::AbortCheckpointLocked(Job& job, int64_t id, const std::string& reason) {
+  CheckpointCoordinator& cc = *job.checkpoints;
+  if (!cc.pending()) return;
+  const std::string location = cc.PendingLocation(cc.pending_id());
+  const int64_t aborted = cc.Abort(id, reason, NowMs());
+  if (aborted == 0) return;
+  EDDY_LOG(WARN) << "checkpoint " << aborted << " of job " << job.id << " aborted: " << reason;
+  if (job.state == job::RUNNING) NotifyCheckpointLocked(job, aborted, false);
+  DiscardLocked(job, {location});  // what its tasks uploaded (also a savepoint's directory)
+}
+
+void Dispatcher::DiscardLocked(const Job& job, std::vector<std::string> locations) {
+  if (locations.empty()) return;
+  checkpoint_io_.Submit([locations = std::move(locations), config = job.config] {
+    for (const std::string& uri : locations) {
+      auto fs = fs::FileSystem::ForUri(uri, config);
+      absl::Status s = fs.ok() ? (*fs)->DeleteRecursive(uri) : fs.status();
+      if (!s.ok()) {
+        EDDY_LOG(WARN) << "cannot delete checkpoint data " << uri << ": " << s.message();
+      }
+    }
+  });
+}
+
+void Dispatcher::OnCheckpointAck(const TaskManagerId& tm,
+                                 const rpc::AcknowledgeCheckpointRequest& ack) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(ack.job_id()));
+  if (it == jobs_.end()) return;
+  Job& job = *it->second;
+  Execution* e = FindExecutionLocked(job, ack.vertex_id(), ack.subtask());
+  if (e == nullptr || e->tm != tm || ack.attempt() != job.attempt || e->attempt != job.attempt) {
+    return;
+  }
+  CheckpointCoordinator& cc = *job.checkpoints;
+  if (cc.Acknowledge(ack, NowMs()) != CheckpointCoordinator::AckOutcome::kAllAcknowledged) return;
+  checkpoint::CheckpointMetadata metadata = cc.BuildMetadata(job.graph);
+  std::string location = cc.PendingLocation(ack.checkpoint_id());
+  checkpoint_io_.Submit([this, job_id = job.id, id = ack.checkpoint_id(),
+                         location = std::move(location), metadata = std::move(metadata),
+                         config = job.config]() mutable {
+    CompleteCheckpoint(job_id, id, std::move(location), std::move(metadata), std::move(config));
+  });
+}
+
+void Dispatcher::CompleteCheckpoint(const JobId& job_id, int64_t id, std::string location,
+                                    checkpoint::CheckpointMetadata metadata, Config config) {
+  absl::Status written;
+  {
+    auto fs = fs::FileSystem::ForUri(location, config);
+    written = fs.ok() ? fs::WriteMetadata(**fs, location, metadata) : fs.status();
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(job_id);
+  if (it == jobs_.end()) return;
+  Job& job = *it->second;
+  CheckpointCoordinator& cc = *job.checkpoints;
+  std::vector<std::string> discard;
+  const bool is_savepoint = metadata.is_savepoint();
+  bool final = false;
+  if (!cc.OnMetadataWritten(id, written, std::move(metadata), NowMs(), &discard, &final)) {
+    if (!written.ok()) {
+      EDDY_LOG(WARN) << "checkpoint " << id << " of job " << job_id << " failed: "
+                     << written.message();
+      if (job.state == job::RUNNING) NotifyCheckpointLocked(job, id, false);
+      if (cc.TooManyFailures() && job.state == job::RUNNING) {
+        FailJobLocked(job, "Exceeded checkpoint tolerable failure threshold", "", TaskManagerId(""), "");
+        CheckTerminalLocked(job);
+      }
+    }
+    if (!is_savepoint) discard.push_back(location);  // aborted meanwhile: not retained
+    DiscardLocked(job, std::move(discard));
+    return;
+  }
+  EDDY_LOG(INFO) << (is_savepoint ? "savepoint " : "checkpoint ") << id << " of job " << job_id
+                 << " completed: " << location;
+  if (job.state == job::RUNNING) {
+    NotifyCheckpointLocked(job, id, true, final);
+    if (final) job.final_notified = Clock::now();
+  }
+  DiscardLocked(job, std::move(discard));
+  if (cc.TakeStopRequest(id) && job.state == job::RUNNING) {
+    EDDY_LOG(INFO) << "job " << job_id << " stopping after savepoint " << location;
+    job.stop_with_savepoint = true;
+    SetStateLocked(job, job::CANCELLING);
+    job.cancel_sent = Clock::now();
+    SendJobRequestLocked(job, "CancelJob", TaskManagersOfLocked(job));
+  }
+}
+
+void Dispatcher::OnCheckpointDecline(const TaskManagerId& tm,
+                                     const rpc::DeclineCheckpointRequest& decline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(decline.job_id()));
+  if (it == jobs_.end()) return;
+  Job& job = *it->second;
+  Execution* e = FindExecutionLocked(job, decline.vertex_id(), decline.subtask());
+  if (e == nullptr || e->tm != tm || decline.attempt() != job.attempt) return;
+  AbortCheckpointLocked(job, decline.checkpoint_id(),
+                        absl::StrCat("declined by a task: ", decline.reason()));
+  if (job.checkpoints->TooManyFailures() && job.state == job::RUNNING) {
+    FailJobLocked(job, "Exceeded checkpoint tolerable failure threshold", "", TaskManagerId(""), "");
+    CheckTerminalLocked(job);
+  }
+}
+
+absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const std::string& job_id,
+                                                         std::string dir, bool stop) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(job_id));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
+  Job& job = *it->second;
+  if (job.state != job::RUNNING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("job ", job_id, " is ", Name(job.state), ": only a RUNNING job takes savepoints"));
+  }
+  auto request = job.checkpoints->RequestSavepoint(std::move(dir), stop);
+  if (request.ok()) cv_.notify_all();
+  return request;
+}
+
+absl::StatusOr<nlohmann::json> Dispatcher::CheckpointsJson(const std::string& job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(job_id));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
+  return it->second->checkpoints->StatsJson();
+}
+
+absl::StatusOr<nlohmann::json> Dispatcher::CheckpointConfigJson(const std::string& job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(job_id));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
+  return it->second->checkpoints->ConfigJson();
+}
+
+absl::StatusOr<nlohmann::json> Dispatcher::SavepointStatusJson(
+    const std::string& job_id, const std::string& request_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(job_id));
+  if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
+  return it->second->checkpoints->SavepointStatusJson(request_id);
 }
 
 }  // namespace eddy

@@ -26,16 +26,24 @@
 
 #include "absl/status/statusor.h"
 #include "common/config.h"
+#include "common/serial_executor.h"
 #include "common/ids.h"
 #include "common/proto/job.pb.h"
 #include "common/proto/rpc.pb.h"
 #include "common/rpc/rpc_connection.h"
+#include "jobmanager/checkpoint_coordinator.h"
 #include "jobmanager/job_archive.h"
 #include "jobmanager/restart_strategy.h"
 #include "jobmanager/taskmanager_gateway.h"
 #include "jobmanager/taskmanager_registry.h"
 
 namespace eddy {
+
+/// Where a submitted job starts from (`eddy run --from-savepoint`).
+struct JobRestoreSettings {
+  std::string path;  // a savepoint or retained checkpoint directory (or its _metadata)
+  bool allow_non_restored_state = false;
+};
 
 class Dispatcher {
  public:
@@ -58,11 +66,28 @@ class Dispatcher {
   /// and writes the archives still queued.
   void Stop();
 
+  using RestoreSettings = JobRestoreSettings;
   /// Validates and accepts a job; `graph.library_sha256` names its library in the blob
-  /// store. Returns the new job id, or InvalidArgument naming the bad field, key or value.
-  absl::StatusOr<std::string> Submit(job::JobGraph graph);
+  /// store. Returns the new job id, or InvalidArgument naming the bad field, key or value
+  /// (FailedPrecondition / NotFound / DataLoss naming the path for a savepoint that cannot
+  /// be restored).
+  absl::StatusOr<std::string> Submit(job::JobGraph graph, RestoreSettings restore = {});
   /// Cancels a job. Errors: unknown job, job already terminal.
   absl::Status Cancel(const std::string& job_id);
+
+  /// Triggers a savepoint into `dir` ("" for state.savepoints.dir); with `stop` the job
+  /// finishes once it completed (stop with savepoint). Returns the request id.
+  absl::StatusOr<std::string> TriggerSavepoint(const std::string& job_id, std::string dir,
+                                               bool stop);
+  /// A subtask acknowledged or declined a checkpoint (ignored unless it is the current
+  /// attempt's, from the TaskManager running it).
+  void OnCheckpointAck(const TaskManagerId& tm, const rpc::AcknowledgeCheckpointRequest& ack);
+  void OnCheckpointDecline(const TaskManagerId& tm, const rpc::DeclineCheckpointRequest& decline);
+  /// GET /jobs/{id}/checkpoints, /checkpoints/config, /savepoints/{request id}.
+  absl::StatusOr<nlohmann::json> CheckpointsJson(const std::string& job_id) const;
+  absl::StatusOr<nlohmann::json> CheckpointConfigJson(const std::string& job_id) const;
+  absl::StatusOr<nlohmann::json> SavepointStatusJson(const std::string& job_id,
+                                                     const std::string& request_id) const;
 
   enum class ReportOutcome { kApplied, kIgnored, kUnknownJob };
   /// A TaskManager reported a task state (by RPC or with a heartbeat). Reports of another
@@ -106,6 +131,7 @@ class Dispatcher {
     uint64_t records_in = 0;
     uint64_t records_out = 0;
     int64_t watermark = INT64_MIN;
+    bool end_of_input = false;  // its input ended (it waits for the final checkpoint)
     std::vector<rpc::LatencyHistogram> latency;  // sinks: per source subtask
     std::string failure;
     int64_t start_ms = -1;
@@ -131,10 +157,27 @@ class Dispatcher {
     int64_t root_exception_ms = 0;
     std::deque<nlohmann::json> exception_history;  // newest first, bounded
     Clock::time_point cancel_sent;  // last CancelJob to its TaskManagers
+    /// The job's effective configuration (cluster keys, then its -D keys).
+    Config config;
+    std::unique_ptr<CheckpointCoordinator> checkpoints;
+    std::vector<std::string> source_vertices;  // vertices without inputs
+    bool stop_with_savepoint = false;  // cancelled after a stop savepoint: ends FINISHED
+    Clock::time_point final_notified;  // last NotifyCheckpoint of the final checkpoint
   };
 
   void WorkerLoop();
   void Tick();
+  /// Triggers due checkpoints, aborts expired ones (REQUIRES: mu_ held).
+  void CheckpointTickLocked(Job& job, Clock::time_point now);
+  /// Sends NotifyCheckpoint to the job's TaskManagers.
+  void NotifyCheckpointLocked(const Job& job, int64_t id, bool completed, bool final = false);
+  /// Aborts the job's pending checkpoint (if any) and tells the tasks.
+  void AbortCheckpointLocked(Job& job, int64_t id, const std::string& reason);
+  /// Writes the `_metadata` of a fully acknowledged checkpoint (checkpoint I/O thread).
+  void CompleteCheckpoint(const JobId& job_id, int64_t id, std::string location,
+                          checkpoint::CheckpointMetadata metadata, Config config);
+  /// Deletes checkpoint directories (checkpoint I/O thread).
+  void DiscardLocked(const Job& job, std::vector<std::string> locations);
   void TrySchedule(const JobId& job_id);
   /// Sends CancelJob again for jobs whose tasks have not all stopped after a while (a
   /// TaskManager may have missed it).
@@ -182,6 +225,9 @@ class Dispatcher {
   std::deque<JobId> schedule_queue_;            // guarded by mu_
   bool stopping_ = false;                       // guarded by mu_
   std::thread worker_;
+  /// Checkpoint storage I/O (metadata writes, deletions) off the mutex; declared last so
+  /// that it drains first.
+  SerialExecutor checkpoint_io_;
 };
 
 }  // namespace eddy

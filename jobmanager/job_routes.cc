@@ -1,7 +1,9 @@
 // REST routes for jobs and job libraries (Flink's paths): /jars, /jars/upload,
 // /jars/{id}/run, /jobs, /jobs/overview, /jobs/{id}, /jobs/{id}/exceptions,
 // /jobs/{id}/vertices/{vid}/watermarks, /jobs/{id}/latency,
-// PATCH /jobs/{id}?mode=cancel, and /blobs/{sha256} for TaskManagers.
+// PATCH /jobs/{id}?mode=cancel, /jobs/{id}/checkpoints (+ /config), POST /jobs/{id}/savepoints,
+// GET /jobs/{id}/savepoints/{request id}, POST /jobs/{id}/stop, and /blobs/{sha256} for
+// TaskManagers.
 #include <google/protobuf/util/json_util.h>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,7 @@ RestResponse FromStatus(const absl::Status& status) {
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition: code = 400; break;
     case absl::StatusCode::kAlreadyExists: code = 409; break;
+    case absl::StatusCode::kDataLoss: code = 400; break;
     default: break;
   }
   return RestResponse::Error(code, std::string(status.message()));
@@ -90,7 +93,14 @@ void JobManager::RegisterJobRoutes() {
     if (body.contains("jobName") && body["jobName"].is_string()) {
       graph.set_name(body["jobName"].get<std::string>());
     }
-    auto job_id = dispatcher_->Submit(std::move(graph));
+    Dispatcher::RestoreSettings restore;
+    if (body.contains("savepointPath") && body["savepointPath"].is_string()) {
+      restore.path = body["savepointPath"].get<std::string>();
+    }
+    if (body.contains("allowNonRestoredState") && body["allowNonRestoredState"].is_boolean()) {
+      restore.allow_non_restored_state = body["allowNonRestoredState"].get<bool>();
+    }
+    auto job_id = dispatcher_->Submit(std::move(graph), std::move(restore));
     if (!job_id.ok()) return FromStatus(job_id.status());
     return RestResponse::Json({{"jobid", *job_id}});
   });
@@ -126,6 +136,46 @@ void JobManager::RegisterJobRoutes() {
                      });
   rest_server_.Route("GET", "/jobs/:jobid/latency", [this](const RestRequest& request) {
     auto json = dispatcher_->LatencyJson(request.path_params.at("jobid"));
+    return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
+  });
+  rest_server_.Route("GET", "/jobs/:jobid/checkpoints", [this](const RestRequest& request) {
+    auto json = dispatcher_->CheckpointsJson(request.path_params.at("jobid"));
+    return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
+  });
+  rest_server_.Route("GET", "/jobs/:jobid/checkpoints/config", [this](const RestRequest& request) {
+    auto json = dispatcher_->CheckpointConfigJson(request.path_params.at("jobid"));
+    return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
+  });
+  // Savepoints (Flink's bodies): {"target-directory": DIR, "cancel-job": bool} and, for
+  // stop, {"targetDirectory": DIR, "drain": bool}; both answer {"request-id": ID}.
+  auto savepoint = [this](const RestRequest& request, const char* dir_field, const char* stop_field,
+                          bool stop) {
+    nlohmann::json body = request.body.empty() ? nlohmann::json::object()
+                                                : nlohmann::json::parse(request.body, nullptr, false);
+    if (!body.is_object()) return RestResponse::Error(400, "the request body is not a JSON object");
+    std::string dir;
+    if (body.contains(dir_field)) {
+      if (!body[dir_field].is_string()) {
+        return RestResponse::Error(400, absl::StrCat("\"", dir_field, "\" must be a string"));
+      }
+      dir = body[dir_field].get<std::string>();
+    }
+    if (!stop && body.contains(stop_field) && body[stop_field].is_boolean()) {
+      stop = body[stop_field].get<bool>();
+    }
+    auto id = dispatcher_->TriggerSavepoint(request.path_params.at("jobid"), dir, stop);
+    if (!id.ok()) return FromStatus(id.status());
+    return RestResponse::Json({{"request-id", *id}}, 202);
+  };
+  rest_server_.Route("POST", "/jobs/:jobid/savepoints", [savepoint](const RestRequest& request) {
+    return savepoint(request, "target-directory", "cancel-job", false);
+  });
+  rest_server_.Route("POST", "/jobs/:jobid/stop", [savepoint](const RestRequest& request) {
+    return savepoint(request, "targetDirectory", "", true);
+  });
+  rest_server_.Route("GET", "/jobs/:jobid/savepoints/:requestid", [this](const RestRequest& request) {
+    auto json = dispatcher_->SavepointStatusJson(request.path_params.at("jobid"),
+                                                 request.path_params.at("requestid"));
     return json.ok() ? RestResponse::Json(*json) : FromStatus(json.status());
   });
   rest_server_.Route("PATCH", "/jobs/:jobid", [this](const RestRequest& request) {

@@ -171,6 +171,20 @@ void JobManager::RegisterRpcMethods() {
         dispatcher_->OnTaskReport(TaskManagerId(req.resource_id()), req.task());
         return rpc::UpdateTaskStateResponse();
       });
+  rpc_server_.Register<rpc::AcknowledgeCheckpointRequest, rpc::AcknowledgeCheckpointResponse>(
+      "AcknowledgeCheckpoint",
+      [this](const rpc::CallContext&, const rpc::AcknowledgeCheckpointRequest& req)
+          -> absl::StatusOr<rpc::AcknowledgeCheckpointResponse> {
+        dispatcher_->OnCheckpointAck(TaskManagerId(req.resource_id()), req);
+        return rpc::AcknowledgeCheckpointResponse();
+      });
+  rpc_server_.Register<rpc::DeclineCheckpointRequest, rpc::DeclineCheckpointResponse>(
+      "DeclineCheckpoint",
+      [this](const rpc::CallContext&, const rpc::DeclineCheckpointRequest& req)
+          -> absl::StatusOr<rpc::DeclineCheckpointResponse> {
+        dispatcher_->OnCheckpointDecline(TaskManagerId(req.resource_id()), req);
+        return rpc::DeclineCheckpointResponse();
+      });
 }
 
 void JobManager::ScheduleExpiryCheck() {

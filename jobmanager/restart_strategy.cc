@@ -1,5 +1,7 @@
 #include "jobmanager/restart_strategy.h"
 
+#include <limits>
+
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
@@ -43,7 +45,12 @@ std::string ExponentialDelayRestartStrategy::Describe() const {
 }
 
 std::unique_ptr<RestartStrategy> CreateRestartStrategy(const Config& config) {
-  const std::string name = config.GetString(opt::kRestartStrategy);
+  std::string name = config.GetString(opt::kRestartStrategy);
+  if (name.empty() && config.GetDuration(opt::kCheckpointingInterval).count() > 0) {
+    // Flink's habit: a checkpointed job restarts by default, as often as it takes.
+    return std::make_unique<FixedDelayRestartStrategy>(std::numeric_limits<int32_t>::max(),
+                                                       config.GetDuration(opt::kFixedDelayDelay));
+  }
   if (name == "fixed-delay") {
     return std::make_unique<FixedDelayRestartStrategy>(config.GetInt(opt::kFixedDelayAttempts),
                                                        config.GetDuration(opt::kFixedDelayDelay));

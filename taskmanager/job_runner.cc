@@ -64,6 +64,37 @@ void JobRunner::Submit(rpc::SubmitTasksRequest request) {
   cv_.notify_all();
 }
 
+void JobRunner::SetCheckpointReporters(
+    std::function<void(const rpc::AcknowledgeCheckpointRequest&)> acknowledge,
+    std::function<void(const rpc::DeclineCheckpointRequest&)> decline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  acknowledge_ = std::move(acknowledge);
+  decline_ = std::move(decline);
+}
+
+absl::Status JobRunner::TriggerCheckpoint(const rpc::TriggerCheckpointRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto job = jobs_.find(request.job_id());
+  if (job != jobs_.end()) {
+    auto tasks = job->second.attempts.find(request.attempt());
+    if (tasks != job->second.attempts.end() && !tasks->second.empty()) {
+      for (auto& t : tasks->second) t->TriggerCheckpoint(request.options());
+      return absl::OkStatus();
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no task of job ", request.job_id(), " attempt ",
+                                          request.attempt(), " runs here"));
+}
+
+void JobRunner::NotifyCheckpoint(const rpc::NotifyCheckpointRequest& request) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto job = jobs_.find(request.job_id());
+  if (job == jobs_.end()) return;
+  auto tasks = job->second.attempts.find(request.attempt());
+  if (tasks == job->second.attempts.end()) return;
+  for (auto& t : tasks->second) t->NotifyCheckpoint(request.checkpoint_id(), request.completed(), request.final());
+}
+
 void JobRunner::Cancel(const std::string& job_id, int attempt) {
   std::lock_guard<std::mutex> lock(mu_);
   // A cancel may overtake the deployment it cancels (that one is still queued): remember
@@ -232,6 +263,9 @@ void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
       setup.deployment = d;
       setup.network = network_;
       setup.config = config_;
+      setup.checkpoint_interval_ms = request.checkpoint_interval_ms();
+      setup.acknowledge_checkpoint = acknowledge_;
+      setup.decline_checkpoint = decline_;
       tasks.push_back(std::make_unique<Task>(std::move(setup), report_));
       started.push_back(tasks.back().get());
     }

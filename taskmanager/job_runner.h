@@ -43,6 +43,15 @@ class JobRunner {
   /// Cancels and forgets the job's tasks with attempt <= `attempt` and its network
   /// partitions (called before a later attempt is deployed, or when the job ended).
   void Release(const std::string& job_id, int attempt);
+  /// Where tasks acknowledge and decline checkpoints (set before the first deployment).
+  void SetCheckpointReporters(
+      std::function<void(const rpc::AcknowledgeCheckpointRequest&)> acknowledge,
+      std::function<void(const rpc::DeclineCheckpointRequest&)> decline);
+  /// Hands a checkpoint trigger to every task of the job's attempt (sources take it).
+  /// NotFound if this TaskManager runs no task of that attempt.
+  absl::Status TriggerCheckpoint(const rpc::TriggerCheckpointRequest& request);
+  /// Tells every task of the job's attempt that a checkpoint completed or was aborted.
+  void NotifyCheckpoint(const rpc::NotifyCheckpointRequest& request);
   /// Returns the reports of every task held.
   std::vector<rpc::TaskReport> Reports() const;
   /// Cancels everything and joins all threads.
@@ -63,6 +72,8 @@ class JobRunner {
   std::string cache_dir_;
   std::shared_ptr<const Config> config_;
   ReportFn report_;
+  std::function<void(const rpc::AcknowledgeCheckpointRequest&)> acknowledge_;
+  std::function<void(const rpc::DeclineCheckpointRequest&)> decline_;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -12,7 +12,9 @@
 #include "common/status.h"
 #include "taskmanager/channel_writer.h"
 #include "taskmanager/network/record_serializer.h"
+#include "common/fs/checkpoint_storage.h"
 #include "taskmanager/runtime/mailbox.h"
+#include "taskmanager/runtime/task_events.h"
 #include "api/keyed_operator.h"
 #include "taskmanager/state/state_backend_factory.h"
 
@@ -74,6 +76,7 @@ class MailboxWaker final : public net::AvailabilityListener {
 struct Task::Runtime final : public SourceWaker, public ProcessingTimeService {
   RuntimeContext ctx;
   std::map<std::string, std::string> job_config;
+  Config config;  // the TaskManager's, with the job's keys applied
   std::shared_ptr<runtime::Mailbox> mailbox_ptr = std::make_shared<runtime::Mailbox>();
   runtime::Mailbox& mailbox = *mailbox_ptr;
   std::shared_ptr<MailboxWaker> waker = std::make_shared<MailboxWaker>(mailbox_ptr);
@@ -98,6 +101,25 @@ struct Task::Runtime final : public SourceWaker, public ProcessingTimeService {
   std::vector<StatusWatermarkValve> valves;  // per logical input
   std::vector<int> open_channels;                     // per logical input
   std::vector<element::ElementView> pending;          // record elements not yet decoded
+
+  // Checkpoints and the end of input (task thread).
+  struct Alignment {
+    int64_t id = 0;  // the checkpoint whose barriers are being aligned; 0: none
+    checkpoint::CheckpointOptions options;
+    std::vector<char> received;  // per channel: its barrier arrived
+    int missing = 0;             // open channels whose barrier has not arrived
+    Clock::time_point started;
+  };
+  Alignment alignment;
+  int64_t last_barrier = 0;                // highest checkpoint id started here
+  KeyGroupRange key_groups;
+  std::vector<char> channel_closed;        // end of partition received
+  std::vector<char> channel_data_ended;    // end of data (or end of partition) received
+  int channels_with_data = 0;
+  bool input_ended = false;       // every input ended: operators finished, end of data sent
+  bool restored_finished = false;  // restored from a checkpoint taken after that
+  bool partitions_finished = false;  // end of partition sent
+  bool final_checkpoint_done = false;
 
   Clock::time_point source_wake_at = Clock::time_point::min();
   LatencyStats latency;  // what this chain's sinks measured
@@ -166,6 +188,7 @@ Task::Task(TaskSetup setup, StateListener listener)
   }
   name_ = absl::StrCat(vertex_name, " (", setup_.deployment.subtask() + 1, "/", parallelism, ")");
   rt_ = std::make_unique<Runtime>();
+  snapshots_ = std::make_unique<SerialExecutor>();
 }
 
 Task::~Task() {
@@ -179,12 +202,229 @@ void Task::Start() {
 
 void Task::Cancel() {
   if (cancelled_.exchange(true)) return;
+  // Queued uploads of a cancelled attempt are dropped: they would only delay its release.
+  snapshots_->DropPending();
   // A mail wakes the loop; cancelling the partitions and the gate also ends a wait for a
   // buffer inside a unit of input (the only place the task may block).
   rt_->mailbox.Put([] {});
   std::lock_guard<std::mutex> lock(mu_);
   for (auto& w : rt_->writers) w->partition().Cancel();
   if (rt_->gate) rt_->gate->Cancel();
+}
+
+void Task::TriggerCheckpoint(const checkpoint::CheckpointOptions& options) {
+  rt_->mailbox.Put([this, options] {
+    if (rt_->source == nullptr) return;  // the barrier reaches it through its inputs
+    PerformCheckpoint(options, 0);
+  });
+}
+
+void Task::NotifyCheckpoint(int64_t checkpoint_id, bool completed, bool final) {
+  rt_->mailbox.Put([this, checkpoint_id, completed, final] {
+    Runtime& rt = *rt_;
+    if (!completed) {
+      if (rt.alignment.id == checkpoint_id) AbortAlignment("the checkpoint was aborted");
+      for (auto& op : rt.ops) op.op->NotifyCheckpointAborted(checkpoint_id);
+      return;
+    }
+    for (auto& op : rt.ops) op.op->NotifyCheckpointComplete(checkpoint_id);
+    rt.FlushAllOutputs();
+    if (final && rt.input_ended) rt.final_checkpoint_done = true;
+  });
+}
+
+SerialExecutor& Task::snapshots() { return *snapshots_; }
+
+void Task::Decline(int64_t checkpoint_id, const std::string& reason) {
+  if (!setup_.decline_checkpoint) return;
+  rpc::DeclineCheckpointRequest request;
+  request.set_job_id(setup_.job_id);
+  request.set_attempt(setup_.deployment.attempt());
+  request.set_vertex_id(setup_.deployment.vertex_id());
+  request.set_subtask(setup_.deployment.subtask());
+  request.set_checkpoint_id(checkpoint_id);
+  request.set_reason(reason);
+  // The report is an RPC: off the task thread, in order with the acknowledgements.
+  snapshots().Submit([this, request] { setup_.decline_checkpoint(request); });
+}
+
+void Task::PerformCheckpoint(const checkpoint::CheckpointOptions& options, int64_t alignment_ms) {
+  Runtime& rt = *rt_;
+  const auto start = Clock::now();
+  const int64_t id = options.checkpoint_id();
+  rt.last_barrier = std::max(rt.last_barrier, id);
+  if (rt.partitions_finished || rt.final_checkpoint_done) {
+    // Its partitions ended (or are about to): no barrier may follow.
+    Decline(id, absl::StrCat(name_, " has finished"));
+    return;
+  }
+  for (auto& op : rt.ops) op.op->PrepareSnapshotPreBarrier(id);
+  rt.FlushAllOutputs();
+  const std::string barrier = runtime::EncodeBarrier(options);
+  for (auto& w : rt.writers) {
+    if (!w->status().ok()) continue;
+    absl::Status s = w->writer().BroadcastEvent(barrier);
+    if (!s.ok()) w->Fail(s);
+  }
+  std::vector<std::pair<std::string, OperatorSnapshot>> snapshots;
+  snapshots.reserve(rt.ops.size());
+  for (auto& op : rt.ops) {
+    OperatorSnapshot snapshot;
+    op.op->SnapshotState(id, snapshot);
+    snapshots.emplace_back(op.op->operator_id(), std::move(snapshot));
+  }
+  const int64_t sync_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  snapshots_->Submit([this, options, snapshots = std::move(snapshots), finished = rt.input_ended,
+                      sync_ms, alignment_ms]() mutable {
+    UploadSnapshot(options, std::move(snapshots), finished, sync_ms, alignment_ms);
+  });
+}
+
+void Task::UploadSnapshot(const checkpoint::CheckpointOptions& options,
+                          std::vector<std::pair<std::string, OperatorSnapshot>> snapshots,
+                          bool finished, int64_t sync_ms, int64_t alignment_ms) {
+  const auto start = Clock::now();
+  const auto& dep = setup_.deployment;
+  rpc::AcknowledgeCheckpointRequest ack;
+  std::shared_ptr<fs::FileSystem> fs;
+  for (auto& [operator_id, snapshot] : snapshots) {
+    checkpoint::OperatorSubtaskState* state = ack.mutable_state()->add_operators();
+    state->set_operator_id(operator_id);
+    state->set_finished(finished);
+    for (auto& entry : snapshot.operator_state) state->add_operator_state(std::move(entry));
+    if (snapshot.keyed.empty()) continue;
+    if (fs == nullptr) {
+      auto made = fs::FileSystem::ForUri(options.location(), *setup_.config);
+      if (!made.ok()) {
+        Decline(options.checkpoint_id(), std::string(made.status().message()));
+        return;
+      }
+      fs = *made;
+    }
+    auto handle = fs::WriteKeyedState(
+        *fs, options.location(),
+        absl::StrCat(operator_id, "-", dep.subtask(), "-", dep.attempt(), ".state"),
+        rt_->key_groups.start, rt_->key_groups.end, std::move(snapshot.keyed),
+        static_cast<size_t>(rt_->config.GetMemorySize(opt::kStateInlineThreshold)));
+    if (!handle.ok()) {
+      Decline(options.checkpoint_id(),
+              absl::StrCat(name_, ": uploading state: ", handle.status().message()));
+      return;
+    }
+    *state->add_keyed() = std::move(*handle);
+  }
+  if (!setup_.acknowledge_checkpoint) return;
+  ack.set_job_id(setup_.job_id);
+  ack.set_attempt(dep.attempt());
+  ack.set_vertex_id(dep.vertex_id());
+  ack.set_subtask(dep.subtask());
+  ack.set_checkpoint_id(options.checkpoint_id());
+  ack.set_state_size(fs::StateSize(ack.state()));
+  ack.set_sync_duration_ms(sync_ms);
+  ack.set_async_duration_ms(
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+  ack.set_alignment_duration_ms(alignment_ms);
+  setup_.acknowledge_checkpoint(ack);
+}
+
+void Task::OnBarrier(int channel, const checkpoint::CheckpointOptions& options) {
+  Runtime& rt = *rt_;
+  const int64_t id = options.checkpoint_id();
+  auto& a = rt.alignment;
+  if (id != a.id && id <= rt.last_barrier) return;  // taken already, or overtaken and aborted
+  if (a.id != 0 && id > a.id) {
+    AbortAlignment(absl::StrCat("the barrier of checkpoint ", id, " arrived first"));
+  }
+  if (a.id == 0) {
+    a.id = id;
+    a.options = options;
+    a.received.assign(rt.channels.size(), 0);
+    a.missing = 0;
+    for (char closed : rt.channel_closed) a.missing += closed ? 0 : 1;
+    a.started = Clock::now();
+    rt.last_barrier = id;
+  }
+  auto& received = a.received[static_cast<size_t>(channel)];
+  if (received) return;
+  received = 1;
+  --a.missing;
+  // Exactly once: nothing after the barrier is processed before the checkpoint is taken.
+  if (options.exactly_once() && a.missing > 0) rt.gate->BlockChannel(channel);
+  MaybeCompleteAlignment();
+}
+
+void Task::OnChannelClosed(int channel) {
+  Runtime& rt = *rt_;
+  rt.channel_closed[static_cast<size_t>(channel)] = 1;
+  auto& a = rt.alignment;
+  if (a.id != 0 && !a.received[static_cast<size_t>(channel)]) {
+    a.received[static_cast<size_t>(channel)] = 1;
+    --a.missing;
+    MaybeCompleteAlignment();
+  }
+}
+
+void Task::MaybeCompleteAlignment() {
+  Runtime& rt = *rt_;
+  auto& a = rt.alignment;
+  if (a.id == 0 || a.missing > 0) return;
+  const int64_t alignment_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - a.started).count();
+  checkpoint::CheckpointOptions options = std::move(a.options);
+  for (size_t c = 0; c < a.received.size(); ++c) {
+    if (a.received[c]) rt.gate->ResumeChannel(static_cast<int>(c));
+  }
+  a = Runtime::Alignment{};
+  PerformCheckpoint(options, alignment_ms);
+}
+
+void Task::AbortAlignment(const std::string& reason) {
+  Runtime& rt = *rt_;
+  auto& a = rt.alignment;
+  if (a.id == 0) return;
+  for (size_t c = 0; c < a.received.size(); ++c) {
+    if (a.received[c]) rt.gate->ResumeChannel(static_cast<int>(c));
+  }
+  const int64_t id = a.id;
+  a = Runtime::Alignment{};
+  Decline(id, absl::StrCat(name_, ": ", reason));
+}
+
+absl::StatusOr<std::map<std::string, StateInitContext>> Task::LoadRestore(bool* finished) {
+  std::map<std::string, StateInitContext> out;
+  const auto& dep = setup_.deployment;
+  *finished = false;
+  if (!dep.has_restore()) return out;
+  *finished = dep.restore().operators_size() > 0;
+  for (const auto& op : dep.restore().operators()) *finished = *finished && op.finished();
+  std::shared_ptr<fs::FileSystem> fs;
+  for (const auto& op : dep.restore().operators()) {
+    StateInitContext& init = out[op.operator_id()];
+    init.restored = true;
+    init.checkpoint_id = dep.restore().checkpoint_id();
+    for (const auto& entry : op.operator_state()) init.operator_state.push_back(entry);
+    for (const auto& handle : op.keyed()) {
+      if (handle.uri().empty()) {
+        init.keyed_snapshots.push_back(handle.inline_data());
+        continue;
+      }
+      if (fs == nullptr) {
+        EDDY_ASSIGN_OR_RETURN(
+            fs, fs::FileSystem::ForUri(fs::StateFileUri(dep.restore().location(), handle),
+                                       *setup_.config));
+      }
+      auto bytes = fs::ReadKeyedState(*fs, dep.restore().location(), handle);
+      if (!bytes.ok()) {
+        return absl::Status(bytes.status().code(),
+                            absl::StrCat("restoring operator '", op.operator_id(), "' from checkpoint ",
+                                         dep.restore().checkpoint_id(), ": ",
+                                         bytes.status().message()));
+      }
+      init.keyed_snapshots.push_back(std::move(*bytes));
+    }
+  }
+  return out;
 }
 
 bool Task::terminal() const {
@@ -201,6 +441,7 @@ rpc::TaskReport Task::Report() const {
   report.set_records_in(records_in_.load());
   report.set_records_out(records_out_.load());
   report.set_current_input_watermark(watermark_.load(std::memory_order_relaxed));
+  report.set_end_of_input(end_of_input_.load(std::memory_order_relaxed));
   std::lock_guard<std::mutex> lock(mu_);
   report.set_state(state_);
   report.set_failure(failure_);
@@ -306,9 +547,13 @@ absl::Status Task::RunChain() {
   rt.ctx.latency_interval_ms = JobDurationMs(graph, opt::kLatencyInterval, 0);
   rt.ctx.latency = &rt.latency;
   rt.ctx.job_config = &rt.job_config;
+  rt.ctx.checkpointing = setup_.checkpoint_interval_ms > 0;
+  rt.key_groups = KeyGroupRangeFor(dep.subtask(), graph.max_parallelism(), vertex->parallelism());
   {
     Config config = *setup_.config;
     EDDY_RETURN_IF_ERROR(config.ApplyJobConfig(rt.job_config));
+    rt.config = config;
+    rt.ctx.config = &rt.config;
     state::StateBackendParams params;
     params.job_id = setup_.job_id;
     params.subtask = dep.subtask();
@@ -466,7 +711,17 @@ absl::Status Task::RunChain() {
     }
   }
 
-  for (auto& op : rt.ops) op.op->InitializeState();
+  rt.channel_closed.assign(rt.channels.size(), 0);
+  rt.channel_data_ended.assign(rt.channels.size(), 0);
+  rt.channels_with_data = static_cast<int>(rt.channels.size());
+  {
+    EDDY_ASSIGN_OR_RETURN(auto restore, LoadRestore(&rt.restored_finished));
+    const StateInitContext fresh;
+    for (auto& op : rt.ops) {
+      auto it = restore.find(op.op->operator_id());
+      op.op->InitializeState(it == restore.end() ? fresh : it->second);
+    }
+  }
   for (auto it = rt.ops.rbegin(); it != rt.ops.rend(); ++it) it->op->Open();
   SetState(rpc::RUNNING);
 
@@ -532,21 +787,73 @@ absl::Status Task::RunChain() {
     return s;
   };
 
-  bool end_of_input = false;
+  // Every input ended: the operators end their inputs and finish, head first (each may
+  // still emit). Without checkpoints the partitions end at once; with them, end of data
+  // goes downstream and the partitions end once a checkpoint taken since has completed, so
+  // that two-phase-commit sinks publish their last output first.
+  auto end_input = [&] {
+    rt.input_ended = true;
+    // Restored from a checkpoint taken after the operators finished: their final output
+    // was sent then, so they do not finish again.
+    for (size_t i = 0; i < rt.ops.size() && !rt.restored_finished; ++i) {
+      StreamOperator* op = rt.ops[i].op.get();
+      if (i > 0) op->EndInput(0);
+      op->Finish();
+      op->FlushOutputs();
+    }
+    if (!rt.ctx.checkpointing) return;
+    end_of_input_.store(true, std::memory_order_relaxed);
+    listener_(Report());  // the JobManager takes the final checkpoint once every source ended
+    const std::string end_of_data = runtime::EncodeEndOfData();
+    for (auto& w : rt.writers) {
+      if (!w->status().ok()) continue;
+      auto s = w->writer().BroadcastEvent(end_of_data);
+      if (!s.ok()) w->Fail(s);
+    }
+  };
+  auto finish_partitions = [&] {
+    rt.partitions_finished = true;
+    for (auto& w : rt.writers) {
+      if (!w->status().ok()) break;
+      auto s = w->writer().Finish();
+      if (!s.ok()) w->Fail(s);
+    }
+  };
+  // A channel's input ended (end of data, or end of partition without it).
+  auto channel_data_ended = [&](int channel) {
+    if (rt.channel_data_ended[static_cast<size_t>(channel)]) return;
+    rt.channel_data_ended[static_cast<size_t>(channel)] = 1;
+    Runtime::Channel& ch = rt.channels[static_cast<size_t>(channel)];
+    auto& valve = rt.valves[static_cast<size_t>(ch.logical_input)];
+    apply(ch.logical_input, valve.OnInputEnded(valve_channel[channel]));
+    if (--rt.open_channels[static_cast<size_t>(ch.logical_input)] == 0 && !rt.restored_finished) {
+      rt.head->EndInput(ch.logical_input);
+    }
+    if (--rt.channels_with_data == 0) end_input();
+  };
+
   while (true) {
     rt.mailbox.RunPending();
     if (rt.timers.RunDue(runtime::TimerQueue::Now()) > 0) rt.FlushAllOutputs();
     if (cancelled_.load()) return absl::OkStatus();
     EDDY_RETURN_IF_ERROR(rt.WriteStatus());
+    if (rt.input_ended && !rt.partitions_finished &&
+        (!rt.ctx.checkpointing || rt.final_checkpoint_done)) {
+      finish_partitions();
+    }
     rt.FlushTimedOut(timeout);
     publish();
-    if (end_of_input) break;
+    if (rt.partitions_finished && (rt.source != nullptr || rt.gate->finished())) break;
 
     auto wake_by = std::min(rt.timers.NextDeadline(), rt.FlushDeadline(timeout));
     if (!rt.OutputsAvailable()) {
       // Backpressure: sleep until a buffer returns (or a mail or timer); the pool may also
       // free up through other partitions, so look again after a short while.
       rt.mailbox.WaitUntil(std::min(wake_by, Clock::now() + std::chrono::milliseconds(20)));
+      continue;
+    }
+    if (rt.source != nullptr && rt.input_ended) {
+      rt.mailbox.WaitUntil(wake_by);  // for the final checkpoint
       continue;
     }
     if (rt.source != nullptr) {
@@ -560,7 +867,7 @@ absl::Status Task::RunChain() {
       if (status == InputStatus::kEndOfInput) {
         // A bounded source's end: the MAX watermark fires every timer and window.
         rt.head->ProcessWatermark(0, kMaxWatermark);
-        end_of_input = true;
+        end_input();
       } else if (status == InputStatus::kNothingAvailable) {
         // Sleep until the time the reader asked for (it may have passed already), or until
         // its waker, a mail or a timer.
@@ -576,41 +883,30 @@ absl::Status Task::RunChain() {
       return next.status();
     }
     if (!next->has_value()) {
-      if (rt.gate->finished()) {
-        end_of_input = true;
-      } else {
-        rt.mailbox.WaitUntil(wake_by);
-      }
+      // Nothing to read (or every channel ended and the final checkpoint is awaited).
+      rt.mailbox.WaitUntil(wake_by);
       continue;
     }
     net::InputBuffer& in = **next;
     const int channel = in.channel;
     if (in.buffer.kind() == net::BufferKind::kData) {
       EDDY_RETURN_IF_ERROR(process_buffer(channel, std::move(in.buffer)));
+    } else if (in.buffer.kind() == net::BufferKind::kEvent) {
+      EDDY_ASSIGN_OR_RETURN(
+          runtime::TaskEvent event,
+          runtime::DecodeTaskEvent(std::string_view(in.buffer.data(), in.buffer.size())));
+      if (event.type == runtime::TaskEventType::kCheckpointBarrier) {
+        OnBarrier(channel, event.barrier);
+      } else {
+        channel_data_ended(channel);
+      }
     } else if (in.buffer.kind() == net::BufferKind::kEndOfPartition) {
       Runtime::Channel& ch = rt.channels[static_cast<size_t>(channel)];
       EDDY_RETURN_IF_ERROR(ch.reader.Finish());
-      auto& valve = rt.valves[static_cast<size_t>(ch.logical_input)];
-      apply(ch.logical_input, valve.OnInputEnded(valve_channel[channel]));
-      if (--rt.open_channels[static_cast<size_t>(ch.logical_input)] == 0) {
-        rt.head->EndInput(ch.logical_input);
-      }
+      channel_data_ended(channel);
+      OnChannelClosed(channel);
     }
     rt.FlushAllOutputs();
-  }
-
-  // End of input: every operator ends its inputs and finishes, head first (each may still
-  // emit), then the writers end their partitions.
-  for (size_t i = 0; i < rt.ops.size(); ++i) {
-    StreamOperator* op = rt.ops[i].op.get();
-    if (i > 0) op->EndInput(0);
-    op->Finish();
-    op->FlushOutputs();
-  }
-  for (auto& w : rt.writers) {
-    if (!w->status().ok()) break;
-    auto s = w->writer().Finish();
-    if (!s.ok()) w->Fail(s);
   }
   publish();
   if (cancelled_.load()) return absl::OkStatus();

@@ -10,10 +10,12 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "api/job_builder.h"
@@ -21,6 +23,7 @@
 #include "common/proto/job.pb.h"
 #include "common/proto/rpc.pb.h"
 #include "taskmanager/network/network_environment.h"
+#include "common/serial_executor.h"
 
 namespace eddy {
 
@@ -34,6 +37,13 @@ struct TaskSetup {
   net::NetworkEnvironment* network = nullptr;
   /// The TaskManager's configuration; the job's -D keys apply over it.
   std::shared_ptr<const Config> config = std::make_shared<const Config>();
+  /// execution.checkpointing.interval of the job (0: no checkpoints). With checkpoints a
+  /// task whose input ended finishes only after a checkpoint taken since then completed.
+  int64_t checkpoint_interval_ms = 0;
+  /// Report a checkpoint taken (state uploaded) or declined to the JobManager; called on
+  /// the task's snapshot thread, may block.
+  std::function<void(const rpc::AcknowledgeCheckpointRequest&)> acknowledge_checkpoint;
+  std::function<void(const rpc::DeclineCheckpointRequest&)> decline_checkpoint;
 };
 
 class Task {
@@ -49,6 +59,11 @@ class Task {
   void Start();
   /// Asks the task to stop (a mail); it reports CANCELED once it has.
   void Cancel();
+  /// Source tasks take the checkpoint and emit its barrier (a mail); other tasks ignore it.
+  void TriggerCheckpoint(const checkpoint::CheckpointOptions& options);
+  /// The checkpoint completed (operators publish what it covers) or was aborted (a mail).
+  /// `final`: taken after every source's input ended, so a task whose input ended finishes.
+  void NotifyCheckpoint(int64_t checkpoint_id, bool completed, bool final);
   /// Returns the current state, metrics and watermark.
   rpc::TaskReport Report() const;
   bool terminal() const;
@@ -59,6 +74,26 @@ class Task {
   struct Runtime;
   void Run();
   absl::Status RunChain();
+  // Checkpoints, on the task thread.
+  /// Snapshots the chain's operators, sends the barrier on and hands the upload to the
+  /// snapshot thread.
+  void PerformCheckpoint(const checkpoint::CheckpointOptions& options, int64_t alignment_ms);
+  void OnBarrier(int channel, const checkpoint::CheckpointOptions& options);
+  /// Channel `channel` will deliver no more barriers (end of partition).
+  void OnChannelClosed(int channel);
+  void MaybeCompleteAlignment();
+  /// Gives up aligning the current checkpoint: unblocks the channels and declines it.
+  void AbortAlignment(const std::string& reason);
+  /// Upload and acknowledge (snapshot thread).
+  void UploadSnapshot(const checkpoint::CheckpointOptions& options,
+                      std::vector<std::pair<std::string, OperatorSnapshot>> snapshots,
+                      bool finished, int64_t sync_ms, int64_t alignment_ms);
+  void Decline(int64_t checkpoint_id, const std::string& reason);
+  /// The restore the deployment carries, per operator id (downloads keyed state);
+  /// `*finished` tells whether every operator had finished in it.
+  absl::StatusOr<std::map<std::string, StateInitContext>> LoadRestore(bool* finished);
+  /// The snapshot thread, made on first use.
+  SerialExecutor& snapshots();
   void SetState(rpc::ExecutionState state, const std::string& failure = "");
   /// Copies the sink's latency summaries into what Report() returns (task thread).
   void PublishLatency();
@@ -71,12 +106,16 @@ class Task {
   std::atomic<uint64_t> records_in_{0};
   std::atomic<uint64_t> records_out_{0};
   std::atomic<int64_t> watermark_;
+  std::atomic<bool> end_of_input_{false};
   mutable std::mutex mu_;
   rpc::ExecutionState state_ = rpc::DEPLOYING;  // guarded by mu_
   std::string failure_;                         // guarded by mu_
   std::vector<rpc::LatencyHistogram> latency_;  // guarded by mu_
 
   std::unique_ptr<Runtime> rt_;  // created before the thread starts; its loop is the task thread's
+  /// The asynchronous part of checkpoints and checkpoint reports (its thread starts with the
+  /// first); declared last so that it is joined first.
+  std::unique_ptr<SerialExecutor> snapshots_;
 };
 
 }  // namespace eddy

@@ -44,6 +44,32 @@ absl::Status TaskManager::Start() {
       network_.get(), absl::StrCat(config_.GetString(opt::kTaskManagerTmpDir), "/eddy-tm-", id_.value()),
       config_,
       [this](const rpc::TaskReport& report) { ReportTask(report); });
+  // Checkpoint acknowledgements come from the tasks' snapshot threads, which may block.
+  runner_->SetCheckpointReporters(
+      [this](const rpc::AcknowledgeCheckpointRequest& ack) {
+        rpc::AcknowledgeCheckpointRequest request = ack;
+        request.set_resource_id(id_.value());
+        auto response = client_.Call<rpc::AcknowledgeCheckpointResponse>(
+            "AcknowledgeCheckpoint", request, config_.GetDuration(opt::kRpcTimeout));
+        if (!response.ok()) {
+          EDDY_LOG(WARN) << "cannot acknowledge checkpoint " << request.checkpoint_id()
+                         << " of job " << request.job_id() << ": "
+                         << response.status().message();
+        }
+      },
+      [this](const rpc::DeclineCheckpointRequest& decline) {
+        rpc::DeclineCheckpointRequest request = decline;
+        request.set_resource_id(id_.value());
+        EDDY_LOG(INFO) << "declining checkpoint " << request.checkpoint_id() << " of job "
+                       << request.job_id() << ": " << request.reason();
+        auto response = client_.Call<rpc::DeclineCheckpointResponse>(
+            "DeclineCheckpoint", request, config_.GetDuration(opt::kRpcTimeout));
+        if (!response.ok()) {
+          EDDY_LOG(WARN) << "cannot decline checkpoint " << request.checkpoint_id()
+                         << " of job " << request.job_id() << ": "
+                         << response.status().message();
+        }
+      });
   RegisterRpcMethods();
   auto rpc_port = rpc_server_.Listen(host, config_.GetPort(opt::kTaskManagerRpcPort));
   if (!rpc_port.ok()) return rpc_port.status();
@@ -104,6 +130,20 @@ void TaskManager::RegisterRpcMethods() {
                        << request.attempt();
         runner_->Cancel(request.job_id(), request.attempt());
         return rpc::JobResponse();
+      });
+  rpc_server_.Register<rpc::TriggerCheckpointRequest, rpc::TriggerCheckpointResponse>(
+      "TriggerCheckpoint",
+      [this](const rpc::CallContext&, const rpc::TriggerCheckpointRequest& request)
+          -> absl::StatusOr<rpc::TriggerCheckpointResponse> {
+        EDDY_RETURN_IF_ERROR(runner_->TriggerCheckpoint(request));
+        return rpc::TriggerCheckpointResponse();
+      });
+  rpc_server_.Register<rpc::NotifyCheckpointRequest, rpc::NotifyCheckpointResponse>(
+      "NotifyCheckpoint",
+      [this](const rpc::CallContext&, const rpc::NotifyCheckpointRequest& request)
+          -> absl::StatusOr<rpc::NotifyCheckpointResponse> {
+        runner_->NotifyCheckpoint(request);
+        return rpc::NotifyCheckpointResponse();
       });
   rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
       "ReleaseJob",

@@ -150,9 +150,9 @@ class WindowOperator final : public KeyedOperator<OneInputStreamOperator<T>>,
         out_(out),
         collector_(out) {}
 
-  void InitializeState() override {
+  void InitializeState(const StateInitContext& init) override {
     if constexpr (kPanes) panes_ = assigner_.size % assigner_.slide == 0;
-    KeyedOperator<OneInputStreamOperator<T>>::InitializeState();
+    KeyedOperator<OneInputStreamOperator<T>>::InitializeState(init);
     KeyedStateBackend& backend = this->backend();
     contents_ = Must(backend.get_state(ValueStateDescriptor<AccT>{"window-contents"}));
     if constexpr (kMerging) {

@@ -1,5 +1,9 @@
 #include "connectors/datagen/datagen.h"
 
+#include <stdexcept>
+
+#include "absl/strings/numbers.h"
+
 #include "api/key_hash.h"
 
 namespace eddy::connectors::datagen {
@@ -13,12 +17,20 @@ class SequenceReader final : public SourceReader<int64_t> {
   SequenceReader(int64_t from, int64_t to) : from_(from), to_(to) {}
 
   void Open(RuntimeContext& ctx, SourceWaker*) override {
-    if (to_ < from_) return;
     const int subtask = ctx.subtask;
     const int parallelism = std::max(ctx.parallelism, 1);
+    std::optional<std::string> position = slice_.Open(subtask, parallelism);
+    if (to_ < from_) return;
     const U128 n = static_cast<U128>(static_cast<__int128>(to_) - from_) + 1;
-    next_ = n * static_cast<U128>(subtask) / static_cast<U128>(parallelism);
+    begin_ = next_ = n * static_cast<U128>(subtask) / static_cast<U128>(parallelism);
     end_ = n * static_cast<U128>(subtask + 1) / static_cast<U128>(parallelism);
+    uint64_t done = 0;
+    if (position) {
+      if (!absl::SimpleAtoi(*position, &done)) {
+        throw std::runtime_error("malformed sequence position '" + *position + "' in the checkpoint");
+      }
+      next_ = std::min(end_, begin_ + done);
+    }
   }
 
   InputStatus PollNext(ReaderOutput<int64_t>& out) override {
@@ -32,15 +44,18 @@ class SequenceReader final : public SourceReader<int64_t> {
   }
 
   std::vector<SplitState> SnapshotState() override {
-    return {SplitState{"sequence", std::to_string(static_cast<uint64_t>(next_))}};
+    return {slice_.Snapshot(std::to_string(static_cast<uint64_t>(next_ - begin_)))};
   }
+  void RestoreState(std::vector<SplitState> splits) override { slice_.Restore(std::move(splits)); }
 
  private:
   using U128 = unsigned __int128;
   int64_t from_;
   int64_t to_;
   U128 next_ = 0;
+  U128 begin_ = 0;
   U128 end_ = 0;
+  SubtaskSlice slice_{"sequence"};
 };
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <random>
 #include <string>
 #include <utility>
@@ -60,7 +61,17 @@ class GeneratorReader final : public SourceReader<T> {
     index_ = subtask_;
     rng_.seed(SubtaskSeed(opts_.seed, subtask_));
     schedule_.emplace(opts_.records_per_second / parallelism_);
+    if (std::optional<std::string> position = slice_.Open(subtask_, parallelism_)) {
+      // "<next index> <exhausted> <rng state>": the records depend on the rng's state.
+      std::istringstream in(*position);
+      int exhausted = 0;
+      if (!(in >> index_ >> exhausted >> rng_)) {
+        throw std::runtime_error("malformed generator position in the checkpoint");
+      }
+      exhausted_ = exhausted != 0;
+    }
   }
+  void RestoreState(std::vector<SplitState> splits) override { slice_.Restore(std::move(splits)); }
 
   InputStatus PollNext(ReaderOutput<T>& out) override {
     const bool bounded = opts_.count >= 0;
@@ -84,7 +95,9 @@ class GeneratorReader final : public SourceReader<T> {
   }
 
   std::vector<SplitState> SnapshotState() override {
-    return {SplitState{"ids-" + std::to_string(subtask_), std::to_string(index_)}};
+    std::ostringstream out;
+    out << index_ << ' ' << (exhausted_ ? 1 : 0) << ' ' << rng_;
+    return {slice_.Snapshot(out.str())};
   }
 
  private:
@@ -97,6 +110,7 @@ class GeneratorReader final : public SourceReader<T> {
   bool exhausted_ = false;
   std::mt19937_64 rng_;
   std::optional<RateSchedule> schedule_;
+  SubtaskSlice slice_{"generator"};
 };
 
 }  // namespace internal

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "connectors/files/file_splits.h"
 #include "connectors/files/line_reader.h"
 #include "connectors/rate_schedule.h"
@@ -33,7 +34,12 @@ class LineFileReader final : public SourceReader<T> {
     subtask_ = ctx.subtask;
     parallelism_ = std::max(ctx.parallelism, 1);
     schedule_.emplace(opts_.records_per_second);
-    if (continuous()) {
+    if (restored_) {
+      // The checkpoint's splits replace this subtask's own pick; a watched directory is
+      // still scanned for files that appear later.
+      for (const FileSplit& s : splits_) seen_.insert(s.path);
+      if (continuous()) next_scan_ = Clock::now();
+    } else if (continuous()) {
       Scan();
     } else {
       absl::StatusOr<std::vector<InputFile>> files = ListInputFiles(path_);
@@ -63,6 +69,10 @@ class LineFileReader final : public SourceReader<T> {
         out.ForSplit(current_split());  // live (holds the watermark back) until released
         lines_in_split_ = 0;
         open_ = true;
+        // A restored split resumes after the lines it had read.
+        const uint64_t skip = current_ < skip_.size() ? skip_[current_] : 0;
+        std::string_view skipped;
+        while (lines_in_split_ < skip && reader_.Next(&skipped)) ++lines_in_split_;
       }
       if (!schedule_->Ready(waker_)) return InputStatus::kNothingAvailable;
       std::string_view line;
@@ -83,16 +93,52 @@ class LineFileReader final : public SourceReader<T> {
     return InputStatus::kMoreAvailable;
   }
 
-  /// Position of each split: lines read (the current one), done, or not started.
+  /// Position of each split: lines read (the current one), done, or not started. A split
+  /// is "<path>:<begin>-<end>".
   std::vector<SplitState> SnapshotState() override {
     std::vector<SplitState> out;
     for (size_t i = 0; i < splits_.size(); ++i) {
       const FileSplit& s = splits_[i];
-      std::string position = i < current_ ? "done" : (i == current_ && open_ ? std::to_string(lines_in_split_) : "0");
+      uint64_t lines = i < skip_.size() ? skip_[i] : 0;  // restored, not reached yet
+      if (i == current_ && open_) lines = lines_in_split_;
+      std::string position = i < current_ ? "done" : std::to_string(lines);
       out.push_back(SplitState{s.path + ":" + std::to_string(s.begin) + "-" + std::to_string(s.end),
                                position});
     }
     return out;
+  }
+
+  /// Reads the checkpointed splits from their positions (finished ones are kept, as done).
+  void RestoreState(std::vector<SplitState> splits) override {
+    restored_ = true;
+    std::vector<std::pair<FileSplit, uint64_t>> pending;
+    for (const SplitState& state : splits) {
+      FileSplit split;
+      const size_t colon = state.split_id.rfind(':');
+      const size_t dash = colon == std::string::npos ? std::string::npos
+                                                      : state.split_id.find('-', colon);
+      uint64_t lines = 0;
+      const bool done = state.position == "done";
+      if (dash == std::string::npos ||
+          !absl::SimpleAtoi(state.split_id.substr(colon + 1, dash - colon - 1), &split.begin) ||
+          !absl::SimpleAtoi(state.split_id.substr(dash + 1), &split.end) ||
+          (!done && !absl::SimpleAtoi(state.position, &lines))) {
+        throw std::runtime_error("malformed file split '" + state.split_id + "' at '" +
+                                 state.position + "' in the checkpoint of " + path_);
+      }
+      split.path = state.split_id.substr(0, colon);
+      if (done) {
+        splits_.push_back(std::move(split));
+      } else {
+        pending.emplace_back(std::move(split), lines);
+      }
+    }
+    current_ = splits_.size();
+    skip_.assign(splits_.size(), 0);
+    for (auto& [split, lines] : pending) {
+      splits_.push_back(std::move(split));
+      skip_.push_back(lines);
+    }
   }
 
  private:
@@ -128,6 +174,8 @@ class LineFileReader final : public SourceReader<T> {
   std::vector<FileSplit> splits_;
   size_t current_ = 0;
   bool open_ = false;
+  bool restored_ = false;
+  std::vector<uint64_t> skip_;  // per split: lines to skip when it opens (restored)
   uint64_t lines_in_split_ = 0;
   SplitLineReader reader_;
   T record_{};

@@ -163,7 +163,7 @@ TEST_F(RestartTest, BadGraphsAreRefusedWith400AndTheClusterStillRunsAGoodJob) {
        "unknown config key 'restart-strategy.fixed-delay.atempts' (did you mean "
        "'restart-strategy.fixed-delay.attempts'?)"},
       {"bad job config value", [](auto& g) { g["config"] = {{"restart-strategy", "often"}}; },
-       "config key 'restart-strategy': expected one of none, fixed-delay, exponential-delay"},
+       "config key 'restart-strategy': expected one of \"\", none, fixed-delay, exponential-delay"},
   };
   for (const auto& c : cases) {
     nlohmann::json graph = good;

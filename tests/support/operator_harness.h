@@ -161,14 +161,34 @@ class OperatorHarness {
     }));
   }
 
-  void Open() {
+  /// Instantiates and opens the operator, restoring `init` (a Snapshot() of an earlier
+  /// instance, see Restored()).
+  void Open(const StateInitContext& init = StateInitContext{}) {
     inst_ = node_.make_operator(output_.get());
     inst_.op->Setup(&ctx_);
     inst_.op->SetOperatorId(node_.id);
     inst_.op->AddOutput(output_.get());
     for (auto& [tag, out] : side_) inst_.op->AddSideOutput(tag, out.get());
-    inst_.op->InitializeState();
+    inst_.op->InitializeState(init);
     inst_.op->Open();
+  }
+
+  /// Takes checkpoint `id` of the operator (PrepareSnapshotPreBarrier, then SnapshotState).
+  OperatorSnapshot Snapshot(int64_t id) {
+    inst_.op->PrepareSnapshotPreBarrier(id);
+    inst_.op->FlushOutputs();
+    OperatorSnapshot out;
+    inst_.op->SnapshotState(id, out);
+    return out;
+  }
+  /// What a restore of `snapshot` hands an operator.
+  static StateInitContext Restored(const OperatorSnapshot& snapshot, int64_t id = 1) {
+    StateInitContext init;
+    init.restored = true;
+    init.checkpoint_id = id;
+    if (!snapshot.keyed.empty()) init.keyed_snapshots.push_back(snapshot.keyed);
+    init.operator_state = snapshot.operator_state;
+    return init;
   }
 
   /// Feeds one record to logical input `input`.

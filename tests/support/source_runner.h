@@ -114,7 +114,7 @@ class SourceHarness {
     inst_.op->Setup(&ctx_);
     inst_.op->AddOutput(output_.get());
     inst_.source->SetWaker(&waker_);
-    inst_.op->InitializeState();
+    inst_.op->InitializeState(StateInitContext{});
     inst_.op->Open();
   }
   /// Polls the reader once; at the end of its input emits the MAX watermark as the task does.

@@ -12,11 +12,14 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
+#include <optional>
+#include <stdexcept>
 #include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "api/job_builder.h"
 #include "api/source.h"
 #include "connectors/datagen/nexmark/generator.h"
@@ -59,6 +62,16 @@ class NexmarkReader final : public SourceReader<T> {
     waker_ = waker;
     stride_ = std::max(ctx.parallelism, 1);
     next_ = ctx.subtask;
+    if (std::optional<std::string> position = slice_.Open(ctx.subtask, static_cast<int>(stride_))) {
+      // "<next event> <start_at_ms>": the pacing goes on from the original start.
+      const size_t space = position->find(' ');
+      int64_t start_at = 0;
+      if (space == std::string::npos || !absl::SimpleAtoi(position->substr(0, space), &next_) ||
+          !absl::SimpleAtoi(position->substr(space + 1), &start_at)) {
+        throw std::runtime_error("malformed Nexmark position '" + *position + "' in the checkpoint");
+      }
+      if (start_at > 0) opts_.start_at_ms = start_at;
+    }
     if (opts_.events_per_second > 0 && opts_.start_at_ms <= 0) {
       opts_.start_at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
@@ -107,8 +120,9 @@ class NexmarkReader final : public SourceReader<T> {
   }
 
   std::vector<SplitState> SnapshotState() override {
-    return {SplitState{"nexmark-" + std::to_string(stride_), std::to_string(next_)}};
+    return {slice_.Snapshot(std::to_string(next_) + " " + std::to_string(opts_.start_at_ms))};
   }
+  void RestoreState(std::vector<SplitState> splits) override { slice_.Restore(std::move(splits)); }
 
  private:
   static int64_t NowUs() {
@@ -136,6 +150,7 @@ class NexmarkReader final : public SourceReader<T> {
   SourceWaker* waker_ = nullptr;
   int64_t stride_ = 1;
   int64_t next_ = 0;
+  SubtaskSlice slice_{"nexmark"};
   T record_;  // reused: refilling it allocates nothing
 };
 

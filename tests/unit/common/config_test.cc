@@ -171,7 +171,23 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kStateRocksDbWriteBufferSize,
                                               opt::kStateRocksDbWriteBufferCount,
                                               opt::kStateRocksDbMemoryFixedPerSlot,
-                                              opt::kJobManagerArchiveDir};
+                                              opt::kJobManagerArchiveDir,
+                                              opt::kCheckpointingInterval,
+                                              opt::kCheckpointingTimeout,
+                                              opt::kCheckpointingMinPause,
+                                              opt::kCheckpointingMode,
+                                              opt::kCheckpointingTolerableFailures,
+                                              opt::kCheckpointsNumRetained,
+                                              opt::kCheckpointsDir,
+                                              opt::kSavepointsDir,
+                                              opt::kStateInlineThreshold,
+                                              opt::kS3Endpoint,
+                                              opt::kS3Region,
+                                              opt::kS3PathStyleAccess,
+                                              opt::kS3AccessKey,
+                                              opt::kS3SecretKey,
+                                              opt::kS3UploadMinPartSize,
+                                              opt::kS3MaxRetries};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;
@@ -611,8 +627,8 @@ TEST(JobConfigTest, RejectsUnknownClusterAndBadKeysNamingThem) {
   EXPECT_NE(s.message().find("'rest.port' is a cluster key, not a per-job key"), std::string::npos)
       << s;
   s = c.ApplyJobConfig({{"restart-strategy", "sometimes"}});
-  EXPECT_NE(s.message().find("config key 'restart-strategy': expected one of none, fixed-delay, "
-                             "exponential-delay; got 'sometimes'"),
+  EXPECT_NE(s.message().find("config key 'restart-strategy': expected one of \"\", none, "
+                             "fixed-delay, exponential-delay; got 'sometimes'"),
             std::string::npos)
       << s;
   s = c.ApplyJobConfig({{"restart-strategy.exponential-delay.jitter-factor", "1.5"}});

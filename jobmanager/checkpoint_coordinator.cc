@@ -1,0 +1,419 @@
+#include "jobmanager/checkpoint_coordinator.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/fs/checkpoint_storage.h"
+#include "common/fs/file_system.h"
+#include "common/ids.h"
+
+namespace eddy {
+namespace {
+
+constexpr size_t kHistorySize = 10;  // Flink's web.checkpoints.history
+
+nlohmann::json Summary(std::vector<int64_t> values) {
+  if (values.empty()) {
+    return {{"min", 0}, {"max", 0}, {"avg", 0}, {"p50", 0}, {"p90", 0}, {"p95", 0},
+            {"p99", 0}, {"p999", 0}};
+  }
+  std::sort(values.begin(), values.end());
+  auto pct = [&](double p) {
+    size_t i = static_cast<size_t>(p * static_cast<double>(values.size() - 1) + 0.5);
+    return values[std::min(i, values.size() - 1)];
+  };
+  int64_t sum = 0;
+  for (int64_t v : values) sum += v;
+  return {{"min", values.front()},
+          {"max", values.back()},
+          {"avg", sum / static_cast<int64_t>(values.size())},
+          {"p50", pct(0.5)},
+          {"p90", pct(0.9)},
+          {"p95", pct(0.95)},
+          {"p99", pct(0.99)},
+          {"p999", pct(0.999)}};
+}
+
+}  // namespace
+
+CheckpointSettings CheckpointSettings::FromConfig(const Config& config) {
+  CheckpointSettings s;
+  s.interval = config.GetDuration(opt::kCheckpointingInterval);
+  s.timeout = config.GetDuration(opt::kCheckpointingTimeout);
+  s.min_pause = config.GetDuration(opt::kCheckpointingMinPause);
+  s.exactly_once = config.GetString(opt::kCheckpointingMode) != "AT_LEAST_ONCE";
+  s.tolerable_failures = config.GetInt(opt::kCheckpointingTolerableFailures);
+  s.num_retained = static_cast<int>(config.GetInt(opt::kCheckpointsNumRetained));
+  s.dir = config.GetString(opt::kCheckpointsDir);
+  s.savepoint_dir = config.GetString(opt::kSavepointsDir);
+  return s;
+}
+
+CheckpointCoordinator::CheckpointCoordinator(std::string job_id, CheckpointSettings settings,
+                                             int num_subtasks)
+    : job_id_(std::move(job_id)),
+      settings_(std::move(settings)),
+      num_subtasks_(num_subtasks),
+      next_periodic_(Clock::now() + settings_.interval) {}
+
+void CheckpointCoordinator::SetRestoredFrom(checkpoint::CheckpointMetadata metadata,
+                                            std::string path, int64_t now_ms) {
+  next_id_ = std::max(next_id_, metadata.checkpoint_id() + 1);
+  restored_json_ = {{"id", metadata.checkpoint_id()},
+                    {"restore_timestamp", now_ms},
+                    {"is_savepoint", metadata.is_savepoint()},
+                    {"external_path", path}};
+  ++counts_restored_;
+  restored_ = Completed{std::move(metadata), std::move(path)};
+}
+
+void CheckpointCoordinator::FailQueuedSavepoints(const std::string& reason) {
+  for (const std::string& id : savepoint_queue_) {
+    SavepointRequest& r = savepoints_[id];
+    r.status = "FAILED";
+    r.failure = reason;
+  }
+  savepoint_queue_.clear();
+}
+
+const CheckpointCoordinator::Completed* CheckpointCoordinator::restore_point() const {
+  if (settings_.interval.count() > 0) return latest();
+  return restored_ ? &*restored_ : nullptr;
+}
+
+void CheckpointCoordinator::OnRestored(int64_t now_ms) {
+  final_completed_ = 0;  // the new attempt's tasks take their own final checkpoint
+  const Completed* from = restore_point();
+  if (from == nullptr) return;
+  restored_json_ = {{"id", from->metadata.checkpoint_id()},
+                    {"restore_timestamp", now_ms},
+                    {"is_savepoint", from->metadata.is_savepoint()},
+                    {"external_path", from->location}};
+  ++counts_restored_;
+}
+
+absl::StatusOr<std::string> CheckpointCoordinator::RequestSavepoint(std::string dir,
+                                                                    bool stop_job) {
+  if (dir.empty()) dir = settings_.savepoint_dir;
+  if (dir.empty()) {
+    return absl::InvalidArgumentError(
+        "no savepoint directory: name one (target-directory) or set state.savepoints.dir");
+  }
+  std::string id = RandomHexId(16);
+  savepoints_[id] = SavepointRequest{.dir = std::move(dir), .stop_job = stop_job};
+  savepoint_queue_.push_back(id);
+  return id;
+}
+
+std::optional<checkpoint::CheckpointOptions> CheckpointCoordinator::MaybeTrigger(
+    Clock::time_point now, int64_t now_ms, bool final) {
+  if (pending_ || final_completed_ != 0) return std::nullopt;
+  std::string savepoint_request;
+  if (final) {
+    if (settings_.interval.count() <= 0) return std::nullopt;  // tasks do not wait for one
+  } else if (!savepoint_queue_.empty()) {
+    savepoint_request = savepoint_queue_.front();
+    savepoint_queue_.pop_front();
+  } else {
+    if (settings_.interval.count() <= 0) return std::nullopt;
+    if (now < next_periodic_) return std::nullopt;
+    if (ever_ended_ && now < last_end_ + settings_.min_pause) return std::nullopt;
+  }
+  const int64_t id = next_id_++;
+  checkpoint::CheckpointOptions options;
+  options.set_checkpoint_id(id);
+  options.set_timestamp(now_ms);
+  options.set_exactly_once(settings_.exactly_once);
+  if (savepoint_request.empty()) {
+    options.set_location(fs::CheckpointUri(settings_.dir, job_id_, id));
+    next_periodic_ = now + settings_.interval;
+  } else {
+    SavepointRequest& r = savepoints_[savepoint_request];
+    r.checkpoint_id = id;
+    options.set_is_savepoint(true);
+    options.set_location(fs::JoinUri(
+        r.dir, absl::StrCat("savepoint-", job_id_.substr(0, 6), "-", RandomHexId(6))));
+  }
+  Pending p;
+  p.options = options;
+  p.triggered = now;
+  p.trigger_ms = now_ms;
+  p.savepoint_request = savepoint_request;
+  p.final = final;
+  pending_ = std::move(p);
+  Stats s;
+  s.id = id;
+  s.status = "IN_PROGRESS";
+  s.is_savepoint = options.is_savepoint();
+  s.trigger_ms = now_ms;
+  s.external_path = options.location();
+  history_.push_front(s);
+  while (history_.size() > kHistorySize) history_.pop_back();
+  return options;
+}
+
+CheckpointCoordinator::Stats* CheckpointCoordinator::FindStats(int64_t id) {
+  for (auto& s : history_) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+CheckpointCoordinator::AckOutcome CheckpointCoordinator::Acknowledge(
+    const rpc::AcknowledgeCheckpointRequest& ack, int64_t now_ms) {
+  if (!pending_ || pending_->writing || pending_->options.checkpoint_id() != ack.checkpoint_id()) {
+    return AckOutcome::kIgnored;
+  }
+  auto [it, inserted] =
+      pending_->acks.emplace(absl::StrCat(ack.vertex_id(), "/", ack.subtask()), ack);
+  if (!inserted) return AckOutcome::kIgnored;
+  pending_->latest_ack_ms = now_ms;
+  if (Stats* s = FindStats(ack.checkpoint_id())) {
+    s->latest_ack_ms = now_ms;
+    s->num_acknowledged = static_cast<int>(pending_->acks.size());
+    s->state_size += ack.state_size();
+    s->sync_ms_max = std::max(s->sync_ms_max, ack.sync_duration_ms());
+    s->async_ms_max = std::max(s->async_ms_max, ack.async_duration_ms());
+    s->alignment_ms_max = std::max(s->alignment_ms_max, ack.alignment_duration_ms());
+  }
+  if (static_cast<int>(pending_->acks.size()) < num_subtasks_) return AckOutcome::kPending;
+  pending_->writing = true;
+  return AckOutcome::kAllAcknowledged;
+}
+
+checkpoint::CheckpointMetadata CheckpointCoordinator::BuildMetadata(
+    const job::JobGraph& graph) const {
+  checkpoint::CheckpointMetadata m;
+  m.set_format_version(fs::kMetadataVersion);
+  m.set_job_id(job_id_);
+  m.set_job_name(graph.name());
+  m.set_max_parallelism(graph.max_parallelism());
+  if (!pending_) return m;
+  m.set_checkpoint_id(pending_->options.checkpoint_id());
+  m.set_trigger_timestamp(pending_->trigger_ms);
+  m.set_is_savepoint(pending_->options.is_savepoint());
+  for (const auto& v : graph.vertices()) {
+    std::map<std::string, checkpoint::OperatorState*> ops;
+    for (const std::string& id : v.operator_ids()) {
+      checkpoint::OperatorState* op = m.add_operators();
+      op->set_operator_id(id);
+      op->set_parallelism(v.parallelism());
+      for (int i = 0; i < v.parallelism(); ++i) op->add_subtasks()->set_operator_id(id);
+      ops[id] = op;
+    }
+    for (int i = 0; i < v.parallelism(); ++i) {
+      auto ack = pending_->acks.find(absl::StrCat(v.id(), "/", i));
+      if (ack == pending_->acks.end()) continue;
+      for (const auto& state : ack->second.state().operators()) {
+        auto op = ops.find(state.operator_id());
+        if (op != ops.end()) *op->second->mutable_subtasks(i) = state;
+      }
+    }
+  }
+  return m;
+}
+
+std::string CheckpointCoordinator::PendingLocation(int64_t id) const {
+  if (!pending_ || pending_->options.checkpoint_id() != id) return "";
+  return pending_->options.location();
+}
+
+bool CheckpointCoordinator::OnMetadataWritten(int64_t id, const absl::Status& status,
+                                              checkpoint::CheckpointMetadata metadata,
+                                              int64_t now_ms, std::vector<std::string>* discard,
+                                              bool* final) {
+  if (!pending_ || pending_->options.checkpoint_id() != id) return false;
+  if (!status.ok()) {
+    Abort(id, absl::StrCat("writing its _metadata: ", status.message()), now_ms);
+    return false;
+  }
+  Pending p = std::move(*pending_);
+  pending_.reset();
+  if (final != nullptr) *final = p.final;
+  if (p.final) final_completed_ = id;
+  last_end_ = Clock::now();
+  ever_ended_ = true;
+  consecutive_failures_ = 0;
+  ++counts_completed_;
+  if (Stats* s = FindStats(id)) {
+    s->status = "COMPLETED";
+    s->end_to_end_ms = now_ms - p.trigger_ms;
+  }
+  Completed c{std::move(metadata), p.options.location()};
+  if (p.options.is_savepoint()) {
+    latest_savepoint_ = c;
+  } else {
+    completed_.push_back(c);
+    while (static_cast<int>(completed_.size()) > settings_.num_retained) {
+      discard->push_back(completed_.front().location);
+      if (Stats* s = FindStats(completed_.front().metadata.checkpoint_id())) s->discarded = true;
+      completed_.pop_front();
+    }
+  }
+  if (!p.savepoint_request.empty()) {
+    SavepointRequest& r = savepoints_[p.savepoint_request];
+    r.status = "COMPLETED";
+    r.location = c.location;
+    if (r.stop_job) stop_requests_.insert(id);
+  }
+  return true;
+}
+
+int64_t CheckpointCoordinator::Abort(int64_t id, const std::string& reason, int64_t now_ms) {
+  if (!pending_ || (id != 0 && pending_->options.checkpoint_id() != id)) return 0;
+  const int64_t aborted = pending_->options.checkpoint_id();
+  if (Stats* s = FindStats(aborted)) {
+    s->status = "FAILED";
+    s->failure_ms = now_ms;
+    s->failure_message = reason;
+  }
+  if (!pending_->savepoint_request.empty()) {
+    SavepointRequest& r = savepoints_[pending_->savepoint_request];
+    r.status = "FAILED";
+    r.failure = reason;
+  }
+  pending_.reset();
+  Fail(reason, now_ms);
+  return aborted;
+}
+
+void CheckpointCoordinator::Fail(const std::string& /*reason*/, int64_t /*now_ms*/) {
+  last_end_ = Clock::now();
+  ever_ended_ = true;
+  ++consecutive_failures_;
+  ++counts_failed_;
+}
+
+int64_t CheckpointCoordinator::AbortIfExpired(Clock::time_point now, int64_t now_ms) {
+  if (!pending_ || pending_->writing || now - pending_->triggered < settings_.timeout) return 0;
+  return Abort(0, absl::StrCat("Checkpoint expired before completing (execution.checkpointing.timeout ",
+                               FormatDuration(settings_.timeout), ")"),
+               now_ms);
+}
+
+bool CheckpointCoordinator::TooManyFailures() const {
+  return settings_.tolerable_failures >= 0 && consecutive_failures_ > settings_.tolerable_failures;
+}
+
+const CheckpointCoordinator::Completed* CheckpointCoordinator::latest() const {
+  const Completed* best = nullptr;
+  for (const Completed* c : {completed_.empty() ? nullptr : &completed_.back(),
+                             latest_savepoint_ ? &*latest_savepoint_ : nullptr,
+                             restored_ ? &*restored_ : nullptr}) {
+    if (c != nullptr &&
+        (best == nullptr || c->metadata.checkpoint_id() > best->metadata.checkpoint_id())) {
+      best = c;
+    }
+  }
+  return best;
+}
+
+bool CheckpointCoordinator::TakeStopRequest(int64_t completed_id) {
+  return stop_requests_.erase(completed_id) > 0;
+}
+
+std::vector<std::string> CheckpointCoordinator::RetainedCheckpointLocations() const {
+  std::vector<std::string> out;
+  for (const auto& c : completed_) out.push_back(c.location);
+  return out;
+}
+
+nlohmann::json CheckpointCoordinator::StatsToJson(const Stats& s) const {
+  nlohmann::json j = {
+      {"className", s.status == "COMPLETED"  ? ".CompletedCheckpointStatistics"
+                    : s.status == "FAILED"   ? ".FailedCheckpointStatistics"
+                                             : ".PendingCheckpointStatistics"},
+      {"id", s.id},
+      {"status", s.status},
+      {"is_savepoint", s.is_savepoint},
+      {"checkpoint_type", s.is_savepoint ? "SAVEPOINT" : "CHECKPOINT"},
+      {"trigger_timestamp", s.trigger_ms},
+      {"latest_ack_timestamp", s.latest_ack_ms},
+      {"state_size", s.state_size},
+      {"checkpointed_size", s.state_size},
+      {"end_to_end_duration",
+       s.status == "IN_PROGRESS" ? std::max<int64_t>(0, s.latest_ack_ms - s.trigger_ms)
+                                 : s.end_to_end_ms},
+      {"sync_duration_max", s.sync_ms_max},
+      {"async_duration_max", s.async_ms_max},
+      {"alignment_duration_max", s.alignment_ms_max},
+      {"num_subtasks", num_subtasks_},
+      {"num_acknowledged_subtasks", s.num_acknowledged},
+      {"external_path", s.external_path},
+      {"discarded", s.discarded},
+  };
+  if (s.status == "FAILED") {
+    j["failure_timestamp"] = s.failure_ms;
+    j["failure_message"] = s.failure_message;
+  }
+  return j;
+}
+
+nlohmann::json CheckpointCoordinator::StatsJson() const {
+  std::vector<int64_t> sizes, durations;
+  const Stats* latest_completed = nullptr;
+  const Stats* latest_savepoint = nullptr;
+  const Stats* latest_failed = nullptr;
+  for (const auto& s : history_) {
+    if (s.status == "COMPLETED") {
+      sizes.push_back(static_cast<int64_t>(s.state_size));
+      durations.push_back(s.end_to_end_ms);
+      if (!s.is_savepoint && latest_completed == nullptr) latest_completed = &s;
+      if (s.is_savepoint && latest_savepoint == nullptr) latest_savepoint = &s;
+    }
+    if (s.status == "FAILED" && latest_failed == nullptr) latest_failed = &s;
+  }
+  auto or_null = [&](const Stats* s) { return s ? StatsToJson(*s) : nlohmann::json(nullptr); };
+  nlohmann::json history = nlohmann::json::array();
+  for (const auto& s : history_) history.push_back(StatsToJson(s));
+  return {{"counts",
+           {{"restored", counts_restored_},
+            {"total", counts_completed_ + counts_failed_ + (pending_ ? 1 : 0)},
+            {"in_progress", pending_ ? 1 : 0},
+            {"completed", counts_completed_},
+            {"failed", counts_failed_}}},
+          {"summary",
+           {{"state_size", Summary(sizes)},
+            {"checkpointed_size", Summary(sizes)},
+            {"end_to_end_duration", Summary(durations)}}},
+          {"latest",
+           {{"completed", or_null(latest_completed)},
+            {"savepoint", or_null(latest_savepoint)},
+            {"failed", or_null(latest_failed)},
+            {"restored", restored_json_.is_null() ? nlohmann::json(nullptr) : restored_json_}}},
+          {"history", history}};
+}
+
+nlohmann::json CheckpointCoordinator::ConfigJson() const {
+  return {{"mode", settings_.exactly_once ? "exactly_once" : "at_least_once"},
+          {"interval", settings_.interval.count() > 0 ? settings_.interval.count()
+                                                      : std::numeric_limits<int64_t>::max()},
+          {"timeout", settings_.timeout.count()},
+          {"min_pause", settings_.min_pause.count()},
+          {"max_concurrent", 1},
+          {"externalization", {{"enabled", true}, {"delete_on_cancellation", true}}},
+          {"checkpoint_storage", settings_.dir},
+          {"savepoint_directory", settings_.savepoint_dir},
+          {"unaligned_checkpoints", false},
+          {"tolerable_failed_checkpoints", settings_.tolerable_failures},
+          {"num_retained", settings_.num_retained},
+          {"checkpoints_after_tasks_finish", true}};
+}
+
+absl::StatusOr<nlohmann::json> CheckpointCoordinator::SavepointStatusJson(
+    const std::string& request_id) const {
+  auto it = savepoints_.find(request_id);
+  if (it == savepoints_.end()) {
+    return absl::NotFoundError(absl::StrCat("no savepoint request ", request_id));
+  }
+  const SavepointRequest& r = it->second;
+  nlohmann::json j = {{"status", {{"id", r.status == "IN_PROGRESS" ? "IN_PROGRESS" : "COMPLETED"}}}};
+  if (r.status == "COMPLETED") {
+    j["operation"] = {{"location", r.location}};
+  } else if (r.status == "FAILED") {
+    j["operation"] = {{"failure-cause", {{"class", "CheckpointException"}, {"stack-trace", r.failure}}}};
+  }
+  return j;
+}
+
+}  // namespace eddy

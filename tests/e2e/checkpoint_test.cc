@@ -1,0 +1,301 @@
+// End-to-end tests of checkpoints on real processes: a windowed job survives TaskManagers
+// killed with SIGKILL at random moments and commits exactly the output of a plain loop
+// (exactly-once file sink, heap and RocksDB); savepoints stop a job and restore it at
+// another parallelism with the same final result; a corrupt `_metadata` is named and the
+// previous checkpoint is used.
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/support/cluster.h"
+#include "tests/support/example_rows.h"
+#include "tests/support/s3rver.h"
+
+namespace eddy {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::IotReference;
+using testing::JobIdFrom;
+using testing::MakeRows;
+using testing::ReadOutputLines;
+using testing::Sorted;
+using testing::TestCluster;
+using testing::ValueLine;
+using testing::WaitUntil;
+using testing::WriteFiles;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+constexpr int64_t kWindowMs = 10'000;
+
+class CheckpointTest : public testing::ClusterTestBase {
+ protected:
+  /// Starts a JobManager and `n` TaskManagers with 2 slots, named tm-0 .. tm-<n-1>.
+  void StartCluster(TestCluster& cluster, int n) {
+    cluster.StartJobManager();
+    for (int i = 0; i < n; ++i) StartTaskManager(cluster);
+    ASSERT_TRUE(cluster.WaitForTaskManagers(n)) << cluster.Logs();
+  }
+  int StartTaskManager(TestCluster& cluster) {
+    return cluster.StartTaskManager(2, {"taskmanager.resource-id=tm-" + std::to_string(next_tm_++)});
+  }
+
+  /// Submits iot_alerts (10 s windows, every window reported) over `input`.
+  std::string SubmitIot(TestCluster& cluster, int parallelism, const std::string& input,
+                        const std::string& output, int rate, std::vector<std::string> config,
+                        const std::string& from_savepoint = "") {
+    std::vector<std::string> args = {"run", Example("iot_alerts"), "-p",
+                                     std::to_string(parallelism)};
+    if (!from_savepoint.empty()) args.insert(args.end(), {"--from-savepoint", from_savepoint});
+    for (const auto& c : config) args.insert(args.end(), {"-D", c});
+    args.insert(args.end(), {"--", "--input", input, "--output", output, "--rate",
+                             std::to_string(rate), "--window", "10s", "--threshold-dc", "0"});
+    auto [code, out] = cluster.RunCli(args);
+    EXPECT_EQ(code, 0) << out << cluster.Logs();
+    return JobIdFrom(out);
+  }
+
+  /// Completed checkpoints of the job (REST counts), or -1.
+  int64_t Completed(TestCluster& cluster, const std::string& job_id) {
+    nlohmann::json j = cluster.Get("/jobs/" + job_id + "/checkpoints");
+    return j.is_object() ? j["counts"]["completed"].get<int64_t>() : -1;
+  }
+
+  /// Indices of the TaskManagers that run tasks (slots taken).
+  std::vector<int> BusyTaskManagers(TestCluster& cluster) {
+    std::vector<int> out;
+    const nlohmann::json tms = cluster.Get("/taskmanagers");
+    if (!tms.is_object()) return out;
+    for (const auto& tm : tms["taskmanagers"]) {
+      if (tm["freeSlots"] < tm["slotsNumber"]) {
+        out.push_back(std::stoi(tm["id"].get<std::string>().substr(3)));
+      }
+    }
+    return out;
+  }
+
+  /// The chaos test: four TaskManagers killed with SIGKILL while the job runs, each at a
+  /// random point after one or two more checkpoints completed; a replacement starts each
+  /// time. The committed output must be exactly the plain loop's.
+  void KillTaskManagersWhileRunning(const std::string& backend) {
+    const auto rows = MakeRows(24000, 7, 40, 500, 900);
+    WriteFiles(dir_ + "/in", rows, 4, ValueLine);
+    TestCluster cluster(dir_);
+    StartCluster(cluster, 3);
+    const std::string output = dir_ + "/out";
+    // 24,000 rows at 4 x 200 rows/s: about 30 s of work without failures.
+    const std::string job_id =
+        SubmitIot(cluster, 4, dir_ + "/in", output, 200,
+                  {"execution.checkpointing.interval=1s", "state.backend.type=" + backend,
+                   "state.checkpoints.dir=file://" + dir_ + "/checkpoints"});
+    ASSERT_FALSE(job_id.empty());
+
+    const unsigned seed = std::random_device{}();
+    std::mt19937 rng(seed);
+    SCOPED_TRACE("chaos seed " + std::to_string(seed));
+    int64_t completed = 0;
+    for (int kill = 0; kill < 4; ++kill) {
+      const int64_t wait_for = completed + 1 + static_cast<int64_t>(rng() % 2);
+      ASSERT_TRUE(WaitUntil(
+          [&] {
+            completed = Completed(cluster, job_id);
+            return completed >= wait_for && cluster.JobState(job_id) == "RUNNING";
+          },
+          90s))
+          << "kill " << kill << ": no checkpoint completed\n" << cluster.Logs();
+      std::vector<int> busy = BusyTaskManagers(cluster);
+      ASSERT_FALSE(busy.empty());
+      const int victim = busy[rng() % busy.size()];
+      cluster.taskmanager(victim).Kill9();
+      StartTaskManager(cluster);
+    }
+    ASSERT_TRUE(cluster.WaitForJobState(job_id, "FINISHED", 240s)) << cluster.Logs();
+    const nlohmann::json job = cluster.Get("/jobs/" + job_id);
+    EXPECT_GE(job["numRestarts"].get<int>(), 4);
+    const nlohmann::json checkpoints = cluster.Get("/jobs/" + job_id + "/checkpoints");
+    EXPECT_GE(checkpoints["counts"]["restored"].get<int>(), 4) << checkpoints.dump();
+    const auto got = Sorted(ReadOutputLines(output));
+    const auto want = Sorted(IotReference(rows, kWindowMs, 0));
+    ASSERT_EQ(got.size(), want.size()) << "duplicated or lost output";
+    EXPECT_EQ(got, want);
+    // A finished job's checkpoints are deleted.
+    EXPECT_FALSE(fs::exists(dir_ + "/checkpoints/" + job_id)) << "checkpoints left behind";
+  }
+
+  int next_tm_ = 0;
+};
+
+TEST_F(CheckpointTest, KilledTaskManagersLoseAndDuplicateNothingOnHeap) {
+  KillTaskManagersWhileRunning("hashmap");
+}
+
+TEST_F(CheckpointTest, KilledTaskManagersLoseAndDuplicateNothingOnRocksDb) {
+  KillTaskManagersWhileRunning("rocksdb");
+}
+
+TEST_F(CheckpointTest, SavepointStopAndRestoreAtTwoAndSixGiveTheResultOfAnUninterruptedRun) {
+  const auto rows = MakeRows(16000, 11, 40, 500, 900);
+  WriteFiles(dir_ + "/in", rows, 4, ValueLine);
+  const auto want = Sorted(IotReference(rows, kWindowMs, 0));
+  TestCluster cluster(dir_);
+  StartCluster(cluster, 3);
+  for (int parallelism : {2, 6}) {
+    SCOPED_TRACE("restored at parallelism " + std::to_string(parallelism));
+    const std::string output = dir_ + "/out-" + std::to_string(parallelism);
+    const std::vector<std::string> config = {"execution.checkpointing.interval=500ms",
+                                             "state.checkpoints.dir=file://" + dir_ + "/checkpoints"};
+    // 16,000 rows at 4 x 400 rows/s: ~10 s; stopped after a few checkpoints.
+    const std::string job_id = SubmitIot(cluster, 4, dir_ + "/in", output, 400, config);
+    ASSERT_FALSE(job_id.empty());
+    ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 2; }, 60s)) << cluster.Logs();
+    const std::string savepoints = dir_ + "/savepoints-" + std::to_string(parallelism);
+    auto [code, out] = cluster.RunCli({"stop", job_id, "--savepoint", savepoints});
+    ASSERT_EQ(code, 0) << out << cluster.Logs();
+    EXPECT_THAT(out, HasSubstr("FINISHED"));
+    const size_t at = out.find("Savepoint completed: ");
+    ASSERT_NE(at, std::string::npos) << out;
+    std::string location = out.substr(at + 21);
+    location = location.substr(0, location.find('\n'));
+    EXPECT_THAT(location, HasSubstr(savepoints));
+    // The stopped run committed part of the result, no more.
+    EXPECT_LT(ReadOutputLines(output).size(), want.size());
+
+    // Self-contained: moved elsewhere, it still restores.
+    const std::string moved = dir_ + "/moved-" + std::to_string(parallelism);
+    fs::rename(location, moved);
+    const std::string restored =
+        SubmitIot(cluster, parallelism, dir_ + "/in", output, 0, config, moved);
+    ASSERT_FALSE(restored.empty());
+    ASSERT_TRUE(cluster.WaitForJobState(restored, "FINISHED", 120s)) << cluster.Logs();
+    const nlohmann::json checkpoints = cluster.Get("/jobs/" + restored + "/checkpoints");
+    EXPECT_EQ(checkpoints["latest"]["restored"]["is_savepoint"], true) << checkpoints.dump();
+    EXPECT_EQ(Sorted(ReadOutputLines(output)), want);
+  }
+}
+
+TEST_F(CheckpointTest, CorruptMetadataIsNamedAndThePreviousCheckpointIsUsed) {
+  const auto rows = MakeRows(12000, 5, 20, 500, 900);
+  WriteFiles(dir_ + "/in", rows, 4, ValueLine);
+  TestCluster cluster(dir_);
+  StartCluster(cluster, 2);
+  const std::string checkpoints = dir_ + "/checkpoints";
+  // No restarts: the failed job keeps its last two checkpoints.
+  const std::string job_id =
+      SubmitIot(cluster, 2, dir_ + "/in", dir_ + "/out", 300,
+                {"execution.checkpointing.interval=300ms", "state.checkpoints.num-retained=2",
+                 "restart-strategy=none", "state.checkpoints.dir=file://" + checkpoints});
+  ASSERT_FALSE(job_id.empty());
+  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 3; }, 60s)) << cluster.Logs();
+  std::vector<int> busy = BusyTaskManagers(cluster);
+  ASSERT_FALSE(busy.empty());
+  cluster.taskmanager(busy[0]).Kill9();
+  ASSERT_TRUE(cluster.WaitForJobState(job_id, "FAILED", 30s)) << cluster.Logs();
+
+  std::vector<int64_t> kept;
+  for (const auto& e : fs::directory_iterator(checkpoints + "/" + job_id)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind("chk-", 0) == 0 && fs::exists(e.path() / "_metadata")) {
+      kept.push_back(std::stoll(name.substr(4)));
+    }
+  }
+  std::sort(kept.begin(), kept.end());
+  ASSERT_EQ(kept.size(), 2u) << "state.checkpoints.num-retained=2";
+  const std::string latest = checkpoints + "/" + job_id + "/chk-" + std::to_string(kept[1]);
+  fs::resize_file(latest + "/_metadata", fs::file_size(latest + "/_metadata") / 2);
+
+  StartTaskManager(cluster);
+  ASSERT_TRUE(cluster.WaitForTaskManagers(2)) << cluster.Logs();
+  // Named directly: a clear error naming the file.
+  auto [code, out] = cluster.RunCli({"run", Example("iot_alerts"), "-p", "2", "--from-savepoint",
+                                     latest, "--", "--input", dir_ + "/in", "--output",
+                                     dir_ + "/out2"});
+  EXPECT_NE(code, 0) << out;
+  EXPECT_THAT(out, HasSubstr(latest + "/_metadata"));
+  EXPECT_THAT(out, HasSubstr("truncated"));
+  // The job's checkpoint directory: its latest complete checkpoint is the previous one.
+  const std::string restored =
+      SubmitIot(cluster, 2, dir_ + "/in", dir_ + "/out2", 0, {}, checkpoints + "/" + job_id);
+  ASSERT_FALSE(restored.empty());
+  ASSERT_TRUE(cluster.WaitForJobState(restored, "FINISHED", 60s)) << cluster.Logs();
+  const nlohmann::json stats = cluster.Get("/jobs/" + restored + "/checkpoints");
+  EXPECT_EQ(stats["latest"]["restored"]["id"].get<int64_t>(), kept[0]) << stats.dump();
+}
+
+// Checkpoints and output on s3:// (s3rver): the checkpoint objects appear in the bucket, a
+// killed TaskManager's job recovers from them with exactly the plain loop's output (read back
+// with an independent S3 client); with S3 down a checkpoint fails and the job carries on,
+// and checkpoints succeed again once S3 is back.
+TEST_F(CheckpointTest, OnS3CheckpointsRecoverAndAnOutageFailsOnlyCheckpoints) {
+  if (testing::FindNode().empty()) GTEST_SKIP() << "no node on PATH (deploy/install-deps.sh)";
+  testing::S3rver s3(dir_ + "/s3", {"bucket"});
+  const std::vector<std::string> s3_settings = {
+      "s3.endpoint=" + s3.endpoint(), "s3.access-key=S3RVER", "s3.secret-key=S3RVER",
+      "s3.path.style.access=true", "s3.max-retries=1"};
+  const auto rows = MakeRows(16000, 3, 30, 500, 900);
+  WriteFiles(dir_ + "/in", rows, 4, ValueLine);
+  TestCluster cluster(dir_, s3_settings);
+  StartCluster(cluster, 3);
+  // Every keyed snapshot in a file of its own, so that recovery reads state from S3.
+  const std::vector<std::string> config = {"execution.checkpointing.interval=1s",
+                                           "state.checkpoints.dir=s3://bucket/checkpoints",
+                                           "state.storage.fs.memory-threshold=0"};
+  const std::string job_id = SubmitIot(cluster, 4, dir_ + "/in", "s3://bucket/out", 250, config);
+  ASSERT_FALSE(job_id.empty());
+  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 2; }, 60s)) << cluster.Logs();
+  auto listed = s3.Client({"list", "bucket", "checkpoints/" + job_id});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_THAT(*listed, HasSubstr("/_metadata"));
+  EXPECT_THAT(*listed, HasSubstr(".state"));
+  std::vector<int> busy = BusyTaskManagers(cluster);
+  ASSERT_FALSE(busy.empty());
+  cluster.taskmanager(busy[0]).Kill9();
+  StartTaskManager(cluster);
+  ASSERT_TRUE(cluster.WaitForJobState(job_id, "FINISHED", 120s)) << cluster.Logs();
+  EXPECT_GE(cluster.Get("/jobs/" + job_id + "/checkpoints")["counts"]["restored"].get<int>(), 1);
+  // The committed output, read with the independent client.
+  auto keys = s3.Client({"list", "bucket", "out/"});
+  ASSERT_TRUE(keys.ok()) << keys.status();
+  std::vector<std::string> got;
+  std::istringstream lines(*keys);
+  for (std::string line; std::getline(lines, line);) {
+    const std::string key = line.substr(0, line.find(' '));
+    auto body = s3.Client({"get", "bucket", key});
+    ASSERT_TRUE(body.ok()) << body.status();
+    std::istringstream rows_in(*body);
+    for (std::string row; std::getline(rows_in, row);) got.push_back(row);
+  }
+  EXPECT_EQ(Sorted(got), Sorted(IotReference(rows, kWindowMs, 0)));
+
+  // S3 away while the job runs (its output is local here: a sink cannot write without its
+  // store, but a checkpoint store outage must not stop the job).
+  const std::string outage_job =
+      SubmitIot(cluster, 4, dir_ + "/in", dir_ + "/out-local", 250, config);
+  ASSERT_FALSE(outage_job.empty());
+  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, outage_job) >= 1; }, 60s)) << cluster.Logs();
+  s3.Stop();
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto c = cluster.Get("/jobs/" + outage_job + "/checkpoints");
+        return c.is_object() && c["counts"]["failed"].get<int>() >= 1;
+      },
+      60s))
+      << cluster.Logs();
+  EXPECT_EQ(cluster.JobState(outage_job), "RUNNING");
+  const int64_t before = Completed(cluster, outage_job);
+  ASSERT_TRUE(s3.Start()) << s3.Log();
+  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, outage_job) > before; }, 60s))
+      << cluster.Logs();
+  ASSERT_TRUE(cluster.WaitForJobState(outage_job, "FINISHED", 120s)) << cluster.Logs();
+  EXPECT_EQ(cluster.Get("/jobs/" + outage_job)["numRestarts"].get<int>(), 0);
+  EXPECT_EQ(Sorted(ReadOutputLines(dir_ + "/out-local")), Sorted(IotReference(rows, kWindowMs, 0)));
+}
+
+}  // namespace
+}  // namespace eddy

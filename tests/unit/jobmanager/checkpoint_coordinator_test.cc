@@ -1,0 +1,258 @@
+// The checkpoint coordinator's bookkeeping (trigger timing, acknowledgements, completion,
+// retention, aborts, savepoints) and the mapping of checkpointed state onto subtasks at the
+// same and at other parallelisms.
+#include "jobmanager/checkpoint_coordinator.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "api/key_hash.h"
+#include "jobmanager/state_assignment.h"
+
+namespace eddy {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using Clock = CheckpointCoordinator::Clock;
+using namespace std::chrono_literals;
+
+/// A job of two vertices: "src" (parallelism 2) -> "win" (parallelism `win_parallelism`).
+job::JobGraph Graph(int win_parallelism = 2) {
+  job::JobGraph g;
+  g.set_name("g");
+  g.set_max_parallelism(128);
+  auto* src = g.add_vertices();
+  src->set_id("src");
+  src->set_parallelism(2);
+  src->add_operator_ids("src");
+  auto* win = g.add_vertices();
+  win->set_id("win");
+  win->set_parallelism(win_parallelism);
+  win->add_operator_ids("win");
+  win->add_operator_ids("sink");
+  for (const char* id : {"src", "win", "sink"}) g.add_operators()->set_id(id);
+  auto* e = g.add_edges();
+  e->set_source_vertex("src");
+  e->set_target_vertex("win");
+  return g;
+}
+
+CheckpointSettings Settings() {
+  CheckpointSettings s;
+  s.interval = 1000ms;
+  s.timeout = 5000ms;
+  s.dir = "file:///chk";
+  s.savepoint_dir = "file:///sp";
+  s.num_retained = 2;
+  return s;
+}
+
+rpc::AcknowledgeCheckpointRequest Ack(int64_t id, const std::string& vertex, int subtask) {
+  rpc::AcknowledgeCheckpointRequest ack;
+  ack.set_checkpoint_id(id);
+  ack.set_vertex_id(vertex);
+  ack.set_subtask(subtask);
+  ack.set_state_size(10);
+  for (const std::string& op : vertex == "src" ? std::vector<std::string>{"src"}
+                                               : std::vector<std::string>{"win", "sink"}) {
+    auto* s = ack.mutable_state()->add_operators();
+    s->set_operator_id(op);
+    s->add_operator_state(op + "-" + std::to_string(subtask));
+    if (op == "win") {
+      KeyGroupRange r = KeyGroupRangeFor(subtask, 128, 2);
+      auto* h = s->add_keyed();
+      h->set_first_key_group(r.start);
+      h->set_last_key_group(r.end);
+      h->set_uri("win-" + std::to_string(subtask) + ".state");
+    }
+  }
+  return ack;
+}
+
+/// Acknowledges checkpoint `id` from all four subtasks; returns the last outcome.
+CheckpointCoordinator::AckOutcome AckAll(CheckpointCoordinator& cc, int64_t id) {
+  CheckpointCoordinator::AckOutcome last = CheckpointCoordinator::AckOutcome::kIgnored;
+  for (const char* v : {"src", "win"}) {
+    for (int i = 0; i < 2; ++i) last = cc.Acknowledge(Ack(id, v, i), 100);
+  }
+  return last;
+}
+
+TEST(CheckpointCoordinatorTest, TriggersEveryIntervalOneAtATimeAndCompletesWhenAllAcknowledged) {
+  CheckpointCoordinator cc("job1", Settings(), 4);
+  const auto t0 = Clock::now();
+  EXPECT_FALSE(cc.MaybeTrigger(t0, 0));  // the first one an interval after the start
+  auto first = cc.MaybeTrigger(t0 + 1000ms, 1000);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->checkpoint_id(), 1);
+  EXPECT_TRUE(first->exactly_once());
+  EXPECT_EQ(first->location(), "file:///chk/job1/chk-1");
+  EXPECT_FALSE(cc.MaybeTrigger(t0 + 5000ms, 5000)) << "one at a time";
+
+  EXPECT_EQ(cc.Acknowledge(Ack(1, "src", 0), 10), CheckpointCoordinator::AckOutcome::kPending);
+  EXPECT_EQ(cc.Acknowledge(Ack(1, "src", 0), 10), CheckpointCoordinator::AckOutcome::kIgnored)
+      << "a duplicate";
+  EXPECT_EQ(cc.Acknowledge(Ack(7, "src", 1), 10), CheckpointCoordinator::AckOutcome::kIgnored)
+      << "another checkpoint";
+  EXPECT_EQ(cc.Acknowledge(Ack(1, "src", 1), 10), CheckpointCoordinator::AckOutcome::kPending);
+  EXPECT_EQ(cc.Acknowledge(Ack(1, "win", 0), 10), CheckpointCoordinator::AckOutcome::kPending);
+  EXPECT_EQ(cc.Acknowledge(Ack(1, "win", 1), 10),
+            CheckpointCoordinator::AckOutcome::kAllAcknowledged);
+
+  const checkpoint::CheckpointMetadata m = cc.BuildMetadata(Graph());
+  EXPECT_EQ(m.checkpoint_id(), 1);
+  EXPECT_EQ(m.max_parallelism(), 128);
+  ASSERT_EQ(m.operators_size(), 3);
+  EXPECT_EQ(m.operators(1).operator_id(), "win");
+  ASSERT_EQ(m.operators(1).subtasks_size(), 2);
+  EXPECT_EQ(m.operators(1).subtasks(1).operator_state(0), "win-1");
+  EXPECT_EQ(m.operators(1).subtasks(1).keyed(0).uri(), "win-1.state");
+
+  std::vector<std::string> discard;
+  EXPECT_TRUE(cc.OnMetadataWritten(1, absl::OkStatus(), m, 1250, &discard));
+  EXPECT_TRUE(discard.empty());
+  ASSERT_NE(cc.latest(), nullptr);
+  EXPECT_EQ(cc.latest()->metadata.checkpoint_id(), 1);
+  EXPECT_EQ(cc.latest()->location, "file:///chk/job1/chk-1");
+  const nlohmann::json stats = cc.StatsJson();
+  EXPECT_EQ(stats["counts"]["completed"], 1);
+  EXPECT_EQ(stats["latest"]["completed"]["id"], 1);
+  EXPECT_EQ(stats["latest"]["completed"]["status"], "COMPLETED");
+  EXPECT_EQ(stats["latest"]["completed"]["num_acknowledged_subtasks"], 4);
+  EXPECT_EQ(stats["latest"]["completed"]["state_size"], 40);
+  EXPECT_EQ(stats["history"][0]["end_to_end_duration"], 250);
+}
+
+TEST(CheckpointCoordinatorTest, KeepsNumRetainedAndNamesTheOlderOnesToDelete) {
+  CheckpointCoordinator cc("j", Settings(), 4);
+  auto t = Clock::now();
+  std::vector<std::string> discard;
+  for (int64_t id = 1; id <= 3; ++id) {
+    t += 1000ms;
+    ASSERT_TRUE(cc.MaybeTrigger(t, 0));
+    ASSERT_EQ(AckAll(cc, id), CheckpointCoordinator::AckOutcome::kAllAcknowledged);
+    ASSERT_TRUE(cc.OnMetadataWritten(id, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard));
+  }
+  EXPECT_THAT(discard, ElementsAre("file:///chk/j/chk-1"));
+  EXPECT_THAT(cc.RetainedCheckpointLocations(),
+              ElementsAre("file:///chk/j/chk-2", "file:///chk/j/chk-3"));
+}
+
+TEST(CheckpointCoordinatorTest, TimeoutsAndFailedWritesAbortAndTheJobFailsOnlyPastTheTolerance) {
+  CheckpointSettings s = Settings();
+  s.tolerable_failures = 1;
+  s.min_pause = 3000ms;
+  CheckpointCoordinator cc("j", s, 4);
+  const auto t0 = Clock::now();
+  ASSERT_TRUE(cc.MaybeTrigger(t0 + 1000ms, 0));
+  EXPECT_EQ(cc.AbortIfExpired(t0 + 2000ms, 0), 0);
+  EXPECT_EQ(cc.AbortIfExpired(t0 + 6000ms, 0), 1);
+  EXPECT_FALSE(cc.TooManyFailures());
+  EXPECT_THAT(cc.StatsJson()["latest"]["failed"]["failure_message"].get<std::string>(),
+              HasSubstr("expired"));
+  // min-pause counts from the end of the failed one.
+  const auto after = Clock::now();
+  EXPECT_FALSE(cc.MaybeTrigger(after + 1000ms, 0));
+  auto second = cc.MaybeTrigger(after + 3500ms, 0);
+  ASSERT_TRUE(second);
+  ASSERT_EQ(AckAll(cc, second->checkpoint_id()), CheckpointCoordinator::AckOutcome::kAllAcknowledged);
+  std::vector<std::string> discard;
+  EXPECT_FALSE(cc.OnMetadataWritten(second->checkpoint_id(),
+                                    absl::UnavailableError("bucket b key k: connection refused"),
+                                    cc.BuildMetadata(Graph()), 0, &discard));
+  EXPECT_TRUE(cc.TooManyFailures()) << "two failures in a row, one tolerated";
+  EXPECT_EQ(cc.latest(), nullptr);
+  EXPECT_EQ(cc.StatsJson()["counts"]["failed"], 2);
+}
+
+TEST(CheckpointCoordinatorTest, SavepointsGoFirstAndAStopSavepointAsksToStop) {
+  CheckpointCoordinator cc("jobabcdef", Settings(), 4);
+  auto none = cc.RequestSavepoint("", false);
+  ASSERT_TRUE(none.ok());
+  auto stop = cc.RequestSavepoint("s3://bucket/sp", true);
+  ASSERT_TRUE(stop.ok());
+  const auto t0 = Clock::now();
+  auto first = cc.MaybeTrigger(t0, 0);  // no interval wait for savepoints
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->is_savepoint());
+  EXPECT_THAT(first->location(), HasSubstr("file:///sp/savepoint-jobabc-"));
+  EXPECT_EQ(cc.SavepointStatusJson(*none)->at("status").at("id"), "IN_PROGRESS");
+  ASSERT_EQ(AckAll(cc, 1), CheckpointCoordinator::AckOutcome::kAllAcknowledged);
+  std::vector<std::string> discard;
+  ASSERT_TRUE(cc.OnMetadataWritten(1, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard));
+  EXPECT_FALSE(cc.TakeStopRequest(1));
+  EXPECT_EQ(cc.SavepointStatusJson(*none)->at("operation").at("location"), first->location());
+  auto second = cc.MaybeTrigger(t0, 0);
+  ASSERT_TRUE(second);
+  EXPECT_THAT(second->location(), HasSubstr("s3://bucket/sp/savepoint-"));
+  ASSERT_EQ(AckAll(cc, 2), CheckpointCoordinator::AckOutcome::kAllAcknowledged);
+  ASSERT_TRUE(cc.OnMetadataWritten(2, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard));
+  EXPECT_TRUE(cc.TakeStopRequest(2));
+  EXPECT_TRUE(discard.empty()) << "savepoints are never deleted";
+  EXPECT_FALSE(cc.SavepointStatusJson("nope").ok());
+
+  CheckpointSettings no_dir = Settings();
+  no_dir.savepoint_dir.clear();
+  CheckpointCoordinator without("j", no_dir, 4);
+  EXPECT_THAT(std::string(without.RequestSavepoint("", false).status().message()),
+              HasSubstr("state.savepoints.dir"));
+}
+
+checkpoint::CheckpointMetadata CompletedMetadata() {
+  CheckpointCoordinator cc("j", Settings(), 4);
+  cc.MaybeTrigger(Clock::now() + 1000ms, 0);
+  AckAll(cc, 1);
+  return cc.BuildMetadata(Graph());
+}
+
+TEST(StateAssignmentTest, SameParallelismGivesEachSubtaskItsOwnState) {
+  const auto m = CompletedMetadata();
+  const job::JobGraph g = Graph(2);
+  const checkpoint::TaskRestore r = AssignState(m, g, g.vertices(1), 1);
+  EXPECT_EQ(r.checkpoint_id(), 1);
+  ASSERT_EQ(r.operators_size(), 2);
+  EXPECT_EQ(r.operators(0).operator_id(), "win");
+  ASSERT_EQ(r.operators(0).keyed_size(), 1);
+  EXPECT_EQ(r.operators(0).keyed(0).uri(), "win-1.state");
+  EXPECT_THAT(r.operators(0).operator_state(), ElementsAre("win-1"));
+}
+
+TEST(StateAssignmentTest, RescalingHandsOverlappingKeyedStateAndDealsOperatorState) {
+  const auto m = CompletedMetadata();
+  // 2 -> 3: subtask 1 covers key groups 43..85, which overlap both old halves.
+  const job::JobGraph up = Graph(3);
+  const checkpoint::TaskRestore mid = AssignState(m, up, up.vertices(1), 1);
+  ASSERT_EQ(mid.operators(0).keyed_size(), 2);
+  EXPECT_THAT(mid.operators(0).operator_state(), ElementsAre("win-1"));
+  const checkpoint::TaskRestore first = AssignState(m, up, up.vertices(1), 0);
+  ASSERT_EQ(first.operators(0).keyed_size(), 1);
+  EXPECT_EQ(first.operators(0).keyed(0).uri(), "win-0.state");
+  EXPECT_THAT(first.operators(0).operator_state(), ElementsAre("win-0"));
+  EXPECT_TRUE(AssignState(m, up, up.vertices(1), 2).operators(0).operator_state().empty());
+  // 2 -> 1: everything.
+  const job::JobGraph down = Graph(1);
+  const checkpoint::TaskRestore all = AssignState(m, down, down.vertices(1), 0);
+  EXPECT_EQ(all.operators(0).keyed_size(), 2);
+  EXPECT_THAT(all.operators(1).operator_state(), ElementsAre("sink-0", "sink-1"));
+}
+
+TEST(StateAssignmentTest, ChecksMaxParallelismAndOperatorsThatAreGone) {
+  auto m = CompletedMetadata();
+  job::JobGraph g = Graph();
+  EXPECT_TRUE(CheckRestorable(m, g, false, "/sp").ok());
+  job::JobGraph renamed = g;
+  renamed.mutable_vertices(1)->set_operator_ids(0, "win2");
+  renamed.mutable_operators(1)->set_id("win2");
+  absl::Status s = CheckRestorable(m, renamed, false, "/sp");
+  EXPECT_THAT(std::string(s.message()), HasSubstr("operator 'win'"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("--allow-non-restored-state"));
+  EXPECT_TRUE(CheckRestorable(m, renamed, true, "/sp").ok());
+  job::JobGraph other = g;
+  other.set_max_parallelism(256);
+  EXPECT_THAT(std::string(CheckRestorable(m, other, true, "/sp").message()),
+              HasSubstr("max parallelism 128"));
+}
+
+}  // namespace
+}  // namespace eddy
