@@ -99,11 +99,12 @@ class KeyedOperator : public Base {
   /// Writes the keyed state and timers of this subtask's key groups.
   void SnapshotState(int64_t checkpoint_id, OperatorSnapshot& out) override {
     Base::SnapshotState(checkpoint_id, out);
-    absl::Status s = backend_->SnapshotKeyGroups(backend_->key_group_range(), &out.keyed);
-    if (!s.ok()) {
+    auto writer = backend_->SnapshotKeyGroupsDeferred(backend_->key_group_range());
+    if (!writer.ok()) {
       throw std::runtime_error("snapshot of keyed state of operator '" + this->operator_id() +
-                               "': " + std::string(s.message()));
+                               "': " + std::string(writer.status().message()));
     }
+    out.keyed_writer = std::move(*writer);
   }
   void Close() override {
     if (backend_ != nullptr) (void)backend_->Dispose();

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "api/latency_stats.h"
 #include "api/stream_element.h"
 #include "api/watermark_valve.h"
@@ -104,6 +105,9 @@ struct StateInitContext {
 /// entries (split positions, pending commits), each restorable by any subtask.
 struct OperatorSnapshot {
   std::string keyed;
+  /// Or: writes the keyed snapshot later, on the task's snapshot thread (the asynchronous
+  /// part; keyed operators on RocksDB only take a DB snapshot on the task thread).
+  std::function<absl::Status(std::string*)> keyed_writer;
   std::vector<std::string> operator_state;
 };
 

@@ -956,6 +956,20 @@ class KeyedStateBackend {
   /// Appends every state entry and timer of key groups `range` (clipped to this backend's
   /// range) to `*out` in the backend-independent snapshot format.
   virtual absl::Status SnapshotKeyGroups(KeyGroupRange range, std::string* out) = 0;
+  /// A snapshot of key groups `range` taken now and written later by the returned writer,
+  /// possibly on another thread while this backend goes on changing: what the call copies is
+  /// a checkpoint's synchronous part (RocksDB: only a DB snapshot; the heap: its entries,
+  /// serialized). Call the writer once, before Dispose(). By default it snapshots at once.
+  using DeferredSnapshot = std::function<absl::Status(std::string* out)>;
+  virtual absl::StatusOr<DeferredSnapshot> SnapshotKeyGroupsDeferred(KeyGroupRange range) {
+    auto bytes = std::make_shared<std::string>();
+    absl::Status s = SnapshotKeyGroups(range, bytes.get());
+    if (!s.ok()) return s;
+    return DeferredSnapshot([bytes](std::string* out) {
+      out->append(*bytes);
+      return absl::OkStatus();
+    });
+  }
   /// Adds the entries and timers of a snapshot (of any backend), keeping only key groups in
   /// this backend's range. Several snapshots may be restored, one after the other, before
   /// states are used. Errors: malformed bytes, a state restored with another kind or TTL

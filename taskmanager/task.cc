@@ -293,6 +293,14 @@ void Task::UploadSnapshot(const checkpoint::CheckpointOptions& options,
     state->set_operator_id(operator_id);
     state->set_finished(finished);
     for (auto& entry : snapshot.operator_state) state->add_operator_state(std::move(entry));
+    if (snapshot.keyed_writer) {
+      absl::Status written = snapshot.keyed_writer(&snapshot.keyed);
+      snapshot.keyed_writer = nullptr;  // releases what it held (a RocksDB snapshot)
+      if (!written.ok()) {
+        Decline(options.checkpoint_id(), absl::StrCat(name_, ": ", written.message()));
+        return;
+      }
+    }
     if (snapshot.keyed.empty()) continue;
     if (fs == nullptr) {
       auto made = fs::FileSystem::ForUri(options.location(), *setup_.config);
@@ -493,6 +501,10 @@ void Task::Run() {
     status = absl::InternalError("unknown exception");
   }
   Runtime& rt = *rt_;
+  // The operators' state goes away with Close(): first finish the upload that reads it (the
+  // queued ones of a failed or cancelled attempt are dropped).
+  if (cancelled_.load() || !status.ok()) snapshots_->DropPending();
+  snapshots_->WaitIdle();
   for (auto it = rt.ops.rbegin(); it != rt.ops.rend(); ++it) {
     try {
       it->op->Close();

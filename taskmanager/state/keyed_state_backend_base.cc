@@ -129,6 +129,66 @@ absl::Status KeyedStateBackendBase::SnapshotKeyGroups(KeyGroupRange range, std::
   return absl::OkStatus();
 }
 
+absl::StatusOr<KeyedStateBackend::DeferredSnapshot>
+KeyedStateBackendBase::SnapshotKeyGroupsDeferred(KeyGroupRange range) {
+  const KeyGroupRange own = key_group_range();
+  const KeyGroupRange clipped{std::max(range.start, own.start), std::min(range.end, own.end)};
+  if (clipped.size() == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("key groups [", range.start, ", ", range.end,
+                     "] are not in this backend's range [", own.start, ", ", own.end, "]"));
+  }
+  struct Part {
+    StateMeta meta;
+    std::unique_ptr<DeferredScan> scan;  // or:
+    std::string records;                 // serialized now
+  };
+  auto parts = std::make_shared<std::vector<Part>>();
+  for (auto& [name, t] : tables_) {
+    Part part{t.table->meta(), t.storage->Defer(), {}};
+    if (part.scan == nullptr) {
+      SnapshotWriter fragment(&part.records);
+      fragment.BeginState(part.meta);
+      t.storage->SnapshotRange(clipped, [&](std::string_view key, std::string_view user_key,
+                                            std::string_view value) {
+        fragment.Entry(key, user_key, value);
+      });
+    }
+    parts->push_back(std::move(part));
+  }
+  Part timers;
+  {
+    SnapshotWriter fragment(&timers.records);
+    for (const auto& [name, service] : timers_) {
+      fragment.BeginTimerService(name);
+      service->Snapshot(clipped, fragment);
+    }
+  }
+  parts->push_back(std::move(timers));
+  const int32_t max_parallelism = this->max_parallelism();
+  return DeferredSnapshot([parts, max_parallelism, clipped](std::string* out) -> absl::Status {
+    try {
+      SnapshotWriter writer(out, max_parallelism, clipped);
+      for (Part& part : *parts) {
+        if (part.scan == nullptr) {
+          writer.AppendFragment(part.records);
+          continue;
+        }
+        writer.BeginState(part.meta);
+        part.scan->ForEachInRange(clipped, [&](std::string_view key, std::string_view user_key,
+                                               std::string_view value) {
+          writer.Entry(key, user_key, value);
+        });
+        part.scan.reset();  // releases the store's snapshot
+      }
+      writer.Finish();
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("writing a keyed-state snapshot: ", e.what()));
+    }
+    return absl::OkStatus();
+  });
+}
+
 class KeyedStateBackendBase::Restorer final : public SnapshotVisitor {
  public:
   explicit Restorer(KeyedStateBackendBase* backend) : backend_(backend) {}

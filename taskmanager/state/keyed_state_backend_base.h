@@ -31,6 +31,9 @@ class KeyedStateBackendBase : public KeyedStateBackend {
 
   InternalTimerService* timer_service(std::string_view name) override;
   absl::Status SnapshotKeyGroups(KeyGroupRange range, std::string* out) override;
+  /// Tables whose store can defer (RocksDB) are scanned in the writer; the others and the
+  /// timers are serialized now.
+  absl::StatusOr<DeferredSnapshot> SnapshotKeyGroupsDeferred(KeyGroupRange range) override;
   absl::Status Restore(std::string_view snapshot) override;
 
  protected:

@@ -217,6 +217,51 @@ void RocksDbStore::ForEachInRange(
   Check(it->status(), "scan");
 }
 
+namespace {
+
+/// Scans one column family as of a RocksDB snapshot, released when dropped.
+class RocksDbDeferredScan final : public DeferredScan {
+ public:
+  RocksDbDeferredScan(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string state_name)
+      : db_(db), cf_(cf), snapshot_(db->GetSnapshot()), state_name_(std::move(state_name)) {}
+  ~RocksDbDeferredScan() override { db_->ReleaseSnapshot(snapshot_); }
+
+  void ForEachInRange(
+      KeyGroupRange range,
+      absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f) override {
+    rocksdb::ReadOptions options;
+    options.snapshot = snapshot_;
+    options.fill_cache = false;  // a full scan would evict the records' working set
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cf_));
+    std::string start;
+    AppendKeyGroupPrefix(range.start, &start);
+    StoredKey parsed;
+    for (it->Seek(ToSlice(start)); it->Valid(); it->Next()) {
+      const std::string_view key = ToView(it->key());
+      EDDY_CHECK(ParseStoredKey(key, &parsed)) << "state '" << state_name_ << "' key malformed";
+      if (parsed.key_group > range.end) break;
+      f(key.substr(0, parsed.size), key.substr(parsed.size), ToView(it->value()));
+    }
+    if (!it->status().ok()) {
+      throw std::runtime_error("scanning state '" + state_name_ + "' for a checkpoint: " +
+                               it->status().ToString());
+    }
+  }
+
+ private:
+  rocksdb::DB* db_;
+  rocksdb::ColumnFamilyHandle* cf_;
+  const rocksdb::Snapshot* snapshot_;
+  std::string state_name_;
+};
+
+}  // namespace
+
+std::unique_ptr<DeferredScan> RocksDbStore::Defer() {
+  FlushPending();  // the snapshot sees every write
+  return std::make_unique<RocksDbDeferredScan>(db_, cf_, state_name_);
+}
+
 void RocksDbStore::Restore(std::string_view key, std::string_view user_key,
                            std::string_view value) {
   Store(0, EntryKey(key, user_key), value);

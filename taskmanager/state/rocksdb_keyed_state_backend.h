@@ -85,6 +85,9 @@ class RocksDbStore {
   bool HasEntries(int32_t kg, std::string_view key);
   void EraseEntries(int32_t kg, std::string_view key);
 
+  /// A scan of the column family as of now (a RocksDB snapshot), for a checkpoint written
+  /// on another thread; the DB must stay open until it is dropped.
+  std::unique_ptr<DeferredScan> Defer();
   void ForEachInRange(
       KeyGroupRange range,
       absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f);

@@ -46,6 +46,10 @@ class SnapshotWriter {
  public:
   /// Writes the header into `*out` (appending).
   SnapshotWriter(std::string* out, int32_t max_parallelism, KeyGroupRange range);
+  /// Writes records only, no header (a fragment that AppendFragment() adds to a snapshot).
+  explicit SnapshotWriter(std::string* out) : out_(out) {}
+  /// Adds records written by a fragment writer.
+  void AppendFragment(std::string_view records) { out_->append(records); }
   void BeginState(const StateMeta& meta);
   /// Adds an entry of the current state; `stored_key` is the composite key.
   void Entry(std::string_view stored_key, std::string_view user_key, std::string_view value);

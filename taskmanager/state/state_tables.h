@@ -22,9 +22,22 @@ namespace eddy::state {
 using StateClock = std::function<int64_t()>;
 
 /// What the backend-independent snapshot and restore need of a table.
+/// A table's entries as of some moment, scanned later (on another thread) while the table
+/// goes on changing.
+class DeferredScan {
+ public:
+  virtual ~DeferredScan() = default;
+  virtual void ForEachInRange(
+      KeyGroupRange range,
+      absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> entry) = 0;
+};
+
 class TableStorage {
  public:
   virtual ~TableStorage() = default;
+  /// A scan of the entries as of now, for a snapshot written later; null if the store cannot
+  /// (then the caller copies the entries now).
+  virtual std::unique_ptr<DeferredScan> Defer() { return nullptr; }
   /// Calls `entry(stored_key, user_key, value)` for every stored entry of key groups `range`.
   virtual void SnapshotRange(
       KeyGroupRange range,
@@ -76,6 +89,13 @@ class TableBase : public Base, public TableStorage {
                      absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)>
                          entry) override {
     store_.ForEachInRange(range, entry);
+  }
+  std::unique_ptr<DeferredScan> Defer() override {
+    if constexpr (requires(Store& s) { s.Defer(); }) {
+      return store_.Defer();
+    } else {
+      return nullptr;
+    }
   }
   void RestoreEntry(std::string_view stored_key, std::string_view user_key,
                     std::string_view value) override {

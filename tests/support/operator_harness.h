@@ -179,6 +179,10 @@ class OperatorHarness {
     inst_.op->FlushOutputs();
     OperatorSnapshot out;
     inst_.op->SnapshotState(id, out);
+    if (out.keyed_writer) {
+      EXPECT_TRUE(out.keyed_writer(&out.keyed).ok());
+      out.keyed_writer = nullptr;
+    }
     return out;
   }
   /// What a restore of `snapshot` hands an operator.
