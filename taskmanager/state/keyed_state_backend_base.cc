@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "common/status.h"
 #include "taskmanager/state/snapshot_format.h"
 
 namespace eddy::state {
@@ -105,7 +106,7 @@ void KeyedStateBackendBase::DropAll() {
   timers_.clear();
 }
 
-absl::Status KeyedStateBackendBase::SnapshotKeyGroups(KeyGroupRange range, std::string* out) {
+absl::StatusOr<KeyGroupRange> KeyedStateBackendBase::Clip(KeyGroupRange range) const {
   const KeyGroupRange own = key_group_range();
   const KeyGroupRange clipped{std::max(range.start, own.start), std::min(range.end, own.end)};
   if (clipped.size() == 0) {
@@ -113,6 +114,11 @@ absl::Status KeyedStateBackendBase::SnapshotKeyGroups(KeyGroupRange range, std::
         absl::StrCat("key groups [", range.start, ", ", range.end,
                      "] are not in this backend's range [", own.start, ", ", own.end, "]"));
   }
+  return clipped;
+}
+
+absl::Status KeyedStateBackendBase::SnapshotKeyGroups(KeyGroupRange range, std::string* out) {
+  EDDY_ASSIGN_OR_RETURN(const KeyGroupRange clipped, Clip(range));
   SnapshotWriter writer(out, max_parallelism(), clipped);
   for (auto& [name, t] : tables_) {
     writer.BeginState(t.table->meta());
@@ -131,13 +137,7 @@ absl::Status KeyedStateBackendBase::SnapshotKeyGroups(KeyGroupRange range, std::
 
 absl::StatusOr<KeyedStateBackend::DeferredSnapshot>
 KeyedStateBackendBase::SnapshotKeyGroupsDeferred(KeyGroupRange range) {
-  const KeyGroupRange own = key_group_range();
-  const KeyGroupRange clipped{std::max(range.start, own.start), std::min(range.end, own.end)};
-  if (clipped.size() == 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("key groups [", range.start, ", ", range.end,
-                     "] are not in this backend's range [", own.start, ", ", own.end, "]"));
-  }
+  EDDY_ASSIGN_OR_RETURN(const KeyGroupRange clipped, Clip(range));
   struct Part {
     StateMeta meta;
     std::unique_ptr<DeferredScan> scan;  // or:

@@ -55,6 +55,8 @@ class KeyedStateBackendBase : public KeyedStateBackend {
     TableStorage* storage = nullptr;
   };
   absl::StatusOr<Table*> FindOrCreate(const StateMeta& meta, bool restoring);
+  /// `range` clipped to this backend's; InvalidArgument if they do not overlap.
+  absl::StatusOr<KeyGroupRange> Clip(KeyGroupRange range) const;
 
   StateClock clock_;
   std::map<std::string, Table, std::less<>> tables_;
