@@ -2,44 +2,56 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <string_view>
 #include <system_error>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/fs/local_file_system.h"
 
 namespace eddy::connectors::files {
 
-namespace fs = std::filesystem;
+namespace {
 
-absl::StatusOr<std::vector<InputFile>> ListInputFiles(const std::string& path) {
+/// Whether `path` is an existing local directory. Only a local file system has directories
+/// that can be empty; an S3 prefix with nothing under it does not exist.
+bool IsLocalDirectory(fs::FileSystem& file_system, const std::string& path) {
+  if (dynamic_cast<fs::LocalFileSystem*>(&file_system) == nullptr) return false;
+  absl::StatusOr<std::string> local = fs::LocalPathOf(path);
   std::error_code ec;
-  fs::file_status status = fs::status(path, ec);
-  if (ec || !fs::exists(status)) {
-    if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory) {
-      return absl::UnavailableError("cannot read input path '" + path + "': " + ec.message());
+  return local.ok() && std::filesystem::is_directory(*local, ec);
+}
+
+absl::Status NamingPath(const absl::Status& status, const std::string& path) {
+  return absl::Status(status.code(),
+                      absl::StrCat("cannot list input path '", path, "': ", status.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<InputFile>> ListInputFiles(fs::FileSystem& file_system,
+                                                       const std::string& path) {
+  absl::StatusOr<std::vector<fs::FileStatus>> listed = file_system.List(path);
+  if (!listed.ok()) return NamingPath(listed.status(), path);
+  std::vector<InputFile> files;
+  if (listed->empty()) {
+    absl::StatusOr<fs::FileStatus> file = file_system.Stat(path);
+    if (file.ok()) {
+      files.push_back({path, file->size});
+      return files;
     }
+    if (!absl::IsNotFound(file.status())) return NamingPath(file.status(), path);
+    if (IsLocalDirectory(file_system, path)) return files;
     return absl::NotFoundError("input path '" + path + "' does not exist");
   }
-  std::vector<InputFile> files;
-  if (fs::is_regular_file(status)) {
-    uint64_t size = fs::file_size(path, ec);
-    if (ec) return absl::UnavailableError("cannot stat '" + path + "': " + ec.message());
-    files.push_back({path, size});
-    return files;
-  }
-  if (!fs::is_directory(status)) {
-    return absl::InvalidArgumentError("input path '" + path +
-                                      "' is neither a regular file nor a directory");
-  }
-  fs::directory_iterator it(path, ec);
-  if (ec) return absl::UnavailableError("cannot list '" + path + "': " + ec.message());
-  for (const fs::directory_entry& entry : it) {
-    std::string name = entry.path().filename().string();
+  // List() is recursive and names files base + '/' + relative name.
+  const std::string base = fs::JoinUri(path, "");
+  for (fs::FileStatus& entry : *listed) {
+    if (entry.uri.compare(0, base.size(), base) != 0) continue;
+    const std::string_view name = std::string_view(entry.uri).substr(base.size());
     if (name.empty() || name[0] == '.' || name[0] == '_') continue;
-    if (!entry.is_regular_file(ec) || ec) continue;
-    uint64_t size = entry.file_size(ec);
-    if (ec) {
-      return absl::UnavailableError("cannot stat '" + entry.path().string() + "': " +
-                                    ec.message());
-    }
-    files.push_back({entry.path().string(), size});
+    if (name.find('/') != std::string_view::npos) continue;  // in a subdirectory
+    files.push_back({std::move(entry.uri), entry.size});
   }
   std::sort(files.begin(), files.end(),
             [](const InputFile& a, const InputFile& b) { return a.path < b.path; });

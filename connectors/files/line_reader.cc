@@ -1,86 +1,71 @@
 #include "connectors/files/line_reader.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
 
 namespace eddy::connectors::files {
 
-SplitLineReader::SplitLineReader(size_t buffer_size)
-    : max_buffer_size_(std::max<size_t>(buffer_size, 1)) {}
-
-SplitLineReader::~SplitLineReader() { CloseFile(); }
-
-void SplitLineReader::CloseFile() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
-void SplitLineReader::Fail(const std::string& what, int err) {
-  status_ = absl::UnavailableError(what + " '" + split_.path + "': " + std::strerror(err));
-  done_ = true;
-  CloseFile();
-}
+SplitLineReader::SplitLineReader(std::shared_ptr<fs::FileSystem> file_system, size_t chunk_size)
+    : file_system_(std::move(file_system)), chunk_size_(std::max<size_t>(chunk_size, 1)) {}
 
 void SplitLineReader::Open(const FileSplit& split) {
-  CloseFile();
   split_ = split;
   status_ = absl::OkStatus();
-  pos_ = lim_ = 0;
+  chunk_.clear();
+  pos_ = 0;
+  eof_ = false;
   carry_.clear();
   last_line_start_ = 1;
   done_ = split_.begin >= split_.end;
   if (done_) return;
-  // A small split needs no 1 MiB buffer (a line running past it just takes more reads).
-  const uint64_t want = std::min<uint64_t>(
-      max_buffer_size_, std::max<uint64_t>(split_.end - split_.begin + 1, kMinBufferSize));
-  if (buffer_ == nullptr || buffer_size_ < want) {
-    buffer_size_ = static_cast<size_t>(want);
-    buffer_ = std::make_unique_for_overwrite<char[]>(buffer_size_);
-  }
-  fd_ = ::open(split_.path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) return Fail("cannot open", errno);
   if (split_.begin == 0) {
-    line_start_ = 0;
+    read_offset_ = line_start_ = 0;
     return;
   }
+  read_offset_ = split_.begin - 1;
   done_ = !SkipPartialLine();
 }
 
 bool SplitLineReader::Fill() {
-  while (true) {
-    ssize_t n = ::read(fd_, buffer_.get(), buffer_size_);
-    if (n >= 0) {
-      pos_ = 0;
-      lim_ = static_cast<size_t>(n);
-      return true;
-    }
-    if (errno != EINTR) {
-      Fail("cannot read", errno);
-      return false;
-    }
+  pos_ = 0;
+  if (eof_) {
+    chunk_.clear();
+    return true;
   }
+  // Up to the split's end and a little past it, at most a chunk.
+  const uint64_t to_end = split_.end > read_offset_ ? split_.end - read_offset_ : 0;
+  const uint64_t want = std::min<uint64_t>(chunk_size_, to_end + kReadPastEnd);
+  absl::StatusOr<std::string> read = file_system_->Read(split_.path, read_offset_, want);
+  if (!read.ok()) {
+    status_ = absl::Status(read.status().code(),
+                           absl::StrCat("cannot read '", split_.path, "' at byte ", read_offset_,
+                                        ": ", read.status().message()));
+    done_ = true;
+    chunk_.clear();
+    return false;
+  }
+  chunk_ = *std::move(read);
+  read_offset_ += chunk_.size();
+  eof_ = chunk_.size() < want;
+  return true;
 }
 
 bool SplitLineReader::SkipPartialLine() {
-  uint64_t offset = split_.begin - 1;
-  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
-    Fail("cannot seek in", errno);
-    return false;
-  }
+  // A line starts in the split after a '\n' at one of [begin - 1, end - 1).
   while (true) {
+    const uint64_t chunk_offset = read_offset_;
+    if (chunk_offset + 1 >= split_.end) return false;
     if (!Fill()) return false;
-    if (lim_ == 0) return false;  // no line starts in this split
-    const char* nl = static_cast<const char*>(std::memchr(buffer_.get(), '\n', lim_));
+    if (chunk_.empty()) return false;  // the file ends first
+    const char* nl = static_cast<const char*>(std::memchr(chunk_.data(), '\n', chunk_.size()));
     if (nl != nullptr) {
-      pos_ = static_cast<size_t>(nl - buffer_.get()) + 1;
-      line_start_ = offset + pos_;
+      pos_ = static_cast<size_t>(nl - chunk_.data()) + 1;
+      line_start_ = chunk_offset + pos_;
       return true;
     }
-    offset += lim_;
   }
 }
 
@@ -88,17 +73,15 @@ bool SplitLineReader::Next(std::string_view* line) {
   if (done_) return false;
   if (line_start_ >= split_.end) {
     done_ = true;
-    CloseFile();
     return false;
   }
   carry_.clear();
   bool spans = false;  // part of the line is in carry_
   while (true) {
-    if (pos_ == lim_) {
+    if (pos_ == chunk_.size()) {
       if (!Fill()) return false;
-      if (lim_ == 0) {  // EOF: a last line without '\n', if any
+      if (chunk_.empty()) {  // EOF: a last line without '\n', if any
         done_ = true;
-        CloseFile();
         if (!spans) return false;
         last_line_start_ = line_start_;
         line_start_ += carry_.size();
@@ -106,13 +89,13 @@ bool SplitLineReader::Next(std::string_view* line) {
         break;
       }
     }
-    const char* begin = buffer_.get() + pos_;
-    const size_t avail = lim_ - pos_;
+    const char* begin = chunk_.data() + pos_;
+    const size_t avail = chunk_.size() - pos_;
     const char* nl = static_cast<const char*>(std::memchr(begin, '\n', avail));
     if (nl == nullptr) {
       carry_.append(begin, avail);
       spans = true;
-      pos_ = lim_;
+      pos_ = chunk_.size();
       continue;
     }
     const size_t len = static_cast<size_t>(nl - begin);

@@ -1,5 +1,6 @@
-// Reads the lines one FileSplit owns, with a large buffer (no per-character I/O). Used by
-// one task thread; not thread-safe.
+// Reads the lines one FileSplit owns through fs::FileSystem (a local file or an S3 object),
+// with ranged reads of large chunks (no per-character I/O, few requests). Used by one task
+// thread; not thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +10,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "common/fs/file_system.h"
 #include "connectors/files/file_splits.h"
 
 namespace eddy::connectors::files {
@@ -20,17 +22,20 @@ namespace eddy::connectors::files {
 /// Like a RocksDB iterator, Next() returns false at the end or on error; check status().
 class SplitLineReader {
  public:
-  static constexpr size_t kDefaultBufferSize = size_t{1} << 20;
-  /// Smallest buffer allocated for a split shorter than `buffer_size` (unless that is smaller).
-  static constexpr size_t kMinBufferSize = size_t{64} << 10;
+  /// Bytes asked for per read (one S3 GET with a Range; local reads are pread).
+  static constexpr size_t kDefaultChunkSize = size_t{4} << 20;
+  /// Bytes read past the split's end with its last chunk, so that the line running past
+  /// the end usually needs no read of its own.
+  static constexpr size_t kReadPastEnd = size_t{64} << 10;
 
-  /// Reads with a buffer of up to `buffer_size` bytes (less for splits that are shorter).
-  explicit SplitLineReader(size_t buffer_size = kDefaultBufferSize);
-  ~SplitLineReader();
+  /// Reads `file_system`'s files in reads of up to `chunk_size` bytes (less near the end of
+  /// a split).
+  explicit SplitLineReader(std::shared_ptr<fs::FileSystem> file_system,
+                           size_t chunk_size = kDefaultChunkSize);
   SplitLineReader(const SplitLineReader&) = delete;
   SplitLineReader& operator=(const SplitLineReader&) = delete;
 
-  /// Starts reading `split`; any previous split is closed. Errors show in status().
+  /// Starts reading `split`; any previous split is dropped. Errors show in status().
   void Open(const FileSplit& split);
 
   /// Sets *line to the next line of the split; it stays valid until the next call.
@@ -42,24 +47,23 @@ class SplitLineReader {
   const absl::Status& status() const { return status_; }
 
  private:
-  /// Refills the buffer from the file; returns false on error (status_ set). lim_ == 0 at EOF.
+  /// Reads the next chunk into chunk_; returns false on error (status_ set). An empty
+  /// chunk_ means the end of the file.
   bool Fill();
   /// Moves to the first line start >= split_.begin; returns false if there is none.
   bool SkipPartialLine();
-  void CloseFile();
-  void Fail(const std::string& what, int err);
 
+  std::shared_ptr<fs::FileSystem> file_system_;
+  size_t chunk_size_;
   FileSplit split_;
-  int fd_ = -1;
-  std::unique_ptr<char[]> buffer_;  // allocated on first use, not zero-filled
-  size_t max_buffer_size_;
-  size_t buffer_size_ = 0;
-  size_t pos_ = 0;             // next unread byte in buffer_
-  size_t lim_ = 0;             // end of valid bytes in buffer_
-  uint64_t line_start_ = 0;    // file offset of buffer_[pos_] when at a line boundary
+  std::string chunk_;         // the bytes of the file from read_offset_ - chunk_.size()
+  size_t pos_ = 0;            // next unread byte in chunk_
+  uint64_t read_offset_ = 0;  // file offset of the next byte to read
+  bool eof_ = false;          // a read came back short: nothing more to read
+  uint64_t line_start_ = 0;   // file offset of chunk_[pos_] when at a line boundary
   uint64_t last_line_start_ = 1;
   bool done_ = true;
-  std::string carry_;          // a line that spans buffer refills
+  std::string carry_;  // a line that spans chunks
   absl::Status status_;
 };
 

@@ -8,6 +8,8 @@
 #include <utility>
 
 #include "absl/strings/numbers.h"
+#include "common/config.h"
+#include "common/fs/file_system.h"
 #include "connectors/files/file_splits.h"
 #include "connectors/files/line_reader.h"
 #include "connectors/rate_schedule.h"
@@ -34,6 +36,12 @@ class LineFileReader final : public SourceReader<T> {
     subtask_ = ctx.subtask;
     parallelism_ = std::max(ctx.parallelism, 1);
     schedule_.emplace(opts_.records_per_second);
+    // One FileSystem for every listing and read (an s3:// one keeps its connections).
+    absl::StatusOr<std::shared_ptr<fs::FileSystem>> file_system =
+        fs::FileSystem::ForUri(path_, ctx.config != nullptr ? *ctx.config : Config());
+    if (!file_system.ok()) throw std::runtime_error(std::string(file_system.status().message()));
+    file_system_ = *std::move(file_system);
+    reader_.emplace(file_system_);
     if (restored_) {
       // The checkpoint's splits replace this subtask's own pick; a watched directory is
       // still scanned for files that appear later.
@@ -42,7 +50,7 @@ class LineFileReader final : public SourceReader<T> {
     } else if (continuous()) {
       Scan();
     } else {
-      absl::StatusOr<std::vector<InputFile>> files = ListInputFiles(path_);
+      absl::StatusOr<std::vector<InputFile>> files = ListInputFiles(*file_system_, path_);
       if (!files.ok()) throw std::runtime_error(std::string(files.status().message()));
       for (FileSplit& split : AssignSplits(*files, subtask_, parallelism_)) {
         splits_.push_back(std::move(split));
@@ -65,26 +73,28 @@ class LineFileReader final : public SourceReader<T> {
             return InputStatus::kNothingAvailable;
           }
         }
-        reader_.Open(splits_[current_]);
+        reader_->Open(splits_[current_]);
         out.ForSplit(current_split());  // live (holds the watermark back) until released
         lines_in_split_ = 0;
         open_ = true;
         // A restored split resumes after the lines it had read.
         const uint64_t skip = current_ < skip_.size() ? skip_[current_] : 0;
         std::string_view skipped;
-        while (lines_in_split_ < skip && reader_.Next(&skipped)) ++lines_in_split_;
+        while (lines_in_split_ < skip && reader_->Next(&skipped)) ++lines_in_split_;
       }
       if (!schedule_->Ready(waker_)) return InputStatus::kNothingAvailable;
       std::string_view line;
-      if (!reader_.Next(&line)) {
-        if (!reader_.status().ok()) throw std::runtime_error(std::string(reader_.status().message()));
+      if (!reader_->Next(&line)) {
+        if (!reader_->status().ok()) {
+          throw std::runtime_error(std::string(reader_->status().message()));
+        }
         out.ReleaseSplit(current_split());
         open_ = false;
         ++current_;
         continue;
       }
       ++lines_in_split_;
-      if (parse_(line, reader_.at_file_start(), &record_)) {
+      if (parse_(line, reader_->at_file_start(), &record_)) {
         out.ForSplit(current_split()).Collect(record_);
         schedule_->Advance();
         ++n;
@@ -149,7 +159,7 @@ class LineFileReader final : public SourceReader<T> {
   /// Lists the path and takes the new files this subtask owns.
   void Scan() {
     next_scan_ = Clock::now() + opts_.monitor_interval;
-    absl::StatusOr<std::vector<InputFile>> files = ListInputFiles(path_);
+    absl::StatusOr<std::vector<InputFile>> files = ListInputFiles(*file_system_, path_);
     if (!files.ok()) {
       // A watched directory may not exist yet; anything else is an error.
       if (absl::IsNotFound(files.status())) return;
@@ -177,7 +187,8 @@ class LineFileReader final : public SourceReader<T> {
   bool restored_ = false;
   std::vector<uint64_t> skip_;  // per split: lines to skip when it opens (restored)
   uint64_t lines_in_split_ = 0;
-  SplitLineReader reader_;
+  std::shared_ptr<fs::FileSystem> file_system_;
+  std::optional<SplitLineReader> reader_;  // made in Open()
   T record_{};
   std::set<std::string> seen_;
   Clock::time_point next_scan_{};

@@ -1,7 +1,8 @@
-// File sources: text lines and CSV rows of a file or a directory of files. Bounded: split
-// across subtasks by byte ranges (see file_splits.h and line_reader.h). Continuous: the
-// directory is watched for new files. Optionally rate limited. A reader is driven by one
-// task thread; the defs and factories are copyable values.
+// File sources: text lines and CSV rows of a file or a directory of files, local or on S3
+// (through fs::FileSystem). Bounded: split across subtasks by byte ranges (see
+// file_splits.h and line_reader.h). Continuous: the directory is watched for new files.
+// Optionally rate limited. A reader is driven by one task thread; the defs and factories
+// are copyable values.
 #pragma once
 
 #include <chrono>
@@ -27,10 +28,11 @@ struct FileSourceOptions {
 };
 
 /// Returns a bounded source of the lines (without "\n" / "\r\n") of `path`: a file, or every
-/// non-hidden regular file directly in a directory, in name order. Over all subtasks each
-/// line is emitted exactly once; subtask i's lines are those starting in its byte range.
-/// The input must not change while the job runs. A missing path fails the task with a
-/// message naming it.
+/// non-hidden regular file directly in a directory, in name order. `path` may be a plain
+/// path, a file:// URI or s3://bucket/prefix (configured by the TaskManager's s3.* keys).
+/// Over all subtasks each line is emitted exactly once; subtask i's lines are those starting
+/// in its byte range. The input must not change while the job runs. A missing path fails the
+/// task with a message naming it.
 SourceDef<std::string> text_lines(std::string path, FileSourceOptions opts = {});
 
 /// Returns a bounded source of the CSV rows of `path`, split like text_lines: one row per

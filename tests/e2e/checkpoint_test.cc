@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -260,18 +259,9 @@ TEST_F(CheckpointTest, OnS3CheckpointsRecoverAndAnOutageFailsOnlyCheckpoints) {
   ASSERT_TRUE(cluster.WaitForJobState(job_id, "FINISHED", 120s)) << cluster.Logs();
   EXPECT_GE(cluster.Get("/jobs/" + job_id + "/checkpoints")["counts"]["restored"].get<int>(), 1);
   // The committed output, read with the independent client.
-  auto keys = s3.Client({"list", "bucket", "out/"});
-  ASSERT_TRUE(keys.ok()) << keys.status();
-  std::vector<std::string> got;
-  std::istringstream lines(*keys);
-  for (std::string line; std::getline(lines, line);) {
-    const std::string key = line.substr(0, line.find(' '));
-    auto body = s3.Client({"get", "bucket", key});
-    ASSERT_TRUE(body.ok()) << body.status();
-    std::istringstream rows_in(*body);
-    for (std::string row; std::getline(rows_in, row);) got.push_back(row);
-  }
-  EXPECT_EQ(Sorted(got), Sorted(IotReference(rows, kWindowMs, 0)));
+  auto got = s3.ReadLines("bucket", "out/");
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(Sorted(*got), Sorted(IotReference(rows, kWindowMs, 0)));
 
   // S3 away while the job runs (its output is local here: a sink cannot write without its
   // store, but a checkpoint store outage must not stop the job).

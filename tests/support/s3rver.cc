@@ -123,4 +123,20 @@ absl::StatusOr<std::string> S3rver::Client(const std::vector<std::string>& args)
   return ReadFile(out);
 }
 
+absl::StatusOr<std::vector<std::string>> S3rver::ReadLines(const std::string& bucket,
+                                                          const std::string& prefix) const {
+  absl::StatusOr<std::string> keys = Client({"list", bucket, prefix});
+  if (!keys.ok()) return keys.status();
+  std::vector<std::string> lines;
+  std::istringstream listing(*keys);
+  for (std::string line; std::getline(listing, line);) {
+    const std::string key = line.substr(0, line.find(' '));  // "key size"
+    absl::StatusOr<std::string> body = Client({"get", bucket, key});
+    if (!body.ok()) return body.status();
+    std::istringstream rows(*body);
+    for (std::string row; std::getline(rows, row);) lines.push_back(row);
+  }
+  return lines;
+}
+
 }  // namespace eddy::testing

@@ -44,6 +44,10 @@ class S3rver {
   /// Runs `node tests/support/s3_client.mjs --endpoint <endpoint> args...` and returns its
   /// standard output; an error with its standard error if it exits non-zero.
   absl::StatusOr<std::string> Client(const std::vector<std::string>& args) const;
+  /// Returns every line of every object under `prefix` in `bucket` (a sink's part files),
+  /// read with the independent client, in key order.
+  absl::StatusOr<std::vector<std::string>> ReadLines(const std::string& bucket,
+                                                     const std::string& prefix) const;
 
  private:
   std::string directory_;

@@ -71,15 +71,18 @@ std::vector<T> PollReader(SourceReader<T>& reader, const RecordingWaker& waker,
 }
 
 /// Runs subtask `subtask` of `parallelism` of the source to its end (or until `cancel`)
-/// and returns its records; counts PollNext() calls into `polls` if given.
+/// and returns its records; counts PollNext() calls into `polls` if given. `config` is the
+/// TaskManager configuration the reader sees (e.g. s3.* keys); none if null.
 template <typename T>
 std::vector<T> RunSubtask(const SourceDef<T>& def, int subtask, int parallelism,
-                          const std::atomic<bool>* cancel = nullptr, int* polls = nullptr) {
+                          const std::atomic<bool>* cancel = nullptr, int* polls = nullptr,
+                          const Config* config = nullptr) {
   std::unique_ptr<SourceReader<T>> reader = def.factory();
   RuntimeContext rt;
   rt.subtask = subtask;
   rt.parallelism = parallelism;
   rt.cancel_flag = cancel;
+  rt.config = config;
   RecordingWaker waker;
   reader->Open(rt, &waker);
   std::vector<T> values = PollReader<T>(*reader, waker, nullptr, std::chrono::minutes(5),

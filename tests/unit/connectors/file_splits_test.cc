@@ -5,8 +5,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "common/fs/file_system.h"
+#include "common/fs/local_file_system.h"
+#include "tests/support/process.h"
+#include "tests/support/s3rver.h"
 
 namespace eddy::connectors::files {
 namespace {
@@ -53,7 +59,8 @@ TEST(FileSplitsTest, ListsDirectorySortedSkippingHiddenAndSubdirectories) {
     std::ofstream(dir + "/" + name) << name;
   }
   fs::create_directories(dir + "/sub");
-  auto files = ListInputFiles(dir);
+  eddy::fs::LocalFileSystem& local = *eddy::fs::LocalFileSystem::Instance();
+  auto files = ListInputFiles(local, dir);
   ASSERT_TRUE(files.ok()) << files.status();
   std::vector<std::string> names;
   for (const auto& f : *files) {
@@ -62,12 +69,67 @@ TEST(FileSplitsTest, ListsDirectorySortedSkippingHiddenAndSubdirectories) {
   }
   EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "c10", "c9"}));
 
-  auto missing = ListInputFiles(dir + "/nope");
+  auto missing = ListInputFiles(local, dir + "/nope");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
   EXPECT_NE(std::string(missing.status().message()).find(dir + "/nope"), std::string::npos);
-  auto below_file = ListInputFiles(dir + "/a/x");
+  auto below_file = ListInputFiles(local, dir + "/a/x");
   EXPECT_EQ(below_file.status().code(), absl::StatusCode::kNotFound);
+  // A file URI lists the same files, named as URIs.
+  auto as_uri = ListInputFiles(local, "file://" + dir);
+  ASSERT_TRUE(as_uri.ok()) << as_uri.status();
+  ASSERT_EQ(as_uri->size(), 4u);
+  EXPECT_EQ((*as_uri)[0].path, "file://" + dir + "/a");
+  // An empty directory is an empty listing, not a missing one.
+  fs::create_directories(dir + "/empty");
+  auto empty = ListInputFiles(local, dir + "/empty");
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_TRUE(empty->empty());
   fs::remove_all(dir);
+}
+
+TEST(FileSplitsTest, ListsAnS3PrefixLikeADirectory) {
+  const std::string dir = testing::MakeTestDir("s3-file-splits");
+  {
+    testing::S3rver s3(dir + "/s3", {"input"});
+    ASSERT_TRUE(s3.running());
+    for (const char* key : {"day/b", "day/a", "day/c10", "day/c9", "day/.hidden", "day/_SUCCESS",
+                            "day/sub/x", "dayafter/y", "other"}) {
+      const std::string file = dir + "/upload";
+      std::ofstream(file, std::ios::trunc) << key;
+      ASSERT_TRUE(s3.Client({"put", "input", key, file}).ok());
+    }
+    auto made = eddy::fs::FileSystem::ForUri("s3://input/day", s3.MakeConfig());
+    ASSERT_TRUE(made.ok()) << made.status();
+    eddy::fs::FileSystem& s3fs = **made;
+    for (const std::string prefix : {"s3://input/day", "s3://input/day/"}) {
+      auto files = ListInputFiles(s3fs, prefix);
+      ASSERT_TRUE(files.ok()) << files.status();
+      std::vector<std::pair<std::string, uint64_t>> got;
+      for (const auto& f : *files) got.emplace_back(f.path, f.size);
+      EXPECT_EQ(got, (std::vector<std::pair<std::string, uint64_t>>{{"s3://input/day/a", 5},
+                                                                    {"s3://input/day/b", 5},
+                                                                    {"s3://input/day/c10", 7},
+                                                                    {"s3://input/day/c9", 6}}))
+          << prefix;
+    }
+    // One object.
+    auto one = ListInputFiles(s3fs, "s3://input/other");
+    ASSERT_TRUE(one.ok()) << one.status();
+    ASSERT_EQ(one->size(), 1u);
+    EXPECT_EQ((*one)[0].path, "s3://input/other");
+    EXPECT_EQ((*one)[0].size, 5u);
+    // Nothing there: NotFound naming it.
+    auto missing = ListInputFiles(s3fs, "s3://input/nope");
+    EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+    EXPECT_NE(std::string(missing.status().message()).find("s3://input/nope"), std::string::npos);
+    // A missing bucket is an error naming the path.
+    auto no_bucket = ListInputFiles(s3fs, "s3://no-such-bucket/day");
+    EXPECT_FALSE(no_bucket.ok());
+    EXPECT_NE(std::string(no_bucket.status().message()).find("s3://no-such-bucket/day"),
+              std::string::npos)
+        << no_bucket.status();
+  }
+  testing::RemoveTestDir(dir);
 }
 
 }  // namespace

@@ -1,4 +1,9 @@
 #include "connectors/files/text_source.h"
+
+#include "common/config.h"
+#include "connectors/files/line_reader.h"
+#include "tests/support/process.h"
+#include "tests/support/s3rver.h"
 #include "tests/support/source_runner.h"
 
 #include <gtest/gtest.h>
@@ -127,7 +132,9 @@ TEST_F(TextSourceTest, LinesSpanningBufferRefillsInALargeFile) {
   std::mt19937_64 rng(99);
   std::string path = dir_ + "/big.txt";
   std::string text = RandomText(rng, 3 * 1024 * 1024 + 17);
-  text += std::string(1500000, 'L') + "\n";  // one line longer than the 1 MiB buffer
+  text += std::string(SplitLineReader::kDefaultChunkSize + 1500000, 'L') +
+          "\n";  // one line longer than a read chunk
+  text += RandomText(rng, 1024 * 1024);
   text += "tail";
   WriteFile(path, text);
   std::vector<std::string> expected = ReadLinesWithGetline({path});
@@ -205,6 +212,125 @@ TEST_F(TextSourceTest, CsvRowsSplitsLikeTextAndSkipsHeaders) {
   EXPECT_EQ(RunAll(csv_rows(dir_ + "/c.tsv", '\t'), 2), (std::vector<Row>{{"x", "y"}}));
 }
 
+constexpr std::chrono::milliseconds kWatchInterval{20};
+
+/// Watches `path` (continuous mode, TaskManager configuration `config`) until it has read
+/// five lines, calling `add_file` once it has read two; returns the lines. Checks that the
+/// reader then waits for the next listing instead of ending.
+std::vector<std::string> WatchFiveLines(const std::string& path, const Config* config,
+                                        const std::function<void()>& add_file) {
+  FileSourceOptions opts;
+  opts.monitor_interval = kWatchInterval;
+  auto reader = text_lines(path, opts).factory();
+  RuntimeContext rt;
+  rt.config = config;
+  testing::RecordingWaker waker;
+  reader->Open(rt, &waker);
+  bool added = false;
+  auto lines = testing::PollReader<std::string>(
+      *reader, waker, [](const auto& v) { return v.size() == 5; }, std::chrono::seconds(30),
+      [&](const std::vector<std::string>& seen) {
+        if (!added && seen.size() == 2) {
+          add_file();
+          added = true;
+        }
+      });
+  Output<std::string> out;
+  ReaderOutput<std::string> reader_out(&out);
+  EXPECT_EQ(reader->PollNext(reader_out), InputStatus::kNothingAvailable);
+  reader->Close();
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------
+// S3 input (s3rver), objects put with the independent client
+
+class S3TextSourceTest : public TextSourceTest {
+ protected:
+  void SetUp() override {
+    TextSourceTest::SetUp();
+    s3_ = std::make_unique<testing::S3rver>(dir_ + "/s3", std::vector<std::string>{"input"});
+    ASSERT_TRUE(s3_->running());
+    config_ = s3_->MakeConfig();
+  }
+  void TearDown() override {
+    s3_.reset();
+    TextSourceTest::TearDown();
+  }
+
+  /// Writes `content` to a local file and uploads it as `key` with the independent client;
+  /// returns the local file (the reference reads it).
+  std::string Put(const std::string& key, const std::string& content) {
+    const std::string file = dir_ + "/local-" + std::to_string(uploads_++);
+    WriteFile(file, content);
+    absl::StatusOr<std::string> put = s3_->Client({"put", "input", key, file});
+    EXPECT_TRUE(put.ok()) << put.status();
+    return file;
+  }
+
+  template <typename T>
+  std::vector<T> RunAllOnS3(const SourceDef<T>& def, int parallelism) {
+    std::vector<T> all;
+    for (int i = 0; i < parallelism; ++i) {
+      std::vector<T> part = RunSubtask(def, i, parallelism, nullptr, nullptr, &config_);
+      all.insert(all.end(), part.begin(), part.end());
+    }
+    return all;
+  }
+
+  std::unique_ptr<testing::S3rver> s3_;
+  Config config_;
+  int uploads_ = 0;
+};
+
+TEST_F(S3TextSourceTest, ReadsAPrefixInNameOrderEveryLineOnceForAnyParallelism) {
+  std::mt19937_64 rng(2026);
+  // b.txt spans several 4 MiB read chunks and holds a line longer than one.
+  std::string big = RandomText(rng, 5 * 1024 * 1024);
+  big += std::string(SplitLineReader::kDefaultChunkSize + 1000, 'L') + "\n";
+  big += RandomText(rng, 2 * 1024 * 1024);
+  std::vector<std::string> files = {Put("day/a.txt", RandomText(rng, 20000)),
+                                    Put("day/b.txt", big), Put("day/c.txt", "x\r\ny"),
+                                    Put("day/d.txt", "")};
+  Put("day/_SUCCESS", "must not appear\n");
+  Put("day/.hidden", "must not appear\n");
+  Put("day/nested/e.txt", "must not appear\n");
+  const std::vector<std::string> expected = ReadLinesWithGetline(files);
+  for (int p : {1, 2, 5, 16}) {
+    EXPECT_EQ(RunAllOnS3(text_lines("s3://input/day"), p), expected) << "p=" << p;
+  }
+  // One object as input.
+  EXPECT_EQ(RunAllOnS3(text_lines("s3://input/day/c.txt"), 3),
+            (std::vector<std::string>{"x", "y"}));
+}
+
+TEST_F(S3TextSourceTest, CsvRowsFromS3SkipHeaders) {
+  Put("csv/1.csv", "id,name\n1,\"Smith, J\"\n");
+  Put("csv/2.csv", "id,name\r\n2,x\r\n");
+  for (int p : {1, 4}) {
+    EXPECT_EQ(RunAllOnS3(csv_rows("s3://input/csv", ',', /*skip_header=*/true), p),
+              (std::vector<Row>{{"1", "Smith, J"}, {"2", "x"}}))
+        << "p=" << p;
+  }
+}
+
+TEST_F(S3TextSourceTest, AMissingPrefixFailsNamingIt) {
+  try {
+    RunAllOnS3(text_lines("s3://input/no/such/day"), 1);
+    ADD_FAILURE() << "expected std::runtime_error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("s3://input/no/such/day"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(S3TextSourceTest, ContinuousModeReadsObjectsThatAppearLater) {
+  Put("watch/a.txt", "a1\na2\n");
+  // An S3 object appears whole.
+  EXPECT_EQ(WatchFiveLines("s3://input/watch", &config_,
+                           [&] { Put("watch/b.txt", "b1\nb2\nb3\n"); }),
+            (std::vector<std::string>{"a1", "a2", "b1", "b2", "b3"}));
+}
+
 }  // namespace
 }  // namespace eddy::connectors::files
 
@@ -215,30 +341,17 @@ TEST(FileSourceTest, ContinuousModeReadsFilesThatAppearLater) {
   std::string dir = (fs::path(::testing::TempDir()) / "continuous_XXXXXX").string();
   ASSERT_NE(::mkdtemp(dir.data()), nullptr);
   WriteFile(dir + "/a.txt", "a1\na2\n");
-  FileSourceOptions opts;
-  opts.monitor_interval = std::chrono::milliseconds(20);
-  auto def = text_lines(dir, opts);
-  EXPECT_FALSE(def.bounded);
-  auto reader = def.factory();
-  RuntimeContext rt;
-  testing::RecordingWaker waker;
-  reader->Open(rt, &waker);
-  bool wrote = false;
-  auto lines = testing::PollReader<std::string>(
-      *reader, waker, [](const auto& v) { return v.size() == 5; }, std::chrono::seconds(10),
-      [&](const std::vector<std::string>& seen) {
-        if (!wrote && seen.size() == 2) {
-          // A new file appears complete (renamed into the directory), as the option asks.
-          WriteFile(dir + "/.b.tmp", "b1\nb2\nb3\n");
-          fs::rename(dir + "/.b.tmp", dir + "/b.txt");
-          wrote = true;
-        }
-      });
-  EXPECT_EQ(lines, (std::vector<std::string>{"a1", "a2", "b1", "b2", "b3"}));
-  // Nothing more: the reader waits for the next listing instead of ending.
-  Output<std::string> out;
-  ReaderOutput<std::string> reader_out(&out);
-  EXPECT_EQ(reader->PollNext(reader_out), InputStatus::kNothingAvailable);
+  FileSourceOptions watching;
+  watching.monitor_interval = kWatchInterval;
+  EXPECT_FALSE(text_lines(dir, watching).bounded);
+  EXPECT_EQ(WatchFiveLines(dir, nullptr,
+                           [&] {
+                             // A new file appears complete (renamed into the directory), as
+                             // the option asks.
+                             WriteFile(dir + "/.b.tmp", "b1\nb2\nb3\n");
+                             fs::rename(dir + "/.b.tmp", dir + "/b.txt");
+                           }),
+            (std::vector<std::string>{"a1", "a2", "b1", "b2", "b3"}));
   fs::remove_all(dir);
 }
 
