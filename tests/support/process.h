@@ -45,7 +45,8 @@ class ChildProcess {
 bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
                std::chrono::milliseconds poll = std::chrono::milliseconds(50));
 
-/// Returns a TCP port on 127.0.0.1 that was free a moment ago.
+/// Returns a TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral
+/// range so that processes listening on port 0 cannot take it meanwhile.
 uint16_t PickFreePort();
 
 /// Makes a fresh directory for one test's logs and files.
