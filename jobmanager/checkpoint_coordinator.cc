@@ -273,15 +273,11 @@ int64_t CheckpointCoordinator::Abort(int64_t id, const std::string& reason, int6
     r.failure = reason;
   }
   pending_.reset();
-  Fail(reason, now_ms);
-  return aborted;
-}
-
-void CheckpointCoordinator::Fail(const std::string& /*reason*/, int64_t /*now_ms*/) {
   last_end_ = Clock::now();
   ever_ended_ = true;
   ++consecutive_failures_;
   ++counts_failed_;
+  return aborted;
 }
 
 int64_t CheckpointCoordinator::AbortIfExpired(Clock::time_point now, int64_t now_ms) {

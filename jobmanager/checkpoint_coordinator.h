@@ -154,7 +154,6 @@ class CheckpointCoordinator {
   };
   Stats* FindStats(int64_t id);
   nlohmann::json StatsToJson(const Stats& s) const;
-  void Fail(const std::string& reason, int64_t now_ms);
 
   const std::string job_id_;
   const CheckpointSettings settings_;

@@ -848,6 +848,18 @@ absl::StatusOr<nlohmann::json> Dispatcher::LatencyJson(const std::string& job_id
   return nlohmann::json{{"latency", out}};
 }
 
+bool Dispatcher::IsSourceVertex(const Job& job, const std::string& vertex_id) {
+  return std::find(job.source_vertices.begin(), job.source_vertices.end(), vertex_id) !=
+         job.source_vertices.end();
+}
+
+bool Dispatcher::FailOnTooManyCheckpointFailuresLocked(Job& job) {
+  if (job.state != job::RUNNING || !job.checkpoints->TooManyFailures()) return false;
+  FailJobLocked(job, "Exceeded checkpoint tolerable failure threshold", "", TaskManagerId(""), "");
+  CheckTerminalLocked(job);
+  return true;
+}
+
 void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
   CheckpointCoordinator& cc = *job.checkpoints;
   const std::string pending_location = cc.PendingLocation(cc.pending_id());
@@ -855,11 +867,7 @@ void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
     EDDY_LOG(WARN) << "checkpoint " << expired << " of job " << job.id << " expired";
     NotifyCheckpointLocked(job, expired, false);
     DiscardLocked(job, {pending_location});
-    if (cc.TooManyFailures()) {
-      FailJobLocked(job, "Exceeded checkpoint tolerable failure threshold", "", TaskManagerId(""), "");
-      CheckTerminalLocked(job);
-      return;
-    }
+    if (FailOnTooManyCheckpointFailuresLocked(job)) return;
   }
   if (int64_t final = cc.final_completed(); final != 0) {
     // The tasks finish once they heard of the final checkpoint: tell them again in case a
@@ -873,8 +881,7 @@ void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
   bool sources_ended = true;
   for (const auto& e : job.executions) {
     if (e.state != rpc::RUNNING || e.attempt != job.attempt) return;  // every task must run
-    if (!e.end_of_input && std::find(job.source_vertices.begin(), job.source_vertices.end(),
-                                     e.vertex.value()) != job.source_vertices.end()) {
+    if (!e.end_of_input && IsSourceVertex(job, e.vertex.value())) {
       sources_ended = false;
     }
   }
@@ -889,10 +896,7 @@ void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
   *request.mutable_options() = *options;
   std::set<TaskManagerId> tms;
   for (const auto& e : job.executions) {
-    if (std::find(job.source_vertices.begin(), job.source_vertices.end(), e.vertex.value()) !=
-        job.source_vertices.end()) {
-      tms.insert(e.tm);
-    }
+    if (IsSourceVertex(job, e.vertex.value())) tms.insert(e.tm);
   }
   const std::string payload = request.SerializeAsString();
   const int64_t id = options->checkpoint_id();
@@ -986,10 +990,7 @@ void Dispatcher::CompleteCheckpoint(const JobId& job_id, int64_t id, std::string
       EDDY_LOG(WARN) << "checkpoint " << id << " of job " << job_id << " failed: "
                      << written.message();
       if (job.state == job::RUNNING) NotifyCheckpointLocked(job, id, false);
-      if (cc.TooManyFailures() && job.state == job::RUNNING) {
-        FailJobLocked(job, "Exceeded checkpoint tolerable failure threshold", "", TaskManagerId(""), "");
-        CheckTerminalLocked(job);
-      }
+      FailOnTooManyCheckpointFailuresLocked(job);
     }
     if (!is_savepoint) discard.push_back(location);  // aborted meanwhile: not retained
     DiscardLocked(job, std::move(discard));
@@ -1021,10 +1022,7 @@ void Dispatcher::OnCheckpointDecline(const TaskManagerId& tm,
   if (e == nullptr || e->tm != tm || decline.attempt() != job.attempt) return;
   AbortCheckpointLocked(job, decline.checkpoint_id(),
                         absl::StrCat("declined by a task: ", decline.reason()));
-  if (job.checkpoints->TooManyFailures() && job.state == job::RUNNING) {
-    FailJobLocked(job, "Exceeded checkpoint tolerable failure threshold", "", TaskManagerId(""), "");
-    CheckTerminalLocked(job);
-  }
+  FailOnTooManyCheckpointFailuresLocked(job);
 }
 
 absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const std::string& job_id,

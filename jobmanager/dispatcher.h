@@ -169,6 +169,10 @@ class Dispatcher {
   void Tick();
   /// Triggers due checkpoints, aborts expired ones (REQUIRES: mu_ held).
   void CheckpointTickLocked(Job& job, Clock::time_point now);
+  static bool IsSourceVertex(const Job& job, const std::string& vertex_id);
+  /// Fails (restarts) a RUNNING job whose checkpoints failed more often in a row than
+  /// tolerated; returns true if it did.
+  bool FailOnTooManyCheckpointFailuresLocked(Job& job);
   /// Sends NotifyCheckpoint to the job's TaskManagers.
   void NotifyCheckpointLocked(const Job& job, int64_t id, bool completed, bool final = false);
   /// Aborts the job's pending checkpoint (if any) and tells the tasks.
