@@ -58,7 +58,8 @@ bench: release
 
 bench-nexmark: release
 	python3 bench/nexmark/run.py --bin-dir $(BUILD_DIR)/release/bin \
-	  --examples-dir $(BUILD_DIR)/release/examples $(NEXMARK_ARGS)
+	  --examples-dir $(BUILD_DIR)/release/examples --checkpoint-interval 1s --recovery \
+	  $(NEXMARK_ARGS)
 
 # Every bench program once on a small input (ctest label bench, bench/CMakeLists.txt), in the
 # optimized build: what CI runs so that no benchmark breaks unseen.

@@ -88,23 +88,30 @@ class KeyedOperator : public Base {
     if (!backend.ok()) throw std::runtime_error(std::string(backend.status().message()));
     backend_ = std::move(*backend);
     for (const std::string& snapshot : init.keyed_snapshots) {
-      absl::Status restored = backend_->Restore(snapshot);
-      if (!restored.ok()) {
-        throw std::runtime_error("restoring keyed state of operator '" + this->operator_id() +
-                                 "': " + std::string(restored.message()));
-      }
+      CheckRestored(backend_->Restore(snapshot));
+    }
+    for (const NativeRestore& native : init.keyed_native) {
+      CheckRestored(backend_->RestoreNative(native));
     }
     timers_ = backend_->timer_service("timers");
   }
   /// Writes the keyed state and timers of this subtask's key groups.
   void SnapshotState(int64_t checkpoint_id, OperatorSnapshot& out) override {
     Base::SnapshotState(checkpoint_id, out);
-    auto writer = backend_->SnapshotKeyGroupsDeferred(backend_->key_group_range());
+    auto writer = backend_->SnapshotForCheckpoint(checkpoint_id, out.self_contained);
     if (!writer.ok()) {
       throw std::runtime_error("snapshot of keyed state of operator '" + this->operator_id() +
                                "': " + std::string(writer.status().message()));
     }
     out.keyed_writer = std::move(*writer);
+  }
+  void NotifyCheckpointComplete(int64_t checkpoint_id) override {
+    Base::NotifyCheckpointComplete(checkpoint_id);
+    if (backend_ != nullptr) backend_->NotifyCheckpointComplete(checkpoint_id);
+  }
+  void NotifyCheckpointAborted(int64_t checkpoint_id) override {
+    Base::NotifyCheckpointAborted(checkpoint_id);
+    if (backend_ != nullptr) backend_->NotifyCheckpointAborted(checkpoint_id);
   }
   void Close() override {
     if (backend_ != nullptr) (void)backend_->Dispose();
@@ -123,6 +130,16 @@ class KeyedOperator : public Base {
   }
 
   KeyedStateBackend& backend() { return *backend_; }
+
+ private:
+  void CheckRestored(const absl::Status& restored) const {
+    if (!restored.ok()) {
+      throw std::runtime_error("restoring keyed state of operator '" + this->operator_id() +
+                               "': " + std::string(restored.message()));
+    }
+  }
+
+ public:
   InternalTimerService& timers() { return *timers_; }
 
  protected:

@@ -19,6 +19,7 @@
 
 #include "absl/status/status.h"
 #include "api/latency_stats.h"
+#include "api/state.h"
 #include "api/stream_element.h"
 #include "api/watermark_valve.h"
 #include "common/check.h"
@@ -97,6 +98,8 @@ struct StateInitContext {
   bool restored = false;
   int64_t checkpoint_id = 0;
   std::vector<std::string> keyed_snapshots;
+  /// Native keyed snapshots (RocksDB's files, downloaded), restored after keyed_snapshots.
+  std::vector<NativeRestore> keyed_native;
   std::vector<std::string> operator_state;
 };
 
@@ -104,10 +107,14 @@ struct StateInitContext {
 /// backend-independent snapshot of its key groups, timers included) and operator-state
 /// entries (split positions, pending commits), each restorable by any subtask.
 struct OperatorSnapshot {
+  /// Set by the task before SnapshotState(): a savepoint, which must be self-contained
+  /// (the backend-independent format, no files shared with checkpoints).
+  bool self_contained = false;
   std::string keyed;
   /// Or: writes the keyed snapshot later, on the task's snapshot thread (the asynchronous
-  /// part; keyed operators on RocksDB only take a DB snapshot on the task thread).
-  std::function<absl::Status(std::string*)> keyed_writer;
+  /// part; keyed operators on RocksDB only take a DB snapshot or a native checkpoint on the
+  /// task thread).
+  KeyedStateBackend::CheckpointWriter keyed_writer;
   std::vector<std::string> operator_state;
 };
 

@@ -833,6 +833,50 @@ class AggregatingState : public internal::ValueHandleBase<typename Agg::accumula
   Acc acc_{};
 };
 
+// ---- Checkpoint snapshots -------------------------------------------------------------------
+
+/// A backend's own snapshot: files in a local directory (RocksDB: a native checkpoint).
+/// Shared files are immutable and named uniquely within the backend's database, so a file
+/// uploaded by one checkpoint is referenced, not copied, by the next (incremental).
+struct NativeSnapshot {
+  std::string backend;                       // "rocksdb"
+  std::string dir;                           // local directory holding the files
+  std::vector<std::string> shared_files;     // names in `dir`
+  std::vector<std::string> private_files;    // names in `dir`
+  /// The backend-independent format without entries: states and timers.
+  std::string meta;
+};
+
+/// A shared file as stored by an earlier checkpoint.
+struct SharedFileRef {
+  std::string uri;
+  uint64_t size = 0;
+};
+using SharedFiles = std::map<std::string, SharedFileRef>;  // by name in the backend's dir
+
+/// Where the asynchronous part of a keyed snapshot writes: the checkpoint's storage, given
+/// by the task. Called on the task's snapshot thread.
+class KeyedSnapshotOutput {
+ public:
+  virtual ~KeyedSnapshotOutput() = default;
+  /// Stores a snapshot in the backend-independent format.
+  virtual absl::Status WriteFull(std::string bytes) = 0;
+  /// Stores a native snapshot: shared files found in `reuse` (same name and size) are
+  /// referenced, the others uploaded. Returns every shared file as stored now.
+  virtual absl::StatusOr<SharedFiles> WriteNative(const NativeSnapshot& snapshot,
+                                                  const SharedFiles& reuse) = 0;
+};
+
+/// A native snapshot downloaded for a restore: the files in `dir`, which the backend takes
+/// over (it deletes the directory when done with it).
+struct NativeRestore {
+  std::string backend;
+  std::string dir;
+  KeyGroupRange key_groups{0, 0};
+  std::string meta;
+  SharedFiles shared;  // where the shared files are stored (referenced by later checkpoints)
+};
+
 // ---- The backend ---------------------------------------------------------------------------
 
 /// Keyed state of one operator subtask over its key-group range. The operator sets the
@@ -970,6 +1014,29 @@ class KeyedStateBackend {
       return absl::OkStatus();
     });
   }
+  /// A checkpoint's snapshot of this backend's key groups: the synchronous part now, and a
+  /// writer for the asynchronous part that stores it through a KeyedSnapshotOutput (call it
+  /// once, on any thread, before Dispose()). `self_contained` (savepoints) asks for the
+  /// backend-independent format; otherwise a backend may write a native, incremental one.
+  using CheckpointWriter = std::function<absl::Status(KeyedSnapshotOutput&)>;
+  virtual absl::StatusOr<CheckpointWriter> SnapshotForCheckpoint(int64_t /*checkpoint_id*/,
+                                                                 bool /*self_contained*/) {
+    auto writer = SnapshotKeyGroupsDeferred(key_groups_);
+    if (!writer.ok()) return writer.status();
+    return CheckpointWriter([writer = std::move(*writer)](KeyedSnapshotOutput& out) {
+      std::string bytes;
+      absl::Status s = writer(&bytes);
+      if (!s.ok()) return s;
+      return out.WriteFull(std::move(bytes));
+    });
+  }
+  /// Checkpoint `checkpoint_id` completed (later incremental ones may refer to its files) or
+  /// was aborted.
+  virtual void NotifyCheckpointComplete(int64_t /*checkpoint_id*/) {}
+  virtual void NotifyCheckpointAborted(int64_t /*checkpoint_id*/) {}
+  /// Adds the state of a native snapshot (of any backend that writes one), keeping only key
+  /// groups in this backend's range; takes over `restore.dir`.
+  virtual absl::Status RestoreNative(const NativeRestore& restore) = 0;
   /// Adds the entries and timers of a snapshot (of any backend), keeping only key groups in
   /// this backend's range. Several snapshots may be restored, one after the other, before
   /// states are used. Errors: malformed bytes, a state restored with another kind or TTL

@@ -81,6 +81,7 @@ inline constexpr char kRuntimeMode[] = "execution.runtime-mode";
 inline constexpr char kJobStoreExpirationTime[] = "jobstore.expiration-time";
 inline constexpr char kJobStoreMaxCapacity[] = "jobstore.max-capacity";
 inline constexpr char kStateBackendType[] = "state.backend.type";
+inline constexpr char kStateBackendIncremental[] = "state.backend.incremental";
 inline constexpr char kStateRocksDbLocalDir[] = "state.backend.rocksdb.localdir";
 inline constexpr char kStateRocksDbBlockCacheSize[] = "state.backend.rocksdb.block.cache-size";
 inline constexpr char kStateRocksDbWriteBufferSize[] = "state.backend.rocksdb.writebuffer.size";

@@ -230,6 +230,14 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .description = "Where keyed state lives: hashmap (on the heap) or rocksdb (on local "
                         "disk, can outgrow memory). Also per job.",
          .allowed = {"hashmap", "rocksdb"}},
+        {.key = opt::kStateBackendIncremental,
+         .type = ConfigType::kBool,
+         .default_value = "true",
+         .description = "Incremental checkpoints of the rocksdb backend: each checkpoint "
+                        "uploads only the SST files the last completed one did not have and "
+                        "refers to the others (false: every checkpoint writes the whole "
+                        "state in the backend-independent format). Savepoints are always "
+                        "complete. Also per job."},
         {.key = opt::kStateRocksDbLocalDir,
          .type = ConfigType::kString,
          .default_value = "",
@@ -332,6 +340,7 @@ const std::vector<std::string_view>& JobConfigKeys() {
       opt::kLatencyInterval,
       opt::kRuntimeMode,
       opt::kStateBackendType,
+      opt::kStateBackendIncremental,
       opt::kCheckpointingInterval,
       opt::kCheckpointingTimeout,
       opt::kCheckpointingMinPause,

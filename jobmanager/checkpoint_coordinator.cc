@@ -34,6 +34,20 @@ nlohmann::json Summary(std::vector<int64_t> values) {
           {"p999", pct(0.999)}};
 }
 
+/// Calls `f(file)` for each shared file of `state`'s native handles that is stored apart
+/// from any checkpoint (an absolute URI: the job's shared directory).
+template <typename F>
+void ForEachSharedFile(const checkpoint::SubtaskState& state, F&& f) {
+  for (const auto& op : state.operators()) {
+    for (const auto& handle : op.keyed()) {
+      for (const auto& file : handle.native().shared()) {
+        const std::string& uri = file.uri();
+        if (uri.find("://") != std::string::npos || uri.starts_with("/")) f(file);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 CheckpointSettings CheckpointSettings::FromConfig(const Config& config) {
@@ -59,6 +73,14 @@ CheckpointCoordinator::CheckpointCoordinator(std::string job_id, CheckpointSetti
 void CheckpointCoordinator::SetRestoredFrom(checkpoint::CheckpointMetadata metadata,
                                             std::string path, int64_t now_ms) {
   next_id_ = std::max(next_id_, metadata.checkpoint_id() + 1);
+  // Its shared files stay (the job did not write them) and may be referred to.
+  for (const auto& op : metadata.operators()) {
+    for (const auto& subtask : op.subtasks()) {
+      checkpoint::SubtaskState state;
+      *state.add_operators() = subtask;
+      Reference(state);
+    }
+  }
   restored_json_ = {{"id", metadata.checkpoint_id()},
                     {"restore_timestamp", now_ms},
                     {"is_savepoint", metadata.is_savepoint()},
@@ -126,6 +148,8 @@ std::optional<checkpoint::CheckpointOptions> CheckpointCoordinator::MaybeTrigger
   options.set_exactly_once(settings_.exactly_once);
   if (savepoint_request.empty()) {
     options.set_location(fs::CheckpointUri(settings_.dir, job_id_, id));
+    options.set_shared_location(
+        fs::JoinUri(fs::JobCheckpointsUri(settings_.dir, job_id_), "shared"));
     next_periodic_ = now + settings_.interval;
   } else {
     SavepointRequest& r = savepoints_[savepoint_request];
@@ -159,19 +183,65 @@ CheckpointCoordinator::Stats* CheckpointCoordinator::FindStats(int64_t id) {
   return nullptr;
 }
 
+void CheckpointCoordinator::Reference(const checkpoint::SubtaskState& state) {
+  ForEachSharedFile(state, [&](const checkpoint::StateFile& file) { ++shared_refs_[file.uri()]; });
+}
+
+void CheckpointCoordinator::Unreference(const checkpoint::SubtaskState& state,
+                                        std::vector<std::string>* discard) {
+  ForEachSharedFile(state, [&](const checkpoint::StateFile& file) {
+    auto it = shared_refs_.find(file.uri());
+    if (it == shared_refs_.end() || --it->second > 0) return;
+    shared_refs_.erase(it);
+    if (discard != nullptr) discard->push_back(file.uri());
+  });
+}
+
+void CheckpointCoordinator::Unreference(const checkpoint::CheckpointMetadata& metadata,
+                                        std::vector<std::string>* discard) {
+  for (const auto& op : metadata.operators()) {
+    for (const auto& subtask : op.subtasks()) {
+      checkpoint::SubtaskState state;
+      *state.add_operators() = subtask;
+      Unreference(state, discard);
+    }
+  }
+}
+
+int CheckpointCoordinator::SharedFileReferences(const std::string& uri) const {
+  auto it = shared_refs_.find(uri);
+  return it == shared_refs_.end() ? 0 : it->second;
+}
+
 CheckpointCoordinator::AckOutcome CheckpointCoordinator::Acknowledge(
-    const rpc::AcknowledgeCheckpointRequest& ack, int64_t now_ms) {
-  if (!pending_ || pending_->writing || pending_->options.checkpoint_id() != ack.checkpoint_id()) {
+    const rpc::AcknowledgeCheckpointRequest& ack, int64_t now_ms,
+    std::vector<std::string>* discard) {
+  const std::string key = absl::StrCat(ack.vertex_id(), "/", ack.subtask());
+  if (!pending_ || pending_->writing || pending_->options.checkpoint_id() != ack.checkpoint_id() ||
+      pending_->acks.contains(key)) {
+    // Files it uploaded that nothing refers to (its checkpoint was aborted).
+    ForEachSharedFile(ack.state(), [&](const checkpoint::StateFile& file) {
+      if (file.uploaded() && discard != nullptr && SharedFileReferences(file.uri()) == 0) {
+        discard->push_back(file.uri());
+      }
+    });
     return AckOutcome::kIgnored;
   }
-  auto [it, inserted] =
-      pending_->acks.emplace(absl::StrCat(ack.vertex_id(), "/", ack.subtask()), ack);
-  if (!inserted) return AckOutcome::kIgnored;
+  // A file referred to, not uploaded, must still be held by a retained checkpoint: a task
+  // that had not heard of a newer completed checkpoint may refer to one that was dropped.
+  bool dangling = false;
+  ForEachSharedFile(ack.state(), [&](const checkpoint::StateFile& file) {
+    if (!file.uploaded() && SharedFileReferences(file.uri()) == 0) dangling = true;
+  });
+  pending_->acks.emplace(key, ack);
+  Reference(ack.state());  // released again if the checkpoint is aborted
+  if (dangling) return AckOutcome::kRejected;
   pending_->latest_ack_ms = now_ms;
   if (Stats* s = FindStats(ack.checkpoint_id())) {
     s->latest_ack_ms = now_ms;
     s->num_acknowledged = static_cast<int>(pending_->acks.size());
     s->state_size += ack.state_size();
+    s->checkpointed_size += ack.checkpointed_size();
     s->sync_ms_max = std::max(s->sync_ms_max, ack.sync_duration_ms());
     s->async_ms_max = std::max(s->async_ms_max, ack.async_duration_ms());
     s->alignment_ms_max = std::max(s->alignment_ms_max, ack.alignment_duration_ms());
@@ -221,10 +291,11 @@ std::string CheckpointCoordinator::PendingLocation(int64_t id) const {
 bool CheckpointCoordinator::OnMetadataWritten(int64_t id, const absl::Status& status,
                                               checkpoint::CheckpointMetadata metadata,
                                               int64_t now_ms, std::vector<std::string>* discard,
+                                              std::vector<std::string>* discard_files,
                                               bool* final) {
   if (!pending_ || pending_->options.checkpoint_id() != id) return false;
   if (!status.ok()) {
-    Abort(id, absl::StrCat("writing its _metadata: ", status.message()), now_ms);
+    Abort(id, absl::StrCat("writing its _metadata: ", status.message()), now_ms, discard_files);
     return false;
   }
   Pending p = std::move(*pending_);
@@ -246,6 +317,7 @@ bool CheckpointCoordinator::OnMetadataWritten(int64_t id, const absl::Status& st
     completed_.push_back(c);
     while (static_cast<int>(completed_.size()) > settings_.num_retained) {
       discard->push_back(completed_.front().location);
+      Unreference(completed_.front().metadata, discard_files);
       if (Stats* s = FindStats(completed_.front().metadata.checkpoint_id())) s->discarded = true;
       completed_.pop_front();
     }
@@ -259,9 +331,11 @@ bool CheckpointCoordinator::OnMetadataWritten(int64_t id, const absl::Status& st
   return true;
 }
 
-int64_t CheckpointCoordinator::Abort(int64_t id, const std::string& reason, int64_t now_ms) {
+int64_t CheckpointCoordinator::Abort(int64_t id, const std::string& reason, int64_t now_ms,
+                                     std::vector<std::string>* discard) {
   if (!pending_ || (id != 0 && pending_->options.checkpoint_id() != id)) return 0;
   const int64_t aborted = pending_->options.checkpoint_id();
+  for (const auto& [key, ack] : pending_->acks) Unreference(ack.state(), discard);
   if (Stats* s = FindStats(aborted)) {
     s->status = "FAILED";
     s->failure_ms = now_ms;
@@ -280,11 +354,12 @@ int64_t CheckpointCoordinator::Abort(int64_t id, const std::string& reason, int6
   return aborted;
 }
 
-int64_t CheckpointCoordinator::AbortIfExpired(Clock::time_point now, int64_t now_ms) {
+int64_t CheckpointCoordinator::AbortIfExpired(Clock::time_point now, int64_t now_ms,
+                                              std::vector<std::string>* discard) {
   if (!pending_ || pending_->writing || now - pending_->triggered < settings_.timeout) return 0;
   return Abort(0, absl::StrCat("Checkpoint expired before completing (execution.checkpointing.timeout ",
                                FormatDuration(settings_.timeout), ")"),
-               now_ms);
+               now_ms, discard);
 }
 
 bool CheckpointCoordinator::TooManyFailures() const {
@@ -326,7 +401,7 @@ nlohmann::json CheckpointCoordinator::StatsToJson(const Stats& s) const {
       {"trigger_timestamp", s.trigger_ms},
       {"latest_ack_timestamp", s.latest_ack_ms},
       {"state_size", s.state_size},
-      {"checkpointed_size", s.state_size},
+      {"checkpointed_size", s.checkpointed_size},
       {"end_to_end_duration",
        s.status == "IN_PROGRESS" ? std::max<int64_t>(0, s.latest_ack_ms - s.trigger_ms)
                                  : s.end_to_end_ms},
@@ -346,13 +421,14 @@ nlohmann::json CheckpointCoordinator::StatsToJson(const Stats& s) const {
 }
 
 nlohmann::json CheckpointCoordinator::StatsJson() const {
-  std::vector<int64_t> sizes, durations;
+  std::vector<int64_t> sizes, checkpointed, durations;
   const Stats* latest_completed = nullptr;
   const Stats* latest_savepoint = nullptr;
   const Stats* latest_failed = nullptr;
   for (const auto& s : history_) {
     if (s.status == "COMPLETED") {
       sizes.push_back(static_cast<int64_t>(s.state_size));
+      checkpointed.push_back(static_cast<int64_t>(s.checkpointed_size));
       durations.push_back(s.end_to_end_ms);
       if (!s.is_savepoint && latest_completed == nullptr) latest_completed = &s;
       if (s.is_savepoint && latest_savepoint == nullptr) latest_savepoint = &s;
@@ -370,7 +446,7 @@ nlohmann::json CheckpointCoordinator::StatsJson() const {
             {"failed", counts_failed_}}},
           {"summary",
            {{"state_size", Summary(sizes)},
-            {"checkpointed_size", Summary(sizes)},
+            {"checkpointed_size", Summary(checkpointed)},
             {"end_to_end_duration", Summary(durations)}}},
           {"latest",
            {{"completed", or_null(latest_completed)},

@@ -66,24 +66,36 @@ class CheckpointCoordinator {
   std::optional<checkpoint::CheckpointOptions> MaybeTrigger(Clock::time_point now,
                                                              int64_t now_ms, bool final = false);
 
-  enum class AckOutcome { kIgnored, kPending, kAllAcknowledged };
-  AckOutcome Acknowledge(const rpc::AcknowledgeCheckpointRequest& ack, int64_t now_ms);
+  enum class AckOutcome { kIgnored, kRejected, kPending, kAllAcknowledged };
+  /// kIgnored: not for the pending checkpoint (late, or a duplicate); `*discard` gets the
+  /// shared files it uploaded, which nothing will refer to. kRejected: it refers to a shared
+  /// file no retained checkpoint holds any more; abort the checkpoint.
+  AckOutcome Acknowledge(const rpc::AcknowledgeCheckpointRequest& ack, int64_t now_ms,
+                         std::vector<std::string>* discard = nullptr);
   /// The `_metadata` of the pending checkpoint, once every subtask acknowledged it.
   checkpoint::CheckpointMetadata BuildMetadata(const job::JobGraph& graph) const;
   /// The directory of checkpoint `id` while it is pending ("" if it is not).
   std::string PendingLocation(int64_t id) const;
 
   /// The `_metadata` write of checkpoint `id` ended. On success the checkpoint is
-  /// complete: returns true, and `*discard` gets the directories of checkpoints no longer
-  /// retained. On failure it is aborted.
+  /// complete: returns true, `*discard` gets the directories of checkpoints no longer
+  /// retained and `*discard_files` the shared files no retained checkpoint refers to. On
+  /// failure it is aborted (`*discard_files`: the shared files only it referred to).
   /// `*final` tells whether it was a final checkpoint.
   bool OnMetadataWritten(int64_t id, const absl::Status& status,
                          checkpoint::CheckpointMetadata metadata, int64_t now_ms,
-                         std::vector<std::string>* discard, bool* final = nullptr);
+                         std::vector<std::string>* discard,
+                         std::vector<std::string>* discard_files, bool* final = nullptr);
   /// Aborts the pending checkpoint `id` (0: whichever is pending). Returns its id, or 0.
-  int64_t Abort(int64_t id, const std::string& reason, int64_t now_ms);
+  /// `*discard` gets the shared files only it referred to.
+  int64_t Abort(int64_t id, const std::string& reason, int64_t now_ms,
+                std::vector<std::string>* discard = nullptr);
   /// Aborts the pending checkpoint if it timed out; returns its id, or 0.
-  int64_t AbortIfExpired(Clock::time_point now, int64_t now_ms);
+  int64_t AbortIfExpired(Clock::time_point now, int64_t now_ms,
+                         std::vector<std::string>* discard = nullptr);
+  /// How many retained or pending checkpoints refer to shared file `uri` (0: none; it is
+  /// deleted).
+  int SharedFileReferences(const std::string& uri) const;
   /// True when more consecutive checkpoints failed than tolerated (the job must fail).
   bool TooManyFailures() const;
 
@@ -134,6 +146,7 @@ class CheckpointCoordinator {
     int64_t trigger_ms = 0;
     int64_t latest_ack_ms = 0;
     uint64_t state_size = 0;
+    uint64_t checkpointed_size = 0;
     int64_t end_to_end_ms = 0;
     int num_acknowledged = 0;
     int64_t sync_ms_max = 0;
@@ -153,6 +166,12 @@ class CheckpointCoordinator {
     std::string failure;
   };
   Stats* FindStats(int64_t id);
+  /// Shared-file references (incremental checkpoints): +1 / -1 for each shared file of a
+  /// subtask state; files whose count drops to 0 go to `*discard`.
+  void Reference(const checkpoint::SubtaskState& state);
+  void Unreference(const checkpoint::SubtaskState& state, std::vector<std::string>* discard);
+  void Unreference(const checkpoint::CheckpointMetadata& metadata,
+                   std::vector<std::string>* discard);
   nlohmann::json StatsToJson(const Stats& s) const;
 
   const std::string job_id_;
@@ -172,6 +191,7 @@ class CheckpointCoordinator {
   std::map<std::string, SavepointRequest> savepoints_;
   std::set<int64_t> stop_requests_;
   std::deque<Stats> history_;  // newest first, bounded
+  std::map<std::string, int> shared_refs_;  // shared file URI -> checkpoints referring to it
   int64_t counts_completed_ = 0, counts_failed_ = 0, counts_restored_ = 0;
   nlohmann::json restored_json_;  // REST latest.restored
 };

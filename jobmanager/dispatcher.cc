@@ -308,6 +308,8 @@ void Dispatcher::TrySchedule(const JobId& job_id) {
         *planned.deployment.mutable_restore() =
             AssignState(restore_from->metadata, job.graph, v, planned.deployment.subtask());
         planned.deployment.mutable_restore()->set_location(restore_from->location);
+        planned.deployment.mutable_restore()->set_share_files(
+            restore_from->metadata.job_id() == job.id.value());
       }
     }
     *requests[tm->id].add_tasks() = std::move(planned.deployment);
@@ -863,10 +865,11 @@ bool Dispatcher::FailOnTooManyCheckpointFailuresLocked(Job& job) {
 void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
   CheckpointCoordinator& cc = *job.checkpoints;
   const std::string pending_location = cc.PendingLocation(cc.pending_id());
-  if (int64_t expired = cc.AbortIfExpired(now, NowMs()); expired != 0) {
+  std::vector<std::string> files;
+  if (int64_t expired = cc.AbortIfExpired(now, NowMs(), &files); expired != 0) {
     EDDY_LOG(WARN) << "checkpoint " << expired << " of job " << job.id << " expired";
     NotifyCheckpointLocked(job, expired, false);
-    DiscardLocked(job, {pending_location});
+    DiscardLocked(job, {pending_location}, std::move(files));
     if (FailOnTooManyCheckpointFailuresLocked(job)) return;
   }
   if (int64_t final = cc.final_completed(); final != 0) {
@@ -929,23 +932,35 @@ void Dispatcher::AbortCheckpointLocked(Job& job, int64_t id, const std::string& 
   CheckpointCoordinator& cc = *job.checkpoints;
   if (!cc.pending()) return;
   const std::string location = cc.PendingLocation(cc.pending_id());
-  const int64_t aborted = cc.Abort(id, reason, NowMs());
+  std::vector<std::string> files;
+  const int64_t aborted = cc.Abort(id, reason, NowMs(), &files);
   if (aborted == 0) return;
   EDDY_LOG(WARN) << "checkpoint " << aborted << " of job " << job.id << " aborted: " << reason;
   if (job.state == job::RUNNING) NotifyCheckpointLocked(job, aborted, false);
-  DiscardLocked(job, {location});  // what its tasks uploaded (also a savepoint's directory)
+  // What its tasks uploaded (also a savepoint's directory), and shared files only it had.
+  DiscardLocked(job, {location}, std::move(files));
 }
 
-void Dispatcher::DiscardLocked(const Job& job, std::vector<std::string> locations) {
-  if (locations.empty()) return;
-  checkpoint_io_.Submit([locations = std::move(locations), config = job.config] {
-    for (const std::string& uri : locations) {
-      auto fs = fs::FileSystem::ForUri(uri, config);
-      absl::Status s = fs.ok() ? (*fs)->DeleteRecursive(uri) : fs.status();
+void Dispatcher::DiscardLocked(const Job& job, std::vector<std::string> locations,
+                               std::vector<std::string> files) {
+  if (locations.empty() && files.empty()) return;
+  checkpoint_io_.Submit([locations = std::move(locations), files = std::move(files),
+                         config = job.config] {
+    std::shared_ptr<fs::FileSystem> fs;
+    auto remove = [&](const std::string& uri, bool recursive) {
+      absl::Status s;
+      if (fs == nullptr) {  // one client for the lot (they share a file system)
+        auto made = fs::FileSystem::ForUri(uri, config);
+        if (made.ok()) fs = *made;
+        s = made.status();
+      }
+      if (s.ok()) s = recursive ? fs->DeleteRecursive(uri) : fs->Delete(uri);
       if (!s.ok()) {
         EDDY_LOG(WARN) << "cannot delete checkpoint data " << uri << ": " << s.message();
       }
-    }
+    };
+    for (const std::string& uri : locations) remove(uri, true);
+    for (const std::string& uri : files) remove(uri, false);
   });
 }
 
@@ -960,7 +975,23 @@ void Dispatcher::OnCheckpointAck(const TaskManagerId& tm,
     return;
   }
   CheckpointCoordinator& cc = *job.checkpoints;
-  if (cc.Acknowledge(ack, NowMs()) != CheckpointCoordinator::AckOutcome::kAllAcknowledged) return;
+  std::vector<std::string> unused;
+  switch (cc.Acknowledge(ack, NowMs(), &unused)) {
+    case CheckpointCoordinator::AckOutcome::kIgnored:
+      DiscardLocked(job, {}, std::move(unused));
+      return;
+    case CheckpointCoordinator::AckOutcome::kRejected:
+      AbortCheckpointLocked(job, ack.checkpoint_id(),
+                            absl::StrCat("subtask ", ack.subtask(), " of ", ack.vertex_id(),
+                                         " refers to state files of a checkpoint no longer "
+                                         "retained"));
+      FailOnTooManyCheckpointFailuresLocked(job);
+      return;
+    case CheckpointCoordinator::AckOutcome::kPending:
+      return;
+    case CheckpointCoordinator::AckOutcome::kAllAcknowledged:
+      break;
+  }
   checkpoint::CheckpointMetadata metadata = cc.BuildMetadata(job.graph);
   std::string location = cc.PendingLocation(ack.checkpoint_id());
   checkpoint_io_.Submit([this, job_id = job.id, id = ack.checkpoint_id(),
@@ -982,10 +1013,11 @@ void Dispatcher::CompleteCheckpoint(const JobId& job_id, int64_t id, std::string
   if (it == jobs_.end()) return;
   Job& job = *it->second;
   CheckpointCoordinator& cc = *job.checkpoints;
-  std::vector<std::string> discard;
+  std::vector<std::string> discard, discard_files;
   const bool is_savepoint = metadata.is_savepoint();
   bool final = false;
-  if (!cc.OnMetadataWritten(id, written, std::move(metadata), NowMs(), &discard, &final)) {
+  if (!cc.OnMetadataWritten(id, written, std::move(metadata), NowMs(), &discard, &discard_files,
+                            &final)) {
     if (!written.ok()) {
       EDDY_LOG(WARN) << "checkpoint " << id << " of job " << job_id << " failed: "
                      << written.message();
@@ -993,7 +1025,7 @@ void Dispatcher::CompleteCheckpoint(const JobId& job_id, int64_t id, std::string
       FailOnTooManyCheckpointFailuresLocked(job);
     }
     if (!is_savepoint) discard.push_back(location);  // aborted meanwhile: not retained
-    DiscardLocked(job, std::move(discard));
+    DiscardLocked(job, std::move(discard), std::move(discard_files));
     return;
   }
   EDDY_LOG(INFO) << (is_savepoint ? "savepoint " : "checkpoint ") << id << " of job " << job_id
@@ -1002,7 +1034,7 @@ void Dispatcher::CompleteCheckpoint(const JobId& job_id, int64_t id, std::string
     NotifyCheckpointLocked(job, id, true, final);
     if (final) job.final_notified = Clock::now();
   }
-  DiscardLocked(job, std::move(discard));
+  DiscardLocked(job, std::move(discard), std::move(discard_files));
   if (cc.TakeStopRequest(id) && job.state == job::RUNNING) {
     EDDY_LOG(INFO) << "job " << job_id << " stopping after savepoint " << location;
     job.stop_with_savepoint = true;

@@ -181,7 +181,10 @@ class Dispatcher {
   void CompleteCheckpoint(const JobId& job_id, int64_t id, std::string location,
                           checkpoint::CheckpointMetadata metadata, Config config);
   /// Deletes checkpoint directories (checkpoint I/O thread).
-  void DiscardLocked(const Job& job, std::vector<std::string> locations);
+  /// Deletes checkpoint directories (recursively) and single files, on the checkpoint I/O
+  /// thread.
+  void DiscardLocked(const Job& job, std::vector<std::string> locations,
+                     std::vector<std::string> files = {});
   void TrySchedule(const JobId& job_id);
   /// Sends CancelJob again for jobs whose tasks have not all stopped after a while (a
   /// TaskManager may have missed it).

@@ -16,6 +16,8 @@
 #include "taskmanager/runtime/mailbox.h"
 #include "taskmanager/runtime/task_events.h"
 #include "api/keyed_operator.h"
+#include "taskmanager/keyed_state_upload.h"
+#include "taskmanager/state/rocksdb_keyed_state_backend.h"
 #include "taskmanager/state/state_backend_factory.h"
 
 namespace eddy {
@@ -270,6 +272,7 @@ void Task::PerformCheckpoint(const checkpoint::CheckpointOptions& options, int64
   snapshots.reserve(rt.ops.size());
   for (auto& op : rt.ops) {
     OperatorSnapshot snapshot;
+    snapshot.self_contained = options.shared_location().empty();
     op.op->SnapshotState(id, snapshot);
     snapshots.emplace_back(op.op->operator_id(), std::move(snapshot));
   }
@@ -288,20 +291,13 @@ void Task::UploadSnapshot(const checkpoint::CheckpointOptions& options,
   const auto& dep = setup_.deployment;
   rpc::AcknowledgeCheckpointRequest ack;
   std::shared_ptr<fs::FileSystem> fs;
+  uint64_t checkpointed_bytes = 0;
   for (auto& [operator_id, snapshot] : snapshots) {
     checkpoint::OperatorSubtaskState* state = ack.mutable_state()->add_operators();
     state->set_operator_id(operator_id);
     state->set_finished(finished);
     for (auto& entry : snapshot.operator_state) state->add_operator_state(std::move(entry));
-    if (snapshot.keyed_writer) {
-      absl::Status written = snapshot.keyed_writer(&snapshot.keyed);
-      snapshot.keyed_writer = nullptr;  // releases what it held (a RocksDB snapshot)
-      if (!written.ok()) {
-        Decline(options.checkpoint_id(), absl::StrCat(name_, ": ", written.message()));
-        return;
-      }
-    }
-    if (snapshot.keyed.empty()) continue;
+    if (!snapshot.keyed_writer && snapshot.keyed.empty()) continue;
     if (fs == nullptr) {
       auto made = fs::FileSystem::ForUri(options.location(), *setup_.config);
       if (!made.ok()) {
@@ -310,17 +306,23 @@ void Task::UploadSnapshot(const checkpoint::CheckpointOptions& options,
       }
       fs = *made;
     }
-    auto handle = fs::WriteKeyedState(
-        *fs, options.location(),
-        absl::StrCat(operator_id, "-", dep.subtask(), "-", dep.attempt(), ".state"),
-        rt_->key_groups.start, rt_->key_groups.end, std::move(snapshot.keyed),
-        static_cast<size_t>(rt_->config.GetMemorySize(opt::kStateInlineThreshold)));
-    if (!handle.ok()) {
+    KeyedStateUploader uploader(
+        *fs, {.checkpoint_uri = options.location(),
+              .shared_uri = options.shared_location(),
+              .file_prefix = absl::StrCat(operator_id, "-", dep.subtask(), "-", dep.attempt()),
+              .key_groups = rt_->key_groups,
+              .inline_threshold = static_cast<size_t>(
+                  rt_->config.GetMemorySize(opt::kStateInlineThreshold))});
+    absl::Status written = snapshot.keyed_writer ? snapshot.keyed_writer(uploader)
+                                                 : uploader.WriteFull(std::move(snapshot.keyed));
+    snapshot.keyed_writer = nullptr;  // releases what it held (a RocksDB snapshot or files)
+    if (!written.ok()) {
       Decline(options.checkpoint_id(),
-              absl::StrCat(name_, ": uploading state: ", handle.status().message()));
+              absl::StrCat(name_, ": writing keyed state: ", written.message()));
       return;
     }
-    *state->add_keyed() = std::move(*handle);
+    checkpointed_bytes += uploader.checkpointed_bytes();
+    for (auto& handle : uploader.handles()) *state->add_keyed() = std::move(handle);
   }
   if (!setup_.acknowledge_checkpoint) return;
   ack.set_job_id(setup_.job_id);
@@ -329,6 +331,7 @@ void Task::UploadSnapshot(const checkpoint::CheckpointOptions& options,
   ack.set_subtask(dep.subtask());
   ack.set_checkpoint_id(options.checkpoint_id());
   ack.set_state_size(fs::StateSize(ack.state()));
+  ack.set_checkpointed_size(checkpointed_bytes);
   ack.set_sync_duration_ms(sync_ms);
   ack.set_async_duration_ms(
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
@@ -412,23 +415,33 @@ absl::StatusOr<std::map<std::string, StateInitContext>> Task::LoadRestore(bool* 
     init.restored = true;
     init.checkpoint_id = dep.restore().checkpoint_id();
     for (const auto& entry : op.operator_state()) init.operator_state.push_back(entry);
+    auto restoring = [&](const absl::Status& s) {
+      return absl::Status(s.code(), absl::StrCat("restoring operator '", op.operator_id(),
+                                                 "' from checkpoint ",
+                                                 dep.restore().checkpoint_id(), ": ", s.message()));
+    };
     for (const auto& handle : op.keyed()) {
-      if (handle.uri().empty()) {
+      if (handle.uri().empty() && !handle.has_native()) {
         init.keyed_snapshots.push_back(handle.inline_data());
         continue;
       }
       if (fs == nullptr) {
-        EDDY_ASSIGN_OR_RETURN(
-            fs, fs::FileSystem::ForUri(fs::StateFileUri(dep.restore().location(), handle),
-                                       *setup_.config));
+        auto made = fs::FileSystem::ForUri(dep.restore().location(), *setup_.config);
+        if (!made.ok()) return restoring(made.status());
+        fs = *made;
+      }
+      if (handle.has_native()) {
+        auto native = DownloadNativeState(
+            *fs, dep.restore().location(), handle,
+            state::RocksDbOptions::FromConfig(rt_->config).local_dir,
+            absl::StrCat(setup_.job_id, "-", op.operator_id(), "-", dep.subtask()),
+            dep.restore().share_files());
+        if (!native.ok()) return restoring(native.status());
+        init.keyed_native.push_back(std::move(*native));
+        continue;
       }
       auto bytes = fs::ReadKeyedState(*fs, dep.restore().location(), handle);
-      if (!bytes.ok()) {
-        return absl::Status(bytes.status().code(),
-                            absl::StrCat("restoring operator '", op.operator_id(), "' from checkpoint ",
-                                         dep.restore().checkpoint_id(), ": ",
-                                         bytes.status().message()));
-      }
+      if (!bytes.ok()) return restoring(bytes.status());
       init.keyed_snapshots.push_back(std::move(*bytes));
     }
   }

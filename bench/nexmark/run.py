@@ -9,8 +9,15 @@ Prints one table: wall time, events/s, CPU time, events per CPU second ("per cor
 figure relative to the COST loop's. Then the latency of q0 and q5 on the cluster at half the
 throughput the cluster reached: p50 and p99 of how late rows reach the sink.
 
+With --checkpoint-interval, each stateful cluster run is repeated with checkpoints that often
+("cluster+chk"), to show what checkpointing costs. With --recovery, a TaskManager running a
+rate-limited q5 with checkpoints every second is killed with SIGKILL and the script measures
+how long until the job restarted from its checkpoint and until its first checkpoint after the
+restart completed (the exactly-once sink's output is visible from then on).
+
   bench/nexmark/run.py [--events N] [-p P] [--queries q0,q5] [--modes cost,local,cluster]
                        [--backends hashmap,rocksdb] [--no-latency] [--markdown FILE]
+                       [--checkpoint-interval 1s] [--recovery]
                        [--bin-dir build/release/bin] [--examples-dir build/release/examples]
 
 Figures only mean something with the optimized build (`make release`; `make bench-nexmark`).
@@ -43,6 +50,7 @@ NONDETERMINISTIC_ROWS = {"q12"}
 MODES = ["cost", "local", "cluster"]
 BACKENDS = ["hashmap", "rocksdb"]
 CLUSTER_TASKMANAGERS = 2
+RECOVERY_RATE = 50000  # events/s of the recovery run
 
 START = time.monotonic()
 
@@ -299,6 +307,7 @@ class Runner:
         self.results = []
         self.latencies = []
         self.notes = []
+        self.recovery = None
 
     def log_path(self, *parts):
         return os.path.join(self.log_dir, "-".join(parts) + ".log")
@@ -377,10 +386,92 @@ class Runner:
             r.job_seconds = job["duration"] / 1000.0
         return True
 
-    def run_cluster(self, query, backend):
-        r = Result(query, "cluster", backend, self.args.parallelism, self.args.events)
-        self.submit(r, self.log_path(query, "cluster", backend), self.engine_args(query, r.events))
+    def checkpoint_args(self, interval):
+        return ["-D", "execution.checkpointing.interval=" + interval,
+                "-D", "state.checkpoints.dir=file://" + os.path.join(self.work_dir, "checkpoints")]
+
+    def run_cluster(self, query, backend, checkpoints=False):
+        mode = "cluster+chk" if checkpoints else "cluster"
+        r = Result(query, mode, backend, self.args.parallelism, self.args.events)
+        extra = self.checkpoint_args(self.args.checkpoint_interval) if checkpoints else []
+        self.submit(r, self.log_path(query, mode, backend), extra + self.engine_args(query, r.events))
         return r
+
+    def rest(self, path):
+        try:
+            with urllib.request.urlopen(self.cluster.url + path, timeout=5) as resp:
+                return json.loads(resp.read().decode())
+        except (OSError, ValueError):
+            return None
+
+    def run_recovery(self):
+        """Kills the TaskManager running a rate-limited q5 (p=1, hashmap, checkpoints every
+        second) and times the restart and the first checkpoint after it."""
+        rec = {"query": "q5", "rate": RECOVERY_RATE, "restarted": None, "running": None,
+               "output": None, "error": None}
+        self.cluster.ensure_running()
+        pids = self.cluster.pids()
+        log = self.log_path("q5", "recovery")
+        events = RECOVERY_RATE * 120
+        start_at = int(time.time() * 1000 + 3000)
+        cmd = [self.eddy, "-m", self.cluster.url, "run", self.job, "-p", "1",
+               "-D", "state.backend.type=hashmap"] + self.checkpoint_args("1s") + \
+            self.engine_args("q5", events) + ["--rate", str(RECOVERY_RATE), "--start-at", str(start_at)]
+        progress("recovery: q5 at %s events/s, p=1, checkpoints every 1 s; a TaskManager will be "
+                 "killed ..." % fmt_int(RECOVERY_RATE))
+        with open(log, "w") as f:
+            code = subprocess.call(cmd, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT,
+                                   timeout=60)
+        job_id = parse_job_id(log)
+        if code != 0 or not job_id:
+            rec["error"] = "submission failed: " + tail(log, 5)
+            return rec
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # a few checkpoints first
+                c = self.rest("/jobs/%s/checkpoints" % job_id)
+                if c and c["counts"]["completed"] >= 3:
+                    break
+                if time.monotonic() > deadline:
+                    rec["error"] = "no 3 checkpoints within 60 s"
+                    return rec
+                time.sleep(0.1)
+            # The TaskManager that runs the job is the one using CPU.
+            tms = {n: p for n, p in pids.items() if n.startswith("taskmanager")}
+            before = {n: cpu_ticks(p) for n, p in tms.items()}
+            time.sleep(1.0)
+            busy = max(tms, key=lambda n: cpu_ticks(tms[n]) - before[n])
+            restarts = (self.cluster.job(job_id) or {}).get("numRestarts", 0)
+            killed_ms = time.time() * 1000
+            os.kill(tms[busy], signal.SIGKILL)
+            t0 = time.monotonic()
+            deadline = t0 + 60
+            while rec["output"] is None and time.monotonic() < deadline:
+                job = self.cluster.job(job_id) or {}
+                c = self.rest("/jobs/%s/checkpoints" % job_id) or {}
+                restored = ((c.get("latest") or {}).get("restored") or {})
+                if rec["restarted"] is None and job.get("numRestarts", 0) > restarts:
+                    rec["restarted"] = time.monotonic() - t0
+                if rec["running"] is None and rec["restarted"] is not None and \
+                        job.get("state") == "RUNNING" and all(
+                            v.get("status") == "RUNNING" for v in job.get("vertices", [])):
+                    rec["running"] = time.monotonic() - t0
+                done = (c.get("latest") or {}).get("completed") or {}
+                if restored.get("restore_timestamp", 0) > killed_ms and \
+                        done.get("trigger_timestamp", 0) > restored["restore_timestamp"]:
+                    rec["output"] = (done["trigger_timestamp"] + done["end_to_end_duration"]
+                                     - killed_ms) / 1000.0
+                time.sleep(0.02)
+            if rec["output"] is None:
+                rec["error"] = "no checkpoint completed within 60 s of the kill"
+            else:
+                progress("recovery: restarted after %.2f s, running after %.2f s, first checkpoint "
+                         "after the restart completed %.2f s after the kill"
+                         % (rec["restarted"] or -1, rec["running"] or -1, rec["output"]))
+        finally:
+            self.cluster.cancel(self.eddy, job_id)
+            self.cluster.stop()  # one TaskManager is gone: a later run starts a fresh cluster
+        return rec
 
     def run_latency(self, query, base):
         """q0 or q5 at half the events/s (wall) of its cluster run `base`, for about 15 s."""
@@ -439,6 +530,8 @@ class Runner:
                 out.append((q, "local", backends[0]))
             if "cluster" in self.args.modes:
                 out.extend((q, "cluster", b) for b in backends)
+                if self.args.checkpoint_interval and q in STATEFUL:
+                    out.extend((q, "cluster+chk", b) for b in backends)
         return out
 
     def run(self):
@@ -451,7 +544,7 @@ class Runner:
             elif mode == "local":
                 r = self.run_local(q, backend)
             else:
-                r = self.run_cluster(q, backend)
+                r = self.run_cluster(q, backend, checkpoints=(mode == "cluster+chk"))
             self.results.append(r)
             if not r.error:
                 progress("[%d/%d] %s: %.2f s wall, %.2f s CPU, %s events/s per core"
@@ -466,6 +559,10 @@ class Runner:
                                       "run of %s (--modes cluster, --backends hashmap)" % (q, q))
                     continue
                 self.latencies.append(self.run_latency(q, base[0]))
+        if self.args.recovery:
+            self.recovery = self.run_recovery()
+            if self.recovery["error"]:
+                progress("FAILED recovery: " + self.recovery["error"])
 
     def check_rows(self, r):
         cost = self.cost_of(r.query)
@@ -481,6 +578,24 @@ class Runner:
             if r.query == query and r.mode == "cost" and not r.error:
                 return r
         return None
+
+
+def checkpoint_cost_lines(runner):
+    """Per stateful query and backend: events/s per core with checkpoints vs without."""
+    out = []
+    for r in runner.results:
+        if r.mode != "cluster+chk" or r.error:
+            continue
+        base = [b for b in runner.results if b.mode == "cluster" and b.query == r.query
+                and b.backend == r.backend and not b.error]
+        if not base or not base[0].events_per_cpu_second or not r.events_per_cpu_second:
+            continue
+        loss = 1 - r.events_per_cpu_second / base[0].events_per_cpu_second
+        out.append("checkpoints every %s: %s %s events/s per core %s vs %s without (%+.1f%%)"
+                   % (runner.args.checkpoint_interval, r.query, r.backend,
+                      fmt_int(r.events_per_cpu_second), fmt_int(base[0].events_per_cpu_second),
+                      -100 * loss))
+    return out
 
 
 def percentile(hist, total, q):
@@ -643,6 +758,10 @@ def parse_args(argv):
     ap.add_argument("--no-latency", dest="latency", action="store_false",
                     help="skip the latency runs of q0 and q5")
     ap.add_argument("--markdown", metavar="FILE", help="also write the tables as markdown to FILE")
+    ap.add_argument("--checkpoint-interval", metavar="DURATION",
+                    help="also run each stateful cluster run with checkpoints this often (e.g. 1s)")
+    ap.add_argument("--recovery", action="store_true",
+                    help="kill -9 the TaskManager of a checkpointed q5 and time the recovery")
     ap.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "release", "bin"),
                     help="eddy, eddy-jobmanager, eddy-taskmanager, eddy-nexmark-cost "
                          "(default build/release/bin)")
@@ -724,7 +843,25 @@ def main(argv):
         l_header, l_rows = latency_table(runner)
         sections_text += ["", text_table(l_header, l_rows), LATENCY_EXPLANATION]
         sections_md += [markdown_table(l_header, l_rows), LATENCY_EXPLANATION]
+    chk_lines = checkpoint_cost_lines(runner)
+    if chk_lines:
+        sections_text += [""] + chk_lines
+        sections_md += ["\n".join("- " + l for l in chk_lines)]
+    if runner.recovery is not None:
+        rec = runner.recovery
+        if rec["error"]:
+            line = "recovery: FAILED: " + rec["error"].splitlines()[0]
+        else:
+            line = ("recovery (q5, p=1, %s events/s, checkpoints every 1 s, kill -9 of its "
+                    "TaskManager): restarted after %.2f s, all tasks running after %.2f s, first "
+                    "checkpoint after the restart completed (exactly-once output visible again) "
+                    "%.2f s after the kill" % (fmt_int(rec["rate"]), rec["restarted"] or -1,
+                                               rec["running"] or -1, rec["output"]))
+        sections_text += ["", line]
+        sections_md += [line]
     failed = [r for r in runner.results if r.error] + [l for l in runner.latencies if l["error"]]
+    if runner.recovery is not None and runner.recovery["error"]:
+        failed.append(runner.recovery)
     footer = ["note: " + n for n in runner.notes]
     if interrupted:
         footer.append("interrupted: the tables are partial")

@@ -1,9 +1,11 @@
 #include "taskmanager/state/keyed_state_backend_base.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "taskmanager/state/rocksdb_keyed_state_backend.h"
 #include "taskmanager/state/snapshot_format.h"
 
 namespace eddy::state {
@@ -232,6 +234,36 @@ class KeyedStateBackendBase::Restorer final : public SnapshotVisitor {
 absl::Status KeyedStateBackendBase::Restore(std::string_view snapshot) {
   Restorer restorer(this);
   return ReadSnapshot(snapshot, restorer);
+}
+
+absl::Status KeyedStateBackendBase::RestoreNative(const NativeRestore& restore) {
+  absl::Status status;
+  if (restore.backend != kRocksDbNativeBackend) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("a native snapshot of unknown backend '", restore.backend, "'"));
+  } else {
+    Restorer restorer(this);
+    status = ReadRocksDbNativeSnapshot(restore.dir, restore.meta, restorer);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(restore.dir, ec);
+  return status;
+}
+
+void KeyedStateBackendBase::FlushTables() {
+  for (auto& [name, t] : tables_) t.storage->FlushPending();
+}
+
+std::string KeyedStateBackendBase::SnapshotMeta() {
+  std::string out;
+  SnapshotWriter writer(&out, max_parallelism(), key_group_range());
+  for (auto& [name, t] : tables_) writer.BeginState(t.table->meta());
+  for (const auto& [name, service] : timers_) {
+    writer.BeginTimerService(name);
+    service->Snapshot(key_group_range(), writer);
+  }
+  writer.Finish();
+  return out;
 }
 
 }  // namespace eddy::state

@@ -35,6 +35,9 @@ class KeyedStateBackendBase : public KeyedStateBackend {
   /// timers are serialized now.
   absl::StatusOr<DeferredSnapshot> SnapshotKeyGroupsDeferred(KeyGroupRange range) override;
   absl::Status Restore(std::string_view snapshot) override;
+  /// Reads a native snapshot's entries (RocksDB files, whatever this backend is) and keeps
+  /// those of this backend's key groups.
+  absl::Status RestoreNative(const NativeRestore& restore) override;
 
  protected:
   /// Makes an empty table for `meta` (one per state name).
@@ -47,6 +50,13 @@ class KeyedStateBackendBase : public KeyedStateBackend {
   const StateClock* clock() const { return &clock_; }
   /// Drops every table and timer (Dispose()).
   void DropAll();
+  /// True before any state or timer service exists (nothing registered or restored).
+  bool empty() const { return tables_.empty() && timers_.empty(); }
+  /// Writes every table's buffered updates through (before a native snapshot).
+  void FlushTables();
+  /// A native snapshot's meta: this backend's range, its states without entries, and its
+  /// timers, in the backend-independent format.
+  std::string SnapshotMeta();
 
  private:
   class Restorer;

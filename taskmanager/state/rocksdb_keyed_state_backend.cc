@@ -8,9 +8,11 @@
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/table.h>
+#include <rocksdb/utilities/checkpoint.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
+#include "common/status.h"
 
 namespace eddy::state {
 namespace {
@@ -48,6 +50,7 @@ RocksDbOptions RocksDbOptions::FromConfig(const Config& config) {
   o.write_buffer_bytes = config.GetMemorySize(opt::kStateRocksDbWriteBufferSize);
   o.write_buffer_count = static_cast<int>(config.GetInt(opt::kStateRocksDbWriteBufferCount));
   o.memory_limit_bytes = config.GetMemorySize(opt::kStateRocksDbMemoryFixedPerSlot);
+  o.incremental = config.GetBool(opt::kStateBackendIncremental);
   return o;
 }
 
@@ -272,11 +275,15 @@ void RocksDbStore::Restore(std::string_view key, std::string_view user_key,
 RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const StateBackendParams& params,
                                                    std::filesystem::path dir,
                                                    std::shared_ptr<RocksDbResources> resources,
-                                                   rocksdb::ColumnFamilyOptions cf_options)
+                                                   rocksdb::DBOptions db_options,
+                                                   rocksdb::ColumnFamilyOptions cf_options,
+                                                   bool incremental)
     : KeyedStateBackendBase(params),
       dir_(std::move(dir)),
       resources_(std::move(resources)),
-      cf_options_(std::move(cf_options)) {}
+      db_options_(std::move(db_options)),
+      cf_options_(std::move(cf_options)),
+      incremental_(incremental) {}
 
 absl::StatusOr<std::unique_ptr<RocksDbKeyedStateBackend>> RocksDbKeyedStateBackend::Open(
     const StateBackendParams& params, const RocksDbOptions& options,
@@ -342,7 +349,7 @@ absl::StatusOr<std::unique_ptr<RocksDbKeyedStateBackend>> RocksDbKeyedStateBacke
   db_options.allow_concurrent_memtable_write = false;  // inplace_update_support needs it
 
   std::unique_ptr<RocksDbKeyedStateBackend> backend(
-      new RocksDbKeyedStateBackend(params, dir, resources, cf));
+      new RocksDbKeyedStateBackend(params, dir, resources, db_options, cf, options.incremental));
   std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, cf}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -367,12 +374,18 @@ absl::StatusOr<std::unique_ptr<internal::StateTable>> RocksDbKeyedStateBackend::
     const StateMeta& meta) {
   EDDY_CHECK(!disposed_) << "state registered on a disposed backend";
   rocksdb::ColumnFamilyHandle* cf = nullptr;
-  const rocksdb::Status s = db_->CreateColumnFamily(cf_options_, ColumnFamilyName(meta.name), &cf);
-  if (!s.ok()) {
-    return absl::InternalError(absl::StrCat("cannot create the column family of state '",
-                                            meta.name, "': ", s.ToString()));
+  if (auto adopted = adopted_.find(ColumnFamilyName(meta.name)); adopted != adopted_.end()) {
+    cf = adopted->second;  // restored with the instance
+    adopted_.erase(adopted);
+  } else {
+    const rocksdb::Status s =
+        db_->CreateColumnFamily(cf_options_, ColumnFamilyName(meta.name), &cf);
+    if (!s.ok()) {
+      return absl::InternalError(absl::StrCat("cannot create the column family of state '",
+                                              meta.name, "': ", s.ToString()));
+    }
+    column_families_.push_back(cf);
   }
-  column_families_.push_back(cf);
   RocksDbStore store(db_.get(), cf, meta.name);
   switch (meta.kind) {
     case StateKind::kValue:
@@ -394,17 +407,7 @@ absl::Status RocksDbKeyedStateBackend::Dispose() {
   if (disposed_) return absl::OkStatus();
   disposed_ = true;
   DropAll();
-  absl::Status result;
-  if (db_ != nullptr) {
-    for (rocksdb::ColumnFamilyHandle* cf : column_families_) {
-      const rocksdb::Status s = db_->DestroyColumnFamilyHandle(cf);
-      if (!s.ok() && result.ok()) result = absl::InternalError(s.ToString());
-    }
-    column_families_.clear();
-    const rocksdb::Status s = db_->Close();
-    if (!s.ok() && result.ok()) result = absl::InternalError(s.ToString());
-    db_.reset();
-  }
+  absl::Status result = CloseDb();
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
   if (ec && result.ok()) {
@@ -412,6 +415,221 @@ absl::Status RocksDbKeyedStateBackend::Dispose() {
         absl::StrCat("cannot remove the RocksDB directory '", dir_.string(), "': ", ec.message()));
   }
   return result;
+}
+
+absl::Status RocksDbKeyedStateBackend::CloseDb() {
+  absl::Status result;
+  if (db_ == nullptr) return result;
+  adopted_.clear();
+  for (rocksdb::ColumnFamilyHandle* cf : column_families_) {
+    const rocksdb::Status s = db_->DestroyColumnFamilyHandle(cf);
+    if (!s.ok() && result.ok()) result = absl::InternalError(s.ToString());
+  }
+  column_families_.clear();
+  const rocksdb::Status s = db_->Close();
+  if (!s.ok() && result.ok()) result = absl::InternalError(s.ToString());
+  db_.reset();
+  return result;
+}
+
+// ---- Native (incremental) checkpoints ---------------------------------------------------------
+
+namespace {
+
+/// Removes a directory when the last reference goes (a snapshot written, or dropped unwritten).
+struct DirGuard {
+  std::string path;
+  ~DirGuard() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<KeyedStateBackend::CheckpointWriter> RocksDbKeyedStateBackend::SnapshotForCheckpoint(
+    int64_t checkpoint_id, bool self_contained) {
+  if (self_contained || !incremental_) {
+    return KeyedStateBackendBase::SnapshotForCheckpoint(checkpoint_id, self_contained);
+  }
+  EDDY_CHECK(!disposed_) << "snapshot of a disposed backend";
+  FlushTables();
+  std::string meta = SnapshotMeta();
+  // A sibling of the instance directory, on the same file system: the SST files become hard
+  // links, so this costs a memtable flush and a few metadata files.
+  auto guard = std::make_shared<DirGuard>(
+      DirGuard{absl::StrCat(dir_.string(), "-chk-", checkpoint_id)});
+  std::error_code ec;
+  std::filesystem::remove_all(guard->path, ec);  // a leftover of an earlier attempt
+  rocksdb::Checkpoint* raw = nullptr;
+  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
+  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+  if (s.ok()) s = checkpoint->CreateCheckpoint(guard->path, /*log_size_for_flush=*/0);
+  if (!s.ok()) {
+    return absl::InternalError(absl::StrCat("RocksDB checkpoint into '", guard->path,
+                                            "' failed: ", s.ToString()));
+  }
+  SharedFiles reuse;
+  {
+    std::lock_guard<std::mutex> lock(uploads_->mu);
+    reuse = uploads_->confirmed;
+  }
+  return CheckpointWriter([guard, meta = std::move(meta), reuse = std::move(reuse),
+                           uploads = uploads_, checkpoint_id](KeyedSnapshotOutput& out) mutable {
+    NativeSnapshot snapshot;
+    snapshot.backend = kRocksDbNativeBackend;
+    snapshot.dir = guard->path;
+    snapshot.meta = std::move(meta);
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(guard->path, ec)) {
+      const std::string name = entry.path().filename().string();
+      (name.ends_with(".sst") ? snapshot.shared_files : snapshot.private_files).push_back(name);
+    }
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("listing the RocksDB checkpoint '", guard->path, "': ", ec.message()));
+    }
+    std::sort(snapshot.shared_files.begin(), snapshot.shared_files.end());
+    std::sort(snapshot.private_files.begin(), snapshot.private_files.end());
+    absl::StatusOr<SharedFiles> stored = out.WriteNative(snapshot, reuse);
+    if (!stored.ok()) return stored.status();
+    std::lock_guard<std::mutex> lock(uploads->mu);
+    uploads->pending[checkpoint_id] = std::move(*stored);
+    return absl::OkStatus();
+  });
+}
+
+void RocksDbKeyedStateBackend::NotifyCheckpointComplete(int64_t checkpoint_id) {
+  std::lock_guard<std::mutex> lock(uploads_->mu);
+  auto it = uploads_->pending.find(checkpoint_id);
+  if (it == uploads_->pending.end()) return;
+  uploads_->confirmed = std::move(it->second);
+  uploads_->pending.erase(uploads_->pending.begin(), std::next(it));
+}
+
+void RocksDbKeyedStateBackend::NotifyCheckpointAborted(int64_t checkpoint_id) {
+  std::lock_guard<std::mutex> lock(uploads_->mu);
+  uploads_->pending.erase(checkpoint_id);
+}
+
+absl::Status RocksDbKeyedStateBackend::RestoreNative(const NativeRestore& restore) {
+  // The same key groups into an instance that has nothing yet: the files are the instance.
+  if (restore.backend == kRocksDbNativeBackend && empty() && adopted_.empty() &&
+      column_families_.size() == 1 && restore.key_groups.start == key_group_range().start &&
+      restore.key_groups.end == key_group_range().end) {
+    return Adopt(restore);
+  }
+  return KeyedStateBackendBase::RestoreNative(restore);
+}
+
+absl::Status RocksDbKeyedStateBackend::Adopt(const NativeRestore& restore) {
+  EDDY_RETURN_IF_ERROR(CloseDb());
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+  dir_ = restore.dir;  // removed by Dispose() from now on
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options_, dir_.string(), &names);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) families.emplace_back(name, cf_options_);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  if (s.ok()) s = rocksdb::DB::Open(db_options_, dir_.string(), families, &handles, &db);
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrCat("cannot open the restored RocksDB files in '",
+                                            dir_.string(), "': ", s.ToString()));
+  }
+  db_.reset(db);
+  column_families_ = handles;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (names[i] != rocksdb::kDefaultColumnFamilyName) adopted_[names[i]] = handles[i];
+  }
+  EDDY_RETURN_IF_ERROR(Restore(restore.meta));  // the states over their column families, timers
+  std::lock_guard<std::mutex> lock(uploads_->mu);
+  uploads_->confirmed = restore.shared;  // stored already: the next checkpoint refers to them
+  return absl::OkStatus();
+}
+
+namespace {
+
+/// Feeds a native snapshot's entries to a visitor while its meta is read.
+class NativeSnapshotReader final : public SnapshotVisitor {
+ public:
+  NativeSnapshotReader(rocksdb::DB* db,
+                       std::map<std::string, rocksdb::ColumnFamilyHandle*> families,
+                       SnapshotVisitor& visitor, std::string dir)
+      : db_(db), families_(std::move(families)), visitor_(visitor), dir_(std::move(dir)) {}
+
+  absl::Status OnHeader(int32_t max_parallelism, KeyGroupRange range) override {
+    return visitor_.OnHeader(max_parallelism, range);
+  }
+  absl::Status OnState(const StateMeta& meta) override {
+    EDDY_RETURN_IF_ERROR(visitor_.OnState(meta));
+    auto cf = families_.find(ColumnFamilyName(meta.name));
+    if (cf == families_.end()) return absl::OkStatus();  // registered, never written
+    rocksdb::ReadOptions options;
+    options.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cf->second));
+    StoredKey parsed;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      const std::string_view key = ToView(it->key());
+      if (!ParseStoredKey(key, &parsed)) {
+        return absl::DataLossError(absl::StrCat("state '", meta.name, "' in '", dir_,
+                                                "' has a malformed key"));
+      }
+      EDDY_RETURN_IF_ERROR(visitor_.OnEntry(parsed.key_group, key.substr(0, parsed.size),
+                                            key.substr(parsed.size), ToView(it->value())));
+    }
+    if (!it->status().ok()) {
+      return absl::DataLossError(absl::StrCat("reading state '", meta.name, "' in '", dir_,
+                                              "': ", it->status().ToString()));
+    }
+    return absl::OkStatus();
+  }
+  absl::Status OnEntry(int32_t key_group, std::string_view stored_key, std::string_view user_key,
+                       std::string_view value) override {
+    return visitor_.OnEntry(key_group, stored_key, user_key, value);
+  }
+  absl::Status OnTimerService(std::string_view name) override {
+    return visitor_.OnTimerService(name);
+  }
+  absl::Status OnTimer(TimeDomain domain, const InternalTimer& timer) override {
+    return visitor_.OnTimer(domain, timer);
+  }
+
+ private:
+  rocksdb::DB* db_;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> families_;
+  SnapshotVisitor& visitor_;
+  std::string dir_;
+};
+
+}  // namespace
+
+absl::Status ReadRocksDbNativeSnapshot(const std::string& dir, std::string_view meta,
+                                       SnapshotVisitor& visitor) {
+  rocksdb::DBOptions db_options;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  rocksdb::ColumnFamilyOptions cf_options;
+  cf_options.merge_operator = std::make_shared<ListAppendOperator>();
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir, &names);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) families.emplace_back(name, cf_options);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  if (s.ok()) s = rocksdb::DB::OpenForReadOnly(db_options, dir, families, &handles, &raw);
+  if (!s.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("cannot open the RocksDB snapshot in '", dir, "': ", s.ToString()));
+  }
+  std::unique_ptr<rocksdb::DB> db(raw);
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
+  for (size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
+  NativeSnapshotReader reader(db.get(), by_name, visitor, dir);
+  absl::Status status = ReadSnapshot(meta, reader);
+  for (rocksdb::ColumnFamilyHandle* cf : handles) (void)db->DestroyColumnFamilyHandle(cf);
+  (void)db->Close();
+  return status;
 }
 
 }  // namespace eddy::state

@@ -7,7 +7,9 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "common/config.h"
 #include "taskmanager/state/keyed_state_backend_base.h"
+#include "taskmanager/state/snapshot_format.h"
 
 namespace eddy::state {
 
@@ -31,6 +34,7 @@ struct RocksDbOptions {
   int64_t write_buffer_bytes = 64 << 20;
   int write_buffer_count = 2;
   int64_t memory_limit_bytes = 0;              // > 0: cache + write buffers share this budget
+  bool incremental = true;                     // state.backend.incremental
 
   static RocksDbOptions FromConfig(const Config& config);
 };
@@ -139,6 +143,20 @@ class RocksDbStore {
   std::string entry_key_;
 };
 
+/// NativeSnapshot::backend of RocksDB's checkpoints.
+inline constexpr char kRocksDbNativeBackend[] = "rocksdb";
+
+/// Reads a native snapshot (a RocksDB checkpoint directory `dir` and its `meta`) as if it
+/// were a backend-independent one: the visitor sees the header, then each state followed by
+/// its entries (all key groups of the snapshot), then the timers. Opens the files read-only.
+absl::Status ReadRocksDbNativeSnapshot(const std::string& dir, std::string_view meta,
+                                       SnapshotVisitor& visitor);
+
+/// Incremental checkpoints (state.backend.incremental): the synchronous part flushes the
+/// memtables and makes a rocksdb::Checkpoint (hard links to the immutable SST files) in a
+/// sibling directory; the asynchronous part uploads the SST files the last completed
+/// checkpoint did not have and refers to the others. A restore at the same key-group range
+/// opens the downloaded files as the instance itself; any other is read entry by entry.
 class RocksDbKeyedStateBackend final : public KeyedStateBackendBase {
  public:
   /// Opens a fresh instance in a new directory under `options.local_dir`. `resources` may be
@@ -155,6 +173,12 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackendBase {
   /// state's store must FlushPending() first).
   rocksdb::DB* db() { return db_.get(); }
 
+  absl::StatusOr<CheckpointWriter> SnapshotForCheckpoint(int64_t checkpoint_id,
+                                                         bool self_contained) override;
+  void NotifyCheckpointComplete(int64_t checkpoint_id) override;
+  void NotifyCheckpointAborted(int64_t checkpoint_id) override;
+  absl::Status RestoreNative(const NativeRestore& restore) override;
+
  protected:
   absl::StatusOr<std::unique_ptr<internal::StateTable>> CreateTable(
       const StateMeta& meta) override;
@@ -162,13 +186,31 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackendBase {
  private:
   RocksDbKeyedStateBackend(const StateBackendParams& params, std::filesystem::path dir,
                            std::shared_ptr<RocksDbResources> resources,
-                           rocksdb::ColumnFamilyOptions cf_options);
+                           rocksdb::DBOptions db_options, rocksdb::ColumnFamilyOptions cf_options,
+                           bool incremental);
+  /// Closes the database (column families first).
+  absl::Status CloseDb();
+  /// Makes the downloaded files of `restore` this instance (the empty one is dropped).
+  absl::Status Adopt(const NativeRestore& restore);
+
+  /// Shared files of checkpoints: those of the last completed one (referenced by the next)
+  /// and those of checkpoints in flight. The snapshot thread adds, the task thread confirms.
+  struct Uploads {
+    std::mutex mu;
+    SharedFiles confirmed;
+    std::map<int64_t, SharedFiles> pending;
+  };
 
   std::filesystem::path dir_;
   std::shared_ptr<RocksDbResources> resources_;
+  rocksdb::DBOptions db_options_;
   rocksdb::ColumnFamilyOptions cf_options_;
+  const bool incremental_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> column_families_;
+  /// Column families of an adopted instance, by name, taken by CreateTable().
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> adopted_;
+  std::shared_ptr<Uploads> uploads_ = std::make_shared<Uploads>();
   bool disposed_ = false;
 };
 

@@ -38,6 +38,8 @@ class TableStorage {
   /// A scan of the entries as of now, for a snapshot written later; null if the store cannot
   /// (then the caller copies the entries now).
   virtual std::unique_ptr<DeferredScan> Defer() { return nullptr; }
+  /// Writes buffered updates through to the store's database (before a native snapshot).
+  virtual void FlushPending() {}
   /// Calls `entry(stored_key, user_key, value)` for every stored entry of key groups `range`.
   virtual void SnapshotRange(
       KeyGroupRange range,
@@ -96,6 +98,9 @@ class TableBase : public Base, public TableStorage {
     } else {
       return nullptr;
     }
+  }
+  void FlushPending() override {
+    if constexpr (requires(Store& s) { s.FlushPending(); }) store_.FlushPending();
   }
   void RestoreEntry(std::string_view stored_key, std::string_view user_key,
                     std::string_view value) override {

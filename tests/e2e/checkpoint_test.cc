@@ -2,9 +2,12 @@
 // killed with SIGKILL at random moments and commits exactly the output of a plain loop
 // (exactly-once file sink, heap and RocksDB); savepoints stop a job and restore it at
 // another parallelism with the same final result; a corrupt `_metadata` is named and the
-// previous checkpoint is used.
+// previous checkpoint is used (restoring incremental RocksDB state at another parallelism);
+// incremental checkpoints upload only new files and delete the ones no longer referred to.
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +15,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/config.h"
+#include "common/fs/checkpoint_storage.h"
+#include "common/fs/file_system.h"
 #include "tests/support/cluster.h"
 #include "tests/support/example_rows.h"
 #include "tests/support/s3rver.h"
@@ -189,7 +195,8 @@ TEST_F(CheckpointTest, CorruptMetadataIsNamedAndThePreviousCheckpointIsUsed) {
   const std::string job_id =
       SubmitIot(cluster, 2, dir_ + "/in", dir_ + "/out", 300,
                 {"execution.checkpointing.interval=300ms", "state.checkpoints.num-retained=2",
-                 "restart-strategy=none", "state.checkpoints.dir=file://" + checkpoints});
+                 "restart-strategy=none", "state.checkpoints.dir=file://" + checkpoints,
+                 "state.backend.type=rocksdb"});
   ASSERT_FALSE(job_id.empty());
   ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 3; }, 60s)) << cluster.Logs();
   std::vector<int> busy = BusyTaskManagers(cluster);
@@ -218,13 +225,136 @@ TEST_F(CheckpointTest, CorruptMetadataIsNamedAndThePreviousCheckpointIsUsed) {
   EXPECT_NE(code, 0) << out;
   EXPECT_THAT(out, HasSubstr(latest + "/_metadata"));
   EXPECT_THAT(out, HasSubstr("truncated"));
-  // The job's checkpoint directory: its latest complete checkpoint is the previous one.
+  // The job's checkpoint directory: its latest complete checkpoint is the previous one. Its
+  // incremental RocksDB state is read at parallelism 3 (rescaled: entry by entry).
   const std::string restored =
-      SubmitIot(cluster, 2, dir_ + "/in", dir_ + "/out2", 0, {}, checkpoints + "/" + job_id);
+      SubmitIot(cluster, 3, dir_ + "/in", dir_ + "/out2", 0, {"state.backend.type=rocksdb"},
+                checkpoints + "/" + job_id);
   ASSERT_FALSE(restored.empty());
   ASSERT_TRUE(cluster.WaitForJobState(restored, "FINISHED", 60s)) << cluster.Logs();
   const nlohmann::json stats = cluster.Get("/jobs/" + restored + "/checkpoints");
   EXPECT_EQ(stats["latest"]["restored"]["id"].get<int64_t>(), kept[0]) << stats.dump();
+}
+
+// Incremental RocksDB checkpoints (the default) while keyed state grows: a checkpoint
+// uploads only SST files the one before did not have and refers to the others (checked on
+// the stored `_metadata` and on the bytes each checkpoint reports), and the job's shared
+// directory holds exactly the files its retained checkpoints refer to.
+TEST_F(CheckpointTest, IncrementalCheckpointsUploadOnlyNewFilesAndDeleteUnreferencedOnes) {
+  TestCluster cluster(dir_);
+  StartCluster(cluster, 1);
+  const std::string checkpoints = dir_ + "/checkpoints";
+  // Every record a new key of ~110 bytes: 4,000 new keys a second over two subtasks.
+  auto [code, out] = cluster.RunCli(
+      {"run", TestJob("rate_limited_word_count"), "-p", "2", "-D",
+       "execution.checkpointing.interval=500ms", "-D", "state.backend.type=rocksdb", "-D",
+       "state.checkpoints.num-retained=2", "-D", "state.checkpoints.dir=file://" + checkpoints,
+       "--", "--output", dir_ + "/out", "--count", "10000000", "--rate", "4000", "--distinct",
+       "1000000000", "--pad", "100"});
+  ASSERT_EQ(code, 0) << out << cluster.Logs();
+  const std::string job_id = JobIdFrom(out);
+  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 12; }, 120s))
+      << cluster.Logs();
+
+  auto local = eddy::fs::FileSystem::ForUri("file://" + checkpoints, Config());
+  ASSERT_TRUE(local.ok()) << local.status();
+  const std::string job_dir = checkpoints + "/" + job_id;
+  auto path_of = [](std::string uri) {
+    return uri.rfind("file://", 0) == 0 ? uri.substr(7) : uri;
+  };
+  // The shared directory against the files the retained checkpoints refer to, at a moment
+  // no checkpoint is in flight (retried until one comes).
+  std::map<int64_t, checkpoint::CheckpointMetadata> retained;
+  std::string mismatch;
+  const bool consistent = WaitUntil(
+      [&] {
+        auto listed = [&] {
+          std::set<std::string> files;
+          if (!fs::exists(job_dir + "/shared")) return files;
+          for (const auto& e : fs::directory_iterator(job_dir + "/shared")) {
+            files.insert(e.path().string());
+          }
+          return files;
+        };
+        const std::set<std::string> before = listed();
+        retained.clear();
+        for (const auto& e : fs::directory_iterator(job_dir)) {
+          const std::string name = e.path().filename().string();
+          if (name.rfind("chk-", 0) != 0) continue;
+          auto m = eddy::fs::ReadMetadata(**local, "file://" + e.path().string());
+          if (!m.ok()) return false;  // in flight or being deleted
+          retained[m->checkpoint_id()] = *m;
+        }
+        std::set<std::string> referenced;
+        for (const auto& [id, m] : retained) {
+          for (const auto& op : m.operators()) {
+            for (const auto& sub : op.subtasks()) {
+              for (const auto& h : sub.keyed()) {
+                for (const auto& f : h.native().shared()) referenced.insert(path_of(f.uri()));
+              }
+            }
+          }
+        }
+        if (retained.size() != 2 || before != listed()) return false;
+        mismatch = ::testing::PrintToString(before) + " vs " + ::testing::PrintToString(referenced);
+        return before == referenced && !before.empty();
+      },
+      30s, 5ms);
+  ASSERT_TRUE(consistent) << "shared files vs retained references: " << mismatch;
+
+  // The newer retained checkpoint uploaded only files the older one did not have.
+  const auto& older = retained.begin()->second;
+  const auto& newer = retained.rbegin()->second;
+  std::set<std::string> older_files;
+  for (const auto& op : older.operators()) {
+    for (const auto& sub : op.subtasks()) {
+      for (const auto& h : sub.keyed()) {
+        for (const auto& f : h.native().shared()) older_files.insert(f.uri());
+      }
+    }
+  }
+  int keyed_handles = 0, referenced = 0, uploaded = 0;
+  for (const auto& op : newer.operators()) {
+    for (const auto& sub : op.subtasks()) {
+      for (const auto& h : sub.keyed()) {
+        ++keyed_handles;
+        ASSERT_TRUE(h.has_native()) << "RocksDB checkpoints are incremental by default";
+        for (const auto& f : h.native().shared()) {
+          if (f.uploaded()) {
+            ++uploaded;
+            EXPECT_FALSE(older_files.contains(f.uri())) << f.uri() << " uploaded twice";
+            EXPECT_EQ(fs::file_size(path_of(f.uri())), f.size()) << f.uri();
+          } else {
+            ++referenced;
+            EXPECT_TRUE(older_files.contains(f.uri()))
+                << f.uri() << " refers to a file the checkpoint before did not have";
+          }
+        }
+      }
+    }
+  }
+  EXPECT_EQ(keyed_handles, 2);
+  EXPECT_GT(referenced, 0) << "nothing was shared between checkpoints";
+
+  // Bytes: most checkpoints wrote a small part of their state (a compaction's output is a
+  // new file, uploaded in full, now and then).
+  const nlohmann::json stats = cluster.Get("/jobs/" + job_id + "/checkpoints");
+  int completed = 0, small = 0;
+  for (const auto& h : stats["history"]) {
+    if (h["status"] != "COMPLETED") continue;
+    const auto state = h["state_size"].get<uint64_t>();
+    const auto written = h["checkpointed_size"].get<uint64_t>();
+    EXPECT_LE(written, state) << h.dump();
+    ++completed;
+    if (written * 4 < state) ++small;
+  }
+  EXPECT_GE(small * 2, completed) << stats["history"].dump();
+
+  auto [cancel_code, cancel_out] = cluster.RunCli({"cancel", job_id});
+  ASSERT_EQ(cancel_code, 0) << cancel_out;
+  ASSERT_TRUE(cluster.WaitForJobState(job_id, "CANCELED", 60s)) << cluster.Logs();
+  EXPECT_TRUE(WaitUntil([&] { return !fs::exists(job_dir); }, 30s))
+      << "a cancelled job's checkpoints, shared files included, are deleted";
 }
 
 // Checkpoints and output on s3:// (s3rver): the checkpoint objects appear in the bucket, a

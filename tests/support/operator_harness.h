@@ -178,9 +178,21 @@ class OperatorHarness {
     inst_.op->PrepareSnapshotPreBarrier(id);
     inst_.op->FlushOutputs();
     OperatorSnapshot out;
+    out.self_contained = true;  // the backend-independent format, restorable by any backend
     inst_.op->SnapshotState(id, out);
     if (out.keyed_writer) {
-      EXPECT_TRUE(out.keyed_writer(&out.keyed).ok());
+      struct Collect final : KeyedSnapshotOutput {
+        std::string* bytes;
+        explicit Collect(std::string* b) : bytes(b) {}
+        absl::Status WriteFull(std::string full) override {
+          bytes->append(full);
+          return absl::OkStatus();
+        }
+        absl::StatusOr<SharedFiles> WriteNative(const NativeSnapshot&, const SharedFiles&) override {
+          return absl::UnimplementedError("a native snapshot of a self-contained checkpoint");
+        }
+      } collect(&out.keyed);
+      EXPECT_TRUE(out.keyed_writer(collect).ok());
       out.keyed_writer = nullptr;
     }
     return out;

@@ -166,6 +166,7 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kJobStoreExpirationTime,
                                               opt::kJobStoreMaxCapacity,
                                               opt::kStateBackendType,
+                                              opt::kStateBackendIncremental,
                                               opt::kStateRocksDbLocalDir,
                                               opt::kStateRocksDbBlockCacheSize,
                                               opt::kStateRocksDbWriteBufferSize,

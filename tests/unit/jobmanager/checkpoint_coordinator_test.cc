@@ -110,7 +110,7 @@ TEST(CheckpointCoordinatorTest, TriggersEveryIntervalOneAtATimeAndCompletesWhenA
   EXPECT_EQ(m.operators(1).subtasks(1).keyed(0).uri(), "win-1.state");
 
   std::vector<std::string> discard;
-  EXPECT_TRUE(cc.OnMetadataWritten(1, absl::OkStatus(), m, 1250, &discard));
+  EXPECT_TRUE(cc.OnMetadataWritten(1, absl::OkStatus(), m, 1250, &discard, &discard));
   EXPECT_TRUE(discard.empty());
   ASSERT_NE(cc.latest(), nullptr);
   EXPECT_EQ(cc.latest()->metadata.checkpoint_id(), 1);
@@ -132,7 +132,7 @@ TEST(CheckpointCoordinatorTest, KeepsNumRetainedAndNamesTheOlderOnesToDelete) {
     t += 1000ms;
     ASSERT_TRUE(cc.MaybeTrigger(t, 0));
     ASSERT_EQ(AckAll(cc, id), CheckpointCoordinator::AckOutcome::kAllAcknowledged);
-    ASSERT_TRUE(cc.OnMetadataWritten(id, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard));
+    ASSERT_TRUE(cc.OnMetadataWritten(id, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard, &discard));
   }
   EXPECT_THAT(discard, ElementsAre("file:///chk/j/chk-1"));
   EXPECT_THAT(cc.RetainedCheckpointLocations(),
@@ -160,7 +160,7 @@ TEST(CheckpointCoordinatorTest, TimeoutsAndFailedWritesAbortAndTheJobFailsOnlyPa
   std::vector<std::string> discard;
   EXPECT_FALSE(cc.OnMetadataWritten(second->checkpoint_id(),
                                     absl::UnavailableError("bucket b key k: connection refused"),
-                                    cc.BuildMetadata(Graph()), 0, &discard));
+                                    cc.BuildMetadata(Graph()), 0, &discard, &discard));
   EXPECT_TRUE(cc.TooManyFailures()) << "two failures in a row, one tolerated";
   EXPECT_EQ(cc.latest(), nullptr);
   EXPECT_EQ(cc.StatsJson()["counts"]["failed"], 2);
@@ -180,14 +180,14 @@ TEST(CheckpointCoordinatorTest, SavepointsGoFirstAndAStopSavepointAsksToStop) {
   EXPECT_EQ(cc.SavepointStatusJson(*none)->at("status").at("id"), "IN_PROGRESS");
   ASSERT_EQ(AckAll(cc, 1), CheckpointCoordinator::AckOutcome::kAllAcknowledged);
   std::vector<std::string> discard;
-  ASSERT_TRUE(cc.OnMetadataWritten(1, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard));
+  ASSERT_TRUE(cc.OnMetadataWritten(1, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard, &discard));
   EXPECT_FALSE(cc.TakeStopRequest(1));
   EXPECT_EQ(cc.SavepointStatusJson(*none)->at("operation").at("location"), first->location());
   auto second = cc.MaybeTrigger(t0, 0);
   ASSERT_TRUE(second);
   EXPECT_THAT(second->location(), HasSubstr("s3://bucket/sp/savepoint-"));
   ASSERT_EQ(AckAll(cc, 2), CheckpointCoordinator::AckOutcome::kAllAcknowledged);
-  ASSERT_TRUE(cc.OnMetadataWritten(2, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard));
+  ASSERT_TRUE(cc.OnMetadataWritten(2, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &discard, &discard));
   EXPECT_TRUE(cc.TakeStopRequest(2));
   EXPECT_TRUE(discard.empty()) << "savepoints are never deleted";
   EXPECT_FALSE(cc.SavepointStatusJson("nope").ok());
@@ -204,6 +204,82 @@ checkpoint::CheckpointMetadata CompletedMetadata() {
   cc.MaybeTrigger(Clock::now() + 1000ms, 0);
   AckAll(cc, 1);
   return cc.BuildMetadata(Graph());
+}
+
+/// An acknowledgement of subtask `subtask` of "win" whose keyed state is native, with shared
+/// files `uploaded` (written by this checkpoint) and `referenced` (an earlier one's).
+rpc::AcknowledgeCheckpointRequest NativeAck(int64_t id, int subtask,
+                                            std::vector<std::string> uploaded,
+                                            std::vector<std::string> referenced) {
+  rpc::AcknowledgeCheckpointRequest ack = Ack(id, "win", subtask);
+  auto* handle = ack.mutable_state()->mutable_operators(0)->mutable_keyed(0);
+  handle->clear_uri();
+  auto* native = handle->mutable_native();
+  native->set_backend("rocksdb");
+  for (const auto& f : uploaded) {
+    auto* file = native->add_shared();
+    file->set_uri("file:///chk/j/shared/" + f);
+    file->set_uploaded(true);
+  }
+  for (const auto& f : referenced) native->add_shared()->set_uri("file:///chk/j/shared/" + f);
+  auto* relative = native->add_shared();  // a savepoint-style own file: never counted
+  relative->set_uri("own.sst");
+  relative->set_uploaded(true);
+  return ack;
+}
+
+TEST(CheckpointCoordinatorTest, SharedFilesAreDeletedWhenNoRetainedCheckpointRefersToThem) {
+  using Outcome = CheckpointCoordinator::AckOutcome;
+  CheckpointSettings settings = Settings();
+  settings.num_retained = 1;
+  CheckpointCoordinator cc("j", settings, 2);
+  auto t = Clock::now();
+  std::vector<std::string> dirs, files;
+  auto run = [&](int64_t id, rpc::AcknowledgeCheckpointRequest a,
+                 rpc::AcknowledgeCheckpointRequest b) {
+    t += 1000ms;
+    auto options = cc.MaybeTrigger(t, 0);
+    ASSERT_TRUE(options);
+    EXPECT_EQ(options->shared_location(), "file:///chk/j/shared");
+    ASSERT_EQ(options->checkpoint_id(), id);
+    ASSERT_EQ(cc.Acknowledge(a, 0, &files), Outcome::kPending);
+    ASSERT_EQ(cc.Acknowledge(b, 0, &files), Outcome::kAllAcknowledged);
+    ASSERT_TRUE(cc.OnMetadataWritten(id, absl::OkStatus(), cc.BuildMetadata(Graph()), 0, &dirs,
+                                     &files));
+  };
+  const std::string shared = "file:///chk/j/shared/";
+  run(1, NativeAck(1, 0, {"a", "b"}, {}), NativeAck(1, 1, {"c"}, {}));
+  EXPECT_TRUE(files.empty());
+  EXPECT_EQ(cc.SharedFileReferences(shared + "a"), 1);
+  // 2 keeps a and c, drops b (compacted away), adds d; 1 is no longer retained.
+  run(2, NativeAck(2, 0, {"d"}, {"a"}), NativeAck(2, 1, {}, {"c"}));
+  EXPECT_THAT(dirs, ElementsAre("file:///chk/j/chk-1"));
+  EXPECT_THAT(files, ElementsAre(shared + "b"));
+  EXPECT_EQ(cc.SharedFileReferences(shared + "a"), 1);
+  EXPECT_EQ(cc.SharedFileReferences(shared + "own.sst"), 0);
+  files.clear();
+
+  // An aborted checkpoint's new files go; what it referred to stays.
+  t += 1000ms;
+  ASSERT_TRUE(cc.MaybeTrigger(t, 0));
+  ASSERT_EQ(cc.Acknowledge(NativeAck(3, 0, {"e"}, {"a", "d"}), 0, &files), Outcome::kPending);
+  EXPECT_EQ(cc.SharedFileReferences(shared + "a"), 2);
+  ASSERT_EQ(cc.Abort(3, "declined", 0, &files), 3);
+  EXPECT_THAT(files, ElementsAre(shared + "e"));
+  EXPECT_EQ(cc.SharedFileReferences(shared + "a"), 1);
+  files.clear();
+  // Its other subtask acknowledges late: the files it uploaded are deleted.
+  EXPECT_EQ(cc.Acknowledge(NativeAck(3, 1, {"f"}, {"c"}), 0, &files), Outcome::kIgnored);
+  EXPECT_THAT(files, ElementsAre(shared + "f"));
+  files.clear();
+
+  // Referring to a file no retained checkpoint holds (b was deleted) fails the checkpoint.
+  t += 1000ms;
+  ASSERT_TRUE(cc.MaybeTrigger(t, 0));
+  EXPECT_EQ(cc.Acknowledge(NativeAck(4, 0, {"g"}, {"b"}), 0, &files), Outcome::kRejected);
+  ASSERT_EQ(cc.Abort(4, "dangling", 0, &files), 4);
+  EXPECT_THAT(files, ::testing::UnorderedElementsAre(shared + "g", shared + "b"));
+  EXPECT_EQ(cc.SharedFileReferences(shared + "d"), 1);
 }
 
 TEST(StateAssignmentTest, SameParallelismGivesEachSubtaskItsOwnState) {
