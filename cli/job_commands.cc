@@ -248,10 +248,12 @@ absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job
 }
 
 absl::StatusOr<std::string> Savepoint(const std::string& jobmanager_url, const std::string& job_id,
-                                      const std::string& dir, bool stop, std::ostream& out) {
+                                      const std::string& dir, bool stop, std::ostream& out,
+                                      bool drain) {
   nlohmann::json body = nlohmann::json::object();
   if (stop) {
     if (!dir.empty()) body["targetDirectory"] = dir;
+    body["drain"] = drain;
   } else {
     if (!dir.empty()) body["target-directory"] = dir;
     body["cancel-job"] = false;
@@ -264,7 +266,10 @@ absl::StatusOr<std::string> Savepoint(const std::string& jobmanager_url, const s
                                      triggered.status().message()));
   }
   const std::string request = (*triggered)["request-id"].get<std::string>();
-  out << (stop ? "Stopping job " : "Triggering a savepoint of job ") << job_id << " ...\n"
+  out << (drain  ? "Draining and stopping job "
+          : stop ? "Stopping job "
+                 : "Triggering a savepoint of job ")
+      << job_id << " ...\n"
       << std::flush;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
   while (std::chrono::steady_clock::now() < deadline) {

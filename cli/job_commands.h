@@ -33,9 +33,11 @@ absl::Status ListJobs(const std::string& jobmanager_url, std::ostream& out);
 absl::Status ShowJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out);
 absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out);
 /// Takes a savepoint of a running job into `dir` ("" for state.savepoints.dir) and waits for
-/// it; with `stop` the job then finishes (eddy stop). Prints and returns its location.
+/// it; with `stop` the job then finishes (eddy stop), after its sources ended their input
+/// and every window fired with `drain` (eddy stop --drain). Prints and returns its location.
 absl::StatusOr<std::string> Savepoint(const std::string& jobmanager_url, const std::string& job_id,
-                                      const std::string& dir, bool stop, std::ostream& out);
+                                      const std::string& dir, bool stop, std::ostream& out,
+                                      bool drain = false);
 
 struct LocalOptions {
   RunOptions run;

@@ -71,7 +71,9 @@ int main(int argc, char** argv) {
       "stop", "Stop a job with a savepoint: eddy stop JOB --savepoint DIR");
   stop_cmd->add_option("job", job_id, "Job id")->required();
   stop_cmd->add_option("--savepoint,-p", savepoint_dir, "Target directory (default state.savepoints.dir)");
-  stop_cmd->add_flag("--drain,-d", drain, "Emit the final watermark before the savepoint (not supported yet)");
+  stop_cmd->add_flag("--drain,-d", drain,
+                     "End the sources' input first: the MAX watermark fires every window and "
+                     "timer before the savepoint, and the job FINISHES");
   stop_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
 
   auto* local_cmd = app.add_subcommand(
@@ -103,12 +105,7 @@ int main(int argc, char** argv) {
     return Report(eddy::cli::Savepoint(jobmanager, job_id, savepoint_dir, false, std::cout).status());
   }
   if (*stop_cmd) {
-    if (drain) {
-      std::cerr << "eddy stop: --drain is not supported yet; stop without it (windows keep "
-                   "their state in the savepoint and fire after the restore)\n";
-      return 2;
-    }
-    return Report(eddy::cli::Savepoint(jobmanager, job_id, savepoint_dir, true, std::cout).status());
+    return Report(eddy::cli::Savepoint(jobmanager, job_id, savepoint_dir, true, std::cout, drain).status());
   }
   if (*local_cmd) return Report(eddy::cli::RunLocal(local, std::cout));
   return 0;

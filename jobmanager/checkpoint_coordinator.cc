@@ -96,6 +96,12 @@ void CheckpointCoordinator::FailQueuedSavepoints(const std::string& reason) {
     r.failure = reason;
   }
   savepoint_queue_.clear();
+  if (!drain_request_.empty()) {
+    SavepointRequest& r = savepoints_[drain_request_];
+    r.status = "FAILED";
+    r.failure = reason;
+    drain_request_.clear();
+  }
 }
 
 const CheckpointCoordinator::Completed* CheckpointCoordinator::restore_point() const {
@@ -115,15 +121,22 @@ void CheckpointCoordinator::OnRestored(int64_t now_ms) {
 }
 
 absl::StatusOr<std::string> CheckpointCoordinator::RequestSavepoint(std::string dir,
-                                                                    bool stop_job) {
+                                                                    bool stop_job, bool drain) {
   if (dir.empty()) dir = settings_.savepoint_dir;
   if (dir.empty()) {
     return absl::InvalidArgumentError(
         "no savepoint directory: name one (target-directory) or set state.savepoints.dir");
   }
+  if (drain && !drain_request_.empty()) {
+    return absl::FailedPreconditionError("the job is being stopped with drain already");
+  }
   std::string id = RandomHexId(16);
   savepoints_[id] = SavepointRequest{.dir = std::move(dir), .stop_job = stop_job};
-  savepoint_queue_.push_back(id);
+  if (drain) {
+    drain_request_ = id;
+  } else {
+    savepoint_queue_.push_back(id);
+  }
   return id;
 }
 
@@ -132,7 +145,13 @@ std::optional<checkpoint::CheckpointOptions> CheckpointCoordinator::MaybeTrigger
   if (pending_ || final_completed_ != 0) return std::nullopt;
   std::string savepoint_request;
   if (final) {
-    if (settings_.interval.count() <= 0) return std::nullopt;  // tasks do not wait for one
+    // The drained savepoint, or the final checkpoint (without checkpoints and a drain the
+    // tasks do not wait for one).
+    if (!drain_request_.empty()) {
+      savepoint_request = drain_request_;
+    } else if (settings_.interval.count() <= 0) {
+      return std::nullopt;
+    }
   } else if (!savepoint_queue_.empty()) {
     savepoint_request = savepoint_queue_.front();
     savepoint_queue_.pop_front();
@@ -326,7 +345,11 @@ bool CheckpointCoordinator::OnMetadataWritten(int64_t id, const absl::Status& st
     SavepointRequest& r = savepoints_[p.savepoint_request];
     r.status = "COMPLETED";
     r.location = c.location;
-    if (r.stop_job) stop_requests_.insert(id);
+    if (p.savepoint_request == drain_request_) {
+      drain_request_.clear();  // final: the tasks finish, and with them the job
+    } else if (r.stop_job) {
+      stop_requests_.insert(id);
+    }
   }
   return true;
 }
@@ -341,11 +364,12 @@ int64_t CheckpointCoordinator::Abort(int64_t id, const std::string& reason, int6
     s->failure_ms = now_ms;
     s->failure_message = reason;
   }
-  if (!pending_->savepoint_request.empty()) {
+  if (!pending_->savepoint_request.empty() && pending_->savepoint_request != drain_request_) {
     SavepointRequest& r = savepoints_[pending_->savepoint_request];
     r.status = "FAILED";
     r.failure = reason;
   }
+  // (A drained savepoint that failed is taken again: the drained tasks wait for it.)
   pending_.reset();
   last_end_ = Clock::now();
   ever_ended_ = true;

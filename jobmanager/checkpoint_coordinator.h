@@ -56,8 +56,13 @@ class CheckpointCoordinator {
   void OnRestored(int64_t now_ms);
 
   /// A savepoint asked for by a user: `dir` ("" for state.savepoints.dir). Returns the
-  /// request id, or an error (no directory configured).
-  absl::StatusOr<std::string> RequestSavepoint(std::string dir, bool stop_job);
+  /// request id, or an error (no directory configured, a drain asked for already).
+  /// `drain` (stop with drain): it is not queued; it becomes the final checkpoint, taken
+  /// once the drained sources have ended, and the job then finishes by itself.
+  absl::StatusOr<std::string> RequestSavepoint(std::string dir, bool stop_job,
+                                               bool drain = false);
+  /// A drain was asked for and its savepoint has not completed.
+  bool drain_requested() const { return !drain_request_.empty(); }
 
   /// Returns the options of a checkpoint or savepoint to trigger now (the job runs every
   /// task), or nothing. Queued savepoints go first and ignore the interval.
@@ -188,6 +193,7 @@ class CheckpointCoordinator {
   std::optional<Completed> latest_savepoint_;
   std::optional<Completed> restored_;  // from a savepoint/retained checkpoint at submission
   std::deque<std::string> savepoint_queue_;  // request ids waiting for a trigger
+  std::string drain_request_;                // the stop-with-drain request, until completed
   std::map<std::string, SavepointRequest> savepoints_;
   std::set<int64_t> stop_requests_;
   std::deque<Stats> history_;  // newest first, bounded

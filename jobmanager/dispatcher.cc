@@ -888,6 +888,13 @@ void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
       sources_ended = false;
     }
   }
+  // Stop with drain: the running attempt's sources end their input; the drained savepoint
+  // is the final checkpoint taken once they all have.
+  if (cc.drain_requested() && job.drained_attempt != job.attempt) {
+    job.drained_attempt = job.attempt;
+    EDDY_LOG(INFO) << "job " << job.id << ": draining the sources (stop with drain)";
+    SendJobRequestLocked(job, "DrainJob", TaskManagersOfLocked(job));
+  }
   // Once every source ended, the final checkpoint is taken at once; the tasks finish when
   // it completed.
   std::optional<checkpoint::CheckpointOptions> options =
@@ -1058,7 +1065,8 @@ void Dispatcher::OnCheckpointDecline(const TaskManagerId& tm,
 }
 
 absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const std::string& job_id,
-                                                         std::string dir, bool stop) {
+                                                         std::string dir, bool stop,
+                                                         bool drain) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = jobs_.find(JobId(job_id));
   if (it == jobs_.end()) return absl::NotFoundError(absl::StrCat("no job with id ", job_id));
@@ -1067,7 +1075,7 @@ absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const std::string& job_
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " is ", Name(job.state), ": only a RUNNING job takes savepoints"));
   }
-  auto request = job.checkpoints->RequestSavepoint(std::move(dir), stop);
+  auto request = job.checkpoints->RequestSavepoint(std::move(dir), stop, drain);
   if (request.ok()) cv_.notify_all();
   return request;
 }

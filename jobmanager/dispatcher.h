@@ -76,9 +76,11 @@ class Dispatcher {
   absl::Status Cancel(const std::string& job_id);
 
   /// Triggers a savepoint into `dir` ("" for state.savepoints.dir); with `stop` the job
-  /// finishes once it completed (stop with savepoint). Returns the request id.
+  /// finishes once it completed (stop with savepoint). With `drain` (stop only) the sources
+  /// end their input first, so every window and timer fires, and the savepoint is the
+  /// final one after it. Returns the request id.
   absl::StatusOr<std::string> TriggerSavepoint(const std::string& job_id, std::string dir,
-                                               bool stop);
+                                               bool stop, bool drain = false);
   /// A subtask acknowledged or declined a checkpoint (ignored unless it is the current
   /// attempt's, from the TaskManager running it).
   void OnCheckpointAck(const TaskManagerId& tm, const rpc::AcknowledgeCheckpointRequest& ack);
@@ -163,6 +165,7 @@ class Dispatcher {
     std::vector<std::string> source_vertices;  // vertices without inputs
     bool stop_with_savepoint = false;  // cancelled after a stop savepoint: ends FINISHED
     Clock::time_point final_notified;  // last NotifyCheckpoint of the final checkpoint
+    int drained_attempt = -1;          // the attempt told to drain (stop with drain)
   };
 
   void WorkerLoop();

@@ -163,7 +163,12 @@ void JobManager::RegisterJobRoutes() {
     if (!stop && body.contains(stop_field) && body[stop_field].is_boolean()) {
       stop = body[stop_field].get<bool>();
     }
-    auto id = dispatcher_->TriggerSavepoint(request.path_params.at("jobid"), dir, stop);
+    bool drain = false;
+    if (stop && body.contains("drain")) {
+      if (!body["drain"].is_boolean()) return RestResponse::Error(400, "\"drain\" must be a boolean");
+      drain = body["drain"].get<bool>();
+    }
+    auto id = dispatcher_->TriggerSavepoint(request.path_params.at("jobid"), dir, stop, drain);
     if (!id.ok()) return FromStatus(id.status());
     return RestResponse::Json({{"request-id", *id}}, 202);
   };

@@ -95,6 +95,15 @@ void JobRunner::NotifyCheckpoint(const rpc::NotifyCheckpointRequest& request) {
   for (auto& t : tasks->second) t->NotifyCheckpoint(request.checkpoint_id(), request.completed(), request.final());
 }
 
+void JobRunner::Drain(const std::string& job_id, int attempt) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto job = jobs_.find(job_id);
+  if (job == jobs_.end()) return;
+  auto tasks = job->second.attempts.find(attempt);
+  if (tasks == job->second.attempts.end()) return;
+  for (auto& t : tasks->second) t->Drain();
+}
+
 void JobRunner::Cancel(const std::string& job_id, int attempt) {
   std::lock_guard<std::mutex> lock(mu_);
   // A cancel may overtake the deployment it cancels (that one is still queued): remember

@@ -52,6 +52,8 @@ class JobRunner {
   absl::Status TriggerCheckpoint(const rpc::TriggerCheckpointRequest& request);
   /// Tells every task of the job's attempt that a checkpoint completed or was aborted.
   void NotifyCheckpoint(const rpc::NotifyCheckpointRequest& request);
+  /// Stop with drain: every task of `attempt` of the job drains (Task::Drain()).
+  void Drain(const std::string& job_id, int attempt);
   /// Returns the reports of every task held.
   std::vector<rpc::TaskReport> Reports() const;
   /// Cancels everything and joins all threads.

@@ -122,6 +122,11 @@ struct Task::Runtime final : public SourceWaker, public ProcessingTimeService {
   bool restored_finished = false;  // restored from a checkpoint taken after that
   bool partitions_finished = false;  // end of partition sent
   bool final_checkpoint_done = false;
+  // Ending input waits for a final checkpoint (or drained savepoint) before the partitions
+  // end: with checkpoints, after a drain request, or once an upstream task does (end of
+  // data arrived).
+  bool await_final = false;
+  bool drain = false;  // stop with drain: a source ends its input now
 
   Clock::time_point source_wake_at = Clock::time_point::min();
   LatencyStats latency;  // what this chain's sinks measured
@@ -218,6 +223,13 @@ void Task::TriggerCheckpoint(const checkpoint::CheckpointOptions& options) {
   rt_->mailbox.Put([this, options] {
     if (rt_->source == nullptr) return;  // the barrier reaches it through its inputs
     PerformCheckpoint(options, 0);
+  });
+}
+
+void Task::Drain() {
+  rt_->mailbox.Put([this] {
+    rt_->drain = true;
+    rt_->await_final = true;
   });
 }
 
@@ -573,6 +585,7 @@ absl::Status Task::RunChain() {
   rt.ctx.latency = &rt.latency;
   rt.ctx.job_config = &rt.job_config;
   rt.ctx.checkpointing = setup_.checkpoint_interval_ms > 0;
+  rt.await_final = rt.ctx.checkpointing;
   rt.key_groups = KeyGroupRangeFor(dep.subtask(), graph.max_parallelism(), vertex->parallelism());
   {
     Config config = *setup_.config;
@@ -826,7 +839,7 @@ absl::Status Task::RunChain() {
       op->Finish();
       op->FlushOutputs();
     }
-    if (!rt.ctx.checkpointing) return;
+    if (!rt.await_final) return;
     end_of_input_.store(true, std::memory_order_relaxed);
     listener_(Report());  // the JobManager takes the final checkpoint once every source ended
     const std::string end_of_data = runtime::EncodeEndOfData();
@@ -863,7 +876,7 @@ absl::Status Task::RunChain() {
     if (cancelled_.load()) return absl::OkStatus();
     EDDY_RETURN_IF_ERROR(rt.WriteStatus());
     if (rt.input_ended && !rt.partitions_finished &&
-        (!rt.ctx.checkpointing || rt.final_checkpoint_done)) {
+        (!rt.await_final || rt.final_checkpoint_done)) {
       finish_partitions();
     }
     rt.FlushTimedOut(timeout);
@@ -879,6 +892,12 @@ absl::Status Task::RunChain() {
     }
     if (rt.source != nullptr && rt.input_ended) {
       rt.mailbox.WaitUntil(wake_by);  // for the final checkpoint
+      continue;
+    }
+    if (rt.source != nullptr && rt.drain) {
+      // Stop with drain: the input ends here, as a bounded one's would.
+      rt.head->ProcessWatermark(0, kMaxWatermark);
+      end_input();
       continue;
     }
     if (rt.source != nullptr) {
@@ -923,6 +942,7 @@ absl::Status Task::RunChain() {
       if (event.type == runtime::TaskEventType::kCheckpointBarrier) {
         OnBarrier(channel, event.barrier);
       } else {
+        rt.await_final = true;  // the upstream task waits for a final checkpoint: so do we
         channel_data_ended(channel);
       }
     } else if (in.buffer.kind() == net::BufferKind::kEndOfPartition) {

@@ -61,6 +61,10 @@ class Task {
   void Cancel();
   /// Source tasks take the checkpoint and emit its barrier (a mail); other tasks ignore it.
   void TriggerCheckpoint(const checkpoint::CheckpointOptions& options);
+  /// Stop with drain (a mail): a source task ends its input as a bounded one does (the MAX
+  /// watermark fires every timer and window, its operators finish), and every task waits
+  /// for the final savepoint before it finishes.
+  void Drain();
   /// The checkpoint completed (operators publish what it covers) or was aborted (a mail).
   /// `final`: taken after every source's input ended, so a task whose input ended finishes.
   void NotifyCheckpoint(int64_t checkpoint_id, bool completed, bool final);

@@ -146,6 +146,14 @@ void TaskManager::RegisterRpcMethods() {
         return rpc::NotifyCheckpointResponse();
       });
   rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
+      "DrainJob",
+      [this](const rpc::CallContext&, const rpc::JobRequest& request) -> absl::StatusOr<rpc::JobResponse> {
+        EDDY_LOG(INFO) << "draining the sources of job " << request.job_id() << " attempt "
+                       << request.attempt() << " (stop with drain)";
+        runner_->Drain(request.job_id(), request.attempt());
+        return rpc::JobResponse();
+      });
+  rpc_server_.Register<rpc::JobRequest, rpc::JobResponse>(
       "ReleaseJob",
       [this](const rpc::CallContext&, const rpc::JobRequest& request) -> absl::StatusOr<rpc::JobResponse> {
         runner_->Release(request.job_id(), request.attempt());

@@ -3,7 +3,8 @@
 // (exactly-once file sink, heap and RocksDB); savepoints stop a job and restore it at
 // another parallelism with the same final result; a corrupt `_metadata` is named and the
 // previous checkpoint is used (restoring incremental RocksDB state at another parallelism);
-// incremental checkpoints upload only new files and delete the ones no longer referred to.
+// incremental checkpoints upload only new files and delete the ones no longer referred to;
+// stop with drain fires every open window and finishes the job.
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -15,6 +16,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "api/source.h"
 #include "common/config.h"
 #include "common/fs/checkpoint_storage.h"
 #include "common/fs/file_system.h"
@@ -183,6 +185,80 @@ TEST_F(CheckpointTest, SavepointStopAndRestoreAtTwoAndSixGiveTheResultOfAnUninte
     EXPECT_EQ(checkpoints["latest"]["restored"]["is_savepoint"], true) << checkpoints.dump();
     EXPECT_EQ(Sorted(ReadOutputLines(output)), want);
   }
+}
+
+// Stop with drain: the sources end their input where they are, the MAX watermark fires
+// every open window, the drained savepoint is the final checkpoint and the job FINISHES. The
+// output is exactly the windows, computed by a plain loop, over the lines the sources had
+// read — their positions in the savepoint.
+TEST_F(CheckpointTest, StopWithDrainFiresEveryOpenWindowAndFinishes) {
+  const auto rows = MakeRows(16000, 13, 40, 500, 900);
+  std::vector<std::string> paths;
+  WriteFiles(dir_ + "/in", rows, 4, ValueLine, &paths);
+  TestCluster cluster(dir_);
+  StartCluster(cluster, 2);
+  const std::string output = dir_ + "/out";
+  // 4 x 4,000 rows at 4 x 400 rows/s: ~10 s; drained after a few checkpoints.
+  const std::string job_id =
+      SubmitIot(cluster, 4, dir_ + "/in", output, 400,
+                {"execution.checkpointing.interval=500ms",
+                 "state.checkpoints.dir=file://" + dir_ + "/checkpoints"});
+  ASSERT_FALSE(job_id.empty());
+  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 2; }, 60s)) << cluster.Logs();
+  auto [code, out] = cluster.RunCli({"stop", job_id, "--savepoint", dir_ + "/savepoints", "--drain"});
+  ASSERT_EQ(code, 0) << out << cluster.Logs();
+  EXPECT_THAT(out, HasSubstr("FINISHED"));
+  const size_t at = out.find("Savepoint completed: ");
+  ASSERT_NE(at, std::string::npos) << out;
+  std::string location = out.substr(at + 21);
+  location = location.substr(0, location.find('\n'));
+
+  auto local = eddy::fs::FileSystem::ForUri("file:///", Config());
+  ASSERT_TRUE(local.ok());
+  auto metadata = eddy::fs::ReadMetadata(**local, location);
+  ASSERT_TRUE(metadata.ok()) << metadata.status();
+  EXPECT_TRUE(metadata->is_savepoint());
+  // Where each split's reader stopped: "<path>:<begin>-<end>" (the lines starting in that
+  // byte range) -> lines read, or "done".
+  std::vector<testing::Row> consumed;
+  const size_t per = (rows.size() + paths.size() - 1) / paths.size();
+  size_t splits = 0;
+  for (const auto& op : metadata->operators()) {
+    for (const auto& sub : op.subtasks()) {
+      EXPECT_TRUE(sub.finished()) << op.operator_id() << ": a drained job's operators finished";
+      for (const auto& entry : sub.operator_state()) {
+        SplitState split;
+        if (!SplitState::Decode(entry, &split) || split.split_id.rfind(dir_ + "/in/", 0) != 0) {
+          continue;
+        }
+        ++splits;
+        const size_t colon = split.split_id.rfind(':');
+        const size_t dash = split.split_id.find('-', colon);
+        const std::string path = split.split_id.substr(0, colon);
+        const uint64_t begin = std::stoull(split.split_id.substr(colon + 1, dash - colon - 1));
+        const uint64_t end = std::stoull(split.split_id.substr(dash + 1));
+        const size_t read = split.position == "done" ? SIZE_MAX : std::stoul(split.position);
+        const size_t file = static_cast<size_t>(
+            std::find(paths.begin(), paths.end(), path) - paths.begin());
+        ASSERT_LT(file, paths.size()) << path;
+        std::ifstream in(path);
+        std::string line;
+        uint64_t offset = 0;
+        size_t index = 0, taken = 0;
+        while (std::getline(in, line)) {
+          if (offset >= begin && offset < end && taken < read) {
+            consumed.push_back(rows[file * per + index]);
+            ++taken;
+          }
+          offset += line.size() + 1;
+          ++index;
+        }
+      }
+    }
+  }
+  ASSERT_GE(splits, paths.size()) << "every split's position is in the savepoint";
+  EXPECT_LT(consumed.size(), rows.size()) << "drained before the input ended";
+  EXPECT_EQ(Sorted(ReadOutputLines(output)), Sorted(IotReference(consumed, kWindowMs, 0)));
 }
 
 TEST_F(CheckpointTest, CorruptMetadataIsNamedAndThePreviousCheckpointIsUsed) {

@@ -206,6 +206,38 @@ checkpoint::CheckpointMetadata CompletedMetadata() {
   return cc.BuildMetadata(Graph());
 }
 
+TEST(CheckpointCoordinatorTest, ADrainedSavepointIsTheFinalCheckpointAndIsRetriedUntilItCompletes) {
+  CheckpointSettings settings = Settings();
+  settings.interval = 0ms;  // also without periodic checkpoints
+  CheckpointCoordinator cc("jobabcdef", settings, 4);
+  auto drain = cc.RequestSavepoint("", true, /*drain=*/true);
+  ASSERT_TRUE(drain.ok());
+  EXPECT_TRUE(cc.drain_requested());
+  EXPECT_FALSE(cc.RequestSavepoint("", true, true).ok()) << "one drain at a time";
+  const auto t0 = Clock::now();
+  EXPECT_FALSE(cc.MaybeTrigger(t0 + 10s, 0)) << "not before every source ended";
+  auto first = cc.MaybeTrigger(t0 + 10s, 0, /*final=*/true);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->is_savepoint());
+  EXPECT_TRUE(first->shared_location().empty()) << "self-contained";
+  EXPECT_THAT(first->location(), HasSubstr("file:///sp/savepoint-jobabc-"));
+  ASSERT_EQ(cc.Abort(first->checkpoint_id(), "storage down", 0), first->checkpoint_id());
+  EXPECT_EQ(cc.SavepointStatusJson(*drain)->at("status").at("id"), "IN_PROGRESS")
+      << "the drained tasks wait: it is taken again";
+  auto second = cc.MaybeTrigger(t0 + 10s, 0, true);
+  ASSERT_TRUE(second);
+  ASSERT_EQ(AckAll(cc, second->checkpoint_id()), CheckpointCoordinator::AckOutcome::kAllAcknowledged);
+  std::vector<std::string> discard;
+  bool final = false;
+  ASSERT_TRUE(cc.OnMetadataWritten(second->checkpoint_id(), absl::OkStatus(),
+                                   cc.BuildMetadata(Graph()), 0, &discard, &discard, &final));
+  EXPECT_TRUE(final);
+  EXPECT_EQ(cc.final_completed(), second->checkpoint_id()) << "the tasks finish";
+  EXPECT_FALSE(cc.TakeStopRequest(second->checkpoint_id())) << "the job finishes by itself";
+  EXPECT_FALSE(cc.drain_requested());
+  EXPECT_EQ(cc.SavepointStatusJson(*drain)->at("operation").at("location"), second->location());
+}
+
 /// An acknowledgement of subtask `subtask` of "win" whose keyed state is native, with shared
 /// files `uploaded` (written by this checkpoint) and `referenced` (an earlier one's).
 rpc::AcknowledgeCheckpointRequest NativeAck(int64_t id, int subtask,
