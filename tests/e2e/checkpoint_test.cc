@@ -69,6 +69,15 @@ class CheckpointTest : public testing::ClusterTestBase {
     return JobIdFrom(out);
   }
 
+  /// The savepoint directory `eddy savepoint` / `eddy stop` printed ("" if none).
+  static std::string SavepointLocation(const std::string& cli_output) {
+    const std::string marker = "Savepoint completed: ";
+    const size_t at = cli_output.find(marker);
+    if (at == std::string::npos) return "";
+    const std::string rest = cli_output.substr(at + marker.size());
+    return rest.substr(0, rest.find('\n'));
+  }
+
   /// Completed checkpoints of the job (REST counts), or -1.
   int64_t Completed(TestCluster& cluster, const std::string& job_id) {
     nlohmann::json j = cluster.Get("/jobs/" + job_id + "/checkpoints");
@@ -166,10 +175,8 @@ TEST_F(CheckpointTest, SavepointStopAndRestoreAtTwoAndSixGiveTheResultOfAnUninte
     auto [code, out] = cluster.RunCli({"stop", job_id, "--savepoint", savepoints});
     ASSERT_EQ(code, 0) << out << cluster.Logs();
     EXPECT_THAT(out, HasSubstr("FINISHED"));
-    const size_t at = out.find("Savepoint completed: ");
-    ASSERT_NE(at, std::string::npos) << out;
-    std::string location = out.substr(at + 21);
-    location = location.substr(0, location.find('\n'));
+    const std::string location = SavepointLocation(out);
+    ASSERT_FALSE(location.empty()) << out;
     EXPECT_THAT(location, HasSubstr(savepoints));
     // The stopped run committed part of the result, no more.
     EXPECT_LT(ReadOutputLines(output).size(), want.size());
@@ -208,10 +215,8 @@ TEST_F(CheckpointTest, StopWithDrainFiresEveryOpenWindowAndFinishes) {
   auto [code, out] = cluster.RunCli({"stop", job_id, "--savepoint", dir_ + "/savepoints", "--drain"});
   ASSERT_EQ(code, 0) << out << cluster.Logs();
   EXPECT_THAT(out, HasSubstr("FINISHED"));
-  const size_t at = out.find("Savepoint completed: ");
-  ASSERT_NE(at, std::string::npos) << out;
-  std::string location = out.substr(at + 21);
-  location = location.substr(0, location.find('\n'));
+  const std::string location = SavepointLocation(out);
+  ASSERT_FALSE(location.empty()) << out;
 
   auto local = eddy::fs::FileSystem::ForUri("file:///", Config());
   ASSERT_TRUE(local.ok());
