@@ -11,6 +11,8 @@ namespace eddy {
 namespace {
 
 constexpr size_t kHistorySize = 10;  // Flink's web.checkpoints.history
+constexpr int kDrainAttempts = 3;   // drained savepoints tried before a stop with drain fails
+constexpr auto kDrainRetryPause = std::chrono::seconds(1);
 
 nlohmann::json Summary(std::vector<int64_t> values) {
   if (values.empty()) {
@@ -34,16 +36,13 @@ nlohmann::json Summary(std::vector<int64_t> values) {
           {"p999", pct(0.999)}};
 }
 
-/// Calls `f(file)` for each shared file of `state`'s native handles that is stored apart
-/// from any checkpoint (an absolute URI: the job's shared directory).
+/// Calls `f(file)` for each shared file of `state`'s native handles (stored in the job's
+/// shared directory, named by its full URI).
 template <typename F>
 void ForEachSharedFile(const checkpoint::SubtaskState& state, F&& f) {
   for (const auto& op : state.operators()) {
     for (const auto& handle : op.keyed()) {
-      for (const auto& file : handle.native().shared()) {
-        const std::string& uri = file.uri();
-        if (uri.find("://") != std::string::npos || uri.starts_with("/")) f(file);
-      }
+      for (const auto& file : handle.native().shared()) f(file);
     }
   }
 }
@@ -105,6 +104,7 @@ void CheckpointCoordinator::FailQueuedSavepoints(const std::string& reason) {
 }
 
 const CheckpointCoordinator::Completed* CheckpointCoordinator::restore_point() const {
+  if (drained_) return &*drained_;  // restored tasks finish at once
   if (settings_.interval.count() > 0) return latest();
   return restored_ ? &*restored_ : nullptr;
 }
@@ -148,7 +148,10 @@ std::optional<checkpoint::CheckpointOptions> CheckpointCoordinator::MaybeTrigger
     // The drained savepoint, or the final checkpoint (without checkpoints and a drain the
     // tasks do not wait for one).
     if (!drain_request_.empty()) {
+      // A failed one is taken again after a pause.
+      if (drain_attempts_ > 0 && now < last_end_ + kDrainRetryPause) return std::nullopt;
       savepoint_request = drain_request_;
+      ++drain_attempts_;
     } else if (settings_.interval.count() <= 0) {
       return std::nullopt;
     }
@@ -227,6 +230,21 @@ void CheckpointCoordinator::Unreference(const checkpoint::CheckpointMetadata& me
   }
 }
 
+std::vector<std::string> CheckpointCoordinator::UnreferencedUploads(
+    const rpc::AcknowledgeCheckpointRequest& ack) const {
+  // Only files in this job's shared directory are ever deleted.
+  const std::string shared =
+      fs::JoinUri(fs::JobCheckpointsUri(settings_.dir, job_id_), "shared") + "/";
+  std::vector<std::string> out;
+  ForEachSharedFile(ack.state(), [&](const checkpoint::StateFile& file) {
+    if (file.uploaded() && file.uri().starts_with(shared) &&
+        SharedFileReferences(file.uri()) == 0) {
+      out.push_back(file.uri());
+    }
+  });
+  return out;
+}
+
 int CheckpointCoordinator::SharedFileReferences(const std::string& uri) const {
   auto it = shared_refs_.find(uri);
   return it == shared_refs_.end() ? 0 : it->second;
@@ -239,11 +257,9 @@ CheckpointCoordinator::AckOutcome CheckpointCoordinator::Acknowledge(
   if (!pending_ || pending_->writing || pending_->options.checkpoint_id() != ack.checkpoint_id() ||
       pending_->acks.contains(key)) {
     // Files it uploaded that nothing refers to (its checkpoint was aborted).
-    ForEachSharedFile(ack.state(), [&](const checkpoint::StateFile& file) {
-      if (file.uploaded() && discard != nullptr && SharedFileReferences(file.uri()) == 0) {
-        discard->push_back(file.uri());
-      }
-    });
+    if (discard != nullptr) {
+      for (std::string& uri : UnreferencedUploads(ack)) discard->push_back(std::move(uri));
+    }
     return AckOutcome::kIgnored;
   }
   // A file referred to, not uploaded, must still be held by a retained checkpoint: a task
@@ -347,6 +363,7 @@ bool CheckpointCoordinator::OnMetadataWritten(int64_t id, const absl::Status& st
     r.location = c.location;
     if (p.savepoint_request == drain_request_) {
       drain_request_.clear();  // final: the tasks finish, and with them the job
+      drained_ = c;
     } else if (r.stop_job) {
       stop_requests_.insert(id);
     }
@@ -364,12 +381,21 @@ int64_t CheckpointCoordinator::Abort(int64_t id, const std::string& reason, int6
     s->failure_ms = now_ms;
     s->failure_message = reason;
   }
-  if (!pending_->savepoint_request.empty() && pending_->savepoint_request != drain_request_) {
+  // A drained savepoint that failed is taken again (the drained tasks wait for it), up to
+  // kDrainAttempts times; then the stop fails (TakeDrainFailure()).
+  const bool retry_drain = pending_->savepoint_request == drain_request_ &&
+                           !drain_request_.empty() && drain_attempts_ < kDrainAttempts;
+  if (!pending_->savepoint_request.empty() && !retry_drain) {
     SavepointRequest& r = savepoints_[pending_->savepoint_request];
     r.status = "FAILED";
     r.failure = reason;
+    if (pending_->savepoint_request == drain_request_) {
+      r.failure = absl::StrCat("the drained savepoint failed ", drain_attempts_, " times; last: ",
+                               reason);
+      drain_failure_ = r.failure;
+      drain_request_.clear();
+    }
   }
-  // (A drained savepoint that failed is taken again: the drained tasks wait for it.)
   pending_.reset();
   last_end_ = Clock::now();
   ever_ended_ = true;
@@ -401,6 +427,13 @@ const CheckpointCoordinator::Completed* CheckpointCoordinator::latest() const {
     }
   }
   return best;
+}
+
+std::optional<std::string> CheckpointCoordinator::TakeDrainFailure() {
+  if (drain_failure_.empty()) return std::nullopt;
+  std::string failure = std::move(drain_failure_);
+  drain_failure_.clear();
+  return failure;
 }
 
 bool CheckpointCoordinator::TakeStopRequest(int64_t completed_id) {

@@ -63,6 +63,9 @@ class CheckpointCoordinator {
                                                bool drain = false);
   /// A drain was asked for and its savepoint has not completed.
   bool drain_requested() const { return !drain_request_.empty(); }
+  /// The drained savepoint failed every attempt: returns why, once. The drained tasks wait
+  /// for a savepoint that will not come, so the job must fail (and restart, carrying on).
+  std::optional<std::string> TakeDrainFailure();
 
   /// Returns the options of a checkpoint or savepoint to trigger now (the job runs every
   /// task), or nothing. Queued savepoints go first and ignore the interval.
@@ -101,6 +104,9 @@ class CheckpointCoordinator {
   /// How many retained or pending checkpoints refer to shared file `uri` (0: none; it is
   /// deleted).
   int SharedFileReferences(const std::string& uri) const;
+  /// The shared files `ack` uploaded that nothing refers to (an acknowledgement that is
+  /// not taken: its files are deleted).
+  std::vector<std::string> UnreferencedUploads(const rpc::AcknowledgeCheckpointRequest& ack) const;
   /// True when more consecutive checkpoints failed than tolerated (the job must fail).
   bool TooManyFailures() const;
 
@@ -120,7 +126,8 @@ class CheckpointCoordinator {
   const Completed* latest() const;
   /// What a restart restores: the latest completed checkpoint or savepoint when the job
   /// takes checkpoints; without them, only the savepoint it was started from (its sinks
-  /// are not transactional, so a later savepoint would lose their unpublished output).
+  /// are not transactional, so a later savepoint would lose their unpublished output) —
+  /// unless a stop with drain completed, whose savepoint is the job's end either way.
   const Completed* restore_point() const;
   /// Savepoints completed whose job must stop afterwards (stop with savepoint): returns
   /// true once per such savepoint.
@@ -192,8 +199,11 @@ class CheckpointCoordinator {
   std::deque<Completed> completed_;  // checkpoints, oldest first (at most num_retained)
   std::optional<Completed> latest_savepoint_;
   std::optional<Completed> restored_;  // from a savepoint/retained checkpoint at submission
+  std::optional<Completed> drained_;   // the completed savepoint of a stop with drain
   std::deque<std::string> savepoint_queue_;  // request ids waiting for a trigger
   std::string drain_request_;                // the stop-with-drain request, until completed
+  int drain_attempts_ = 0;                   // drained savepoints triggered
+  std::string drain_failure_;                // why the drain failed, until taken
   std::map<std::string, SavepointRequest> savepoints_;
   std::set<int64_t> stop_requests_;
   std::deque<Stats> history_;  // newest first, bounded

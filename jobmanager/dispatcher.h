@@ -173,6 +173,8 @@ class Dispatcher {
   /// Triggers due checkpoints, aborts expired ones (REQUIRES: mu_ held).
   void CheckpointTickLocked(Job& job, Clock::time_point now);
   static bool IsSourceVertex(const Job& job, const std::string& vertex_id);
+  /// Fails the job if its stop with drain failed for good.
+  void FailOnDrainFailureLocked(Job& job);
   /// Wall-clock milliseconds since the epoch (REST timestamps).
   static int64_t NowMs();
   /// Fails (restarts) a RUNNING job whose checkpoints failed more often in a row than

@@ -20,6 +20,15 @@ bool Dispatcher::IsSourceVertex(const Job& job, const std::string& vertex_id) {
          job.source_vertices.end();
 }
 
+void Dispatcher::FailOnDrainFailureLocked(Job& job) {
+  // The drained tasks wait for a savepoint that will not come: the job fails, and its
+  // restart strategy restarts it from its latest checkpoint (the stop did not happen).
+  if (auto failure = job.checkpoints->TakeDrainFailure(); failure && job.state == job::RUNNING) {
+    FailJobLocked(job, "Stop with drain failed: " + *failure, "", TaskManagerId(""), "");
+    CheckTerminalLocked(job);
+  }
+}
+
 bool Dispatcher::FailOnTooManyCheckpointFailuresLocked(Job& job) {
   if (job.state != job::RUNNING || !job.checkpoints->TooManyFailures()) return false;
   FailJobLocked(job, "Exceeded checkpoint tolerable failure threshold", "", TaskManagerId(""), "");
@@ -35,7 +44,8 @@ void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
     EDDY_LOG(WARN) << "checkpoint " << expired << " of job " << job.id << " expired";
     NotifyCheckpointLocked(job, expired, false);
     DiscardLocked(job, {pending_location}, std::move(files));
-    if (FailOnTooManyCheckpointFailuresLocked(job)) return;
+    FailOnDrainFailureLocked(job);
+    if (job.state != job::RUNNING || FailOnTooManyCheckpointFailuresLocked(job)) return;
   }
   if (int64_t final = cc.final_completed(); final != 0) {
     // The tasks finish once they heard of the final checkpoint: tell them again in case a
@@ -58,7 +68,21 @@ void Dispatcher::CheckpointTickLocked(Job& job, Clock::time_point now) {
   if (cc.drain_requested() && job.drained_attempt != job.attempt) {
     job.drained_attempt = job.attempt;
     EDDY_LOG(INFO) << "job " << job.id << ": draining the sources (stop with drain)";
-    SendJobRequestLocked(job, "DrainJob", TaskManagersOfLocked(job));
+    rpc::JobRequest request;
+    request.set_job_id(job.id.value());
+    request.set_attempt(job.attempt);
+    for (const auto& tm : TaskManagersOfLocked(job)) {
+      gateway_.Send(tm, "DrainJob", request.SerializeAsString(),
+                    [this, job_id = job.id, attempt = job.attempt](const absl::Status& status) {
+                      if (status.ok()) return;
+                      std::lock_guard<std::mutex> lock(mu_);
+                      auto it = jobs_.find(job_id);
+                      // Sent again on the next tick (a task drains once however often told).
+                      if (it != jobs_.end() && it->second->drained_attempt == attempt) {
+                        it->second->drained_attempt = -1;
+                      }
+                    });
+    }
   }
   // Once every source ended, the final checkpoint is taken at once; the tasks finish when
   // it completed.
@@ -111,6 +135,7 @@ void Dispatcher::AbortCheckpointLocked(Job& job, int64_t id, const std::string& 
   if (job.state == job::RUNNING) NotifyCheckpointLocked(job, aborted, false);
   // What its tasks uploaded (also a savepoint's directory), and shared files only it had.
   DiscardLocked(job, {location}, std::move(files));
+  FailOnDrainFailureLocked(job);
 }
 
 void Dispatcher::DiscardLocked(const Job& job, std::vector<std::string> locations,
@@ -144,6 +169,8 @@ void Dispatcher::OnCheckpointAck(const TaskManagerId& tm,
   Job& job = *it->second;
   Execution* e = FindExecutionLocked(job, ack.vertex_id(), ack.subtask());
   if (e == nullptr || e->tm != tm || ack.attempt() != job.attempt || e->attempt != job.attempt) {
+    // An earlier attempt's late upload: nothing will refer to what it wrote.
+    DiscardLocked(job, {}, job.checkpoints->UnreferencedUploads(ack));
     return;
   }
   CheckpointCoordinator& cc = *job.checkpoints;
@@ -194,6 +221,7 @@ void Dispatcher::CompleteCheckpoint(const JobId& job_id, int64_t id, std::string
       EDDY_LOG(WARN) << "checkpoint " << id << " of job " << job_id << " failed: "
                      << written.message();
       if (job.state == job::RUNNING) NotifyCheckpointLocked(job, id, false);
+      FailOnDrainFailureLocked(job);
       FailOnTooManyCheckpointFailuresLocked(job);
     }
     if (!is_savepoint) discard.push_back(location);  // aborted meanwhile: not retained
@@ -239,6 +267,16 @@ absl::StatusOr<std::string> Dispatcher::TriggerSavepoint(const std::string& job_
   if (job.state != job::RUNNING) {
     return absl::FailedPreconditionError(
         absl::StrCat("job ", job_id, " is ", job::JobState_Name(job.state), ": only a RUNNING job takes savepoints"));
+  }
+  // A finished task cannot take part (a bounded source whose input ended without
+  // checkpoints): the savepoint could never complete.
+  for (const auto& e : job.executions) {
+    if (e.attempt == job.attempt && e.state == rpc::FINISHED) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "job ", job_id, " cannot take a savepoint: subtask ", e.subtask.value() + 1, " of ",
+          e.vertex.value(), " has finished (its input ended); a savepoint needs every task "
+          "running"));
+    }
   }
   auto request = job.checkpoints->RequestSavepoint(std::move(dir), stop, drain);
   if (request.ok()) cv_.notify_all();

@@ -77,11 +77,24 @@ absl::StatusOr<SharedFiles> KeyedStateUploader::WriteNative(const NativeSnapshot
   uint64_t written = snapshot.meta.size();
   SharedFiles stored;
   const std::string run = RandomHexId(6);  // a failed attempt's files never collide
-  for (const std::string& name : snapshot.shared_files) {
+  // Without a shared directory (a savepoint) every file is the checkpoint's own.
+  std::vector<std::string> own = snapshot.private_files;
+  if (target_.shared_uri.empty()) {
+    own.insert(own.end(), snapshot.shared_files.begin(), snapshot.shared_files.end());
+  }
+  std::vector<std::string> uploaded;  // deleted again if the snapshot cannot be stored
+  auto fail = [&](absl::Status status) {
+    for (const std::string& uri : uploaded) (void)fs_.Delete(uri);
+    return status;
+  };
+  for (const std::string& name : target_.shared_uri.empty() ? std::vector<std::string>()
+                                                             : snapshot.shared_files) {
     const std::string path = (std::filesystem::path(snapshot.dir) / name).string();
     std::error_code ec;
     const uint64_t size = std::filesystem::file_size(path, ec);
-    if (ec) return absl::NotFoundError(absl::StrCat("cannot stat '", path, "': ", ec.message()));
+    if (ec) {
+      return fail(absl::NotFoundError(absl::StrCat("cannot stat '", path, "': ", ec.message())));
+    }
     checkpoint::StateFile* file = native->add_shared();
     file->set_name(name);
     file->set_size(size);
@@ -89,36 +102,35 @@ absl::StatusOr<SharedFiles> KeyedStateUploader::WriteNative(const NativeSnapshot
     if (previous != reuse.end() && previous->second.size == size) {
       file->set_uri(previous->second.uri);
     } else {
-      // Without a shared directory (a savepoint) the file is the checkpoint's own.
-      const std::string uri = target_.shared_uri.empty()
-                                  ? absl::StrCat(target_.file_prefix, "-", name)
-                                  : fs::JoinUri(target_.shared_uri, absl::StrCat(target_.file_prefix,
-                                                                                 "-", run, "-", name));
-      EDDY_RETURN_IF_ERROR(Upload(path, target_.shared_uri.empty()
-                                            ? fs::JoinUri(target_.checkpoint_uri, uri)
-                                            : uri));
+      const std::string uri =
+          fs::JoinUri(target_.shared_uri, absl::StrCat(target_.file_prefix, "-", run, "-", name));
+      if (absl::Status s = Upload(path, uri); !s.ok()) return fail(s);
+      uploaded.push_back(uri);
       file->set_uri(uri);
       file->set_uploaded(true);
       written += size;
     }
     total += size;
-    if (!target_.shared_uri.empty()) stored[name] = SharedFileRef{file->uri(), size};
+    stored[name] = SharedFileRef{file->uri(), size};
   }
-  for (const std::string& name : snapshot.private_files) {
+  for (const std::string& name : own) {
     const std::string path = (std::filesystem::path(snapshot.dir) / name).string();
-    EDDY_ASSIGN_OR_RETURN(std::string bytes, ReadLocalFile(path));
+    auto bytes = ReadLocalFile(path);
+    if (!bytes.ok()) return fail(bytes.status());
     checkpoint::StateFile* file = native->add_private_files();
     file->set_name(name);
-    file->set_size(bytes.size());
+    file->set_size(bytes->size());
     file->set_uploaded(true);
-    total += bytes.size();
-    written += bytes.size();
-    if (bytes.size() <= target_.inline_threshold) {
-      file->set_inline_data(std::move(bytes));
+    total += bytes->size();
+    written += bytes->size();
+    if (bytes->size() <= target_.inline_threshold) {
+      file->set_inline_data(std::move(*bytes));
       continue;
     }
     const std::string relative = absl::StrCat(target_.file_prefix, "-", name);
-    EDDY_RETURN_IF_ERROR(fs_.WriteAtomically(fs::JoinUri(target_.checkpoint_uri, relative), bytes));
+    const std::string uri = fs::JoinUri(target_.checkpoint_uri, relative);
+    if (absl::Status s = fs_.WriteAtomically(uri, *bytes); !s.ok()) return fail(s);
+    uploaded.push_back(uri);
     file->set_uri(relative);
   }
   handle.set_size(total);
@@ -148,12 +160,11 @@ absl::StatusOr<NativeRestore> DownloadNativeState(fs::FileSystem& fs,
         ec ? ec.message() : "it already exists"));
   }
   restore.dir = dir.string();
-  auto fetch = [&](const checkpoint::StateFile& file) -> absl::Status {
+  // Shared files are named by their full URI, the checkpoint's own relative to it.
+  auto fetch = [&](const checkpoint::StateFile& file, bool shared) -> absl::Status {
     const std::string local = (dir / file.name()).string();
     if (file.uri().empty()) return WriteLocalFile(local, file.inline_data());
-    checkpoint::KeyedStateHandle as_handle;  // resolves a relative name like a state file
-    as_handle.set_uri(file.uri());
-    const std::string uri = fs::StateFileUri(checkpoint_uri, as_handle);
+    const std::string uri = shared ? file.uri() : fs::JoinUri(checkpoint_uri, file.uri());
     EDDY_ASSIGN_OR_RETURN(std::string bytes, fs.Read(uri));
     if (bytes.size() != file.size()) {
       return absl::DataLossError(absl::StrCat("state file ", uri, " has ", bytes.size(),
@@ -163,14 +174,11 @@ absl::StatusOr<NativeRestore> DownloadNativeState(fs::FileSystem& fs,
   };
   absl::Status status;
   for (const auto& file : native.shared()) {
-    if (status.ok()) status = fetch(file);
-    if (share_files &&
-        (file.uri().find("://") != std::string::npos || file.uri().starts_with("/"))) {
-      restore.shared[file.name()] = SharedFileRef{file.uri(), file.size()};
-    }
+    if (status.ok()) status = fetch(file, true);
+    if (share_files) restore.shared[file.name()] = SharedFileRef{file.uri(), file.size()};
   }
   for (const auto& file : native.private_files()) {
-    if (status.ok()) status = fetch(file);
+    if (status.ok()) status = fetch(file, false);
   }
   if (!status.ok()) {
     std::filesystem::remove_all(dir, ec);

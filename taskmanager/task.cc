@@ -391,6 +391,12 @@ absl::Status Task::RunChain() {
   rt.channels_with_data = static_cast<int>(rt.channels.size());
   {
     EDDY_ASSIGN_OR_RETURN(auto restore, LoadRestore(&rt.restored_finished));
+    // Downloaded native state an operator did not take over (it failed, or is not keyed)
+    // is removed, also when InitializeState throws.
+    struct RemoveDownloads {
+      std::map<std::string, StateInitContext>& restore;
+      ~RemoveDownloads() { RemoveNativeDownloads(restore); }
+    } remove_downloads{restore};
     const StateInitContext fresh;
     for (auto& op : rt.ops) {
       auto it = restore.find(op.op->operator_id());

@@ -96,6 +96,8 @@ class Task {
   /// The restore the deployment carries, per operator id (downloads keyed state);
   /// `*finished` tells whether every operator had finished in it.
   absl::StatusOr<std::map<std::string, StateInitContext>> LoadRestore(bool* finished);
+  /// LoadRestore's work; on an error `*restore` holds what was loaded so far.
+  absl::Status LoadRestoreInto(std::map<std::string, StateInitContext>* restore, bool* finished);
   /// The snapshot thread, made on first use.
   SerialExecutor& snapshots();
   void SetState(rpc::ExecutionState state, const std::string& failure = "");

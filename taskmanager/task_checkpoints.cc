@@ -3,6 +3,7 @@
 // thread, acknowledgements and declines, notifications, the drain of a stop with drain,
 // and loading the state a deployment restores.
 #include <algorithm>
+#include <filesystem>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -30,6 +31,8 @@ void Task::TriggerCheckpoint(const checkpoint::CheckpointOptions& options) {
 
 void Task::Drain() {
   rt_->mailbox.Put([this] {
+    // A task whose input ended already finishes as it was going to.
+    if (rt_->input_ended) return;
     rt_->drain = true;
     rt_->await_final = true;
   });
@@ -216,11 +219,31 @@ void Task::AbortAlignment(const std::string& reason) {
   Decline(id, absl::StrCat(name_, ": ", reason));
 }
 
+void RemoveNativeDownloads(const std::map<std::string, StateInitContext>& restore) {
+  for (const auto& [op, init] : restore) {
+    for (const NativeRestore& native : init.keyed_native) {
+      std::error_code ec;
+      std::filesystem::remove_all(native.dir, ec);  // gone already if a backend adopted it
+    }
+  }
+}
+
 absl::StatusOr<std::map<std::string, StateInitContext>> Task::LoadRestore(bool* finished) {
   std::map<std::string, StateInitContext> out;
+  auto loaded = LoadRestoreInto(&out, finished);
+  if (!loaded.ok()) {
+    RemoveNativeDownloads(out);
+    return loaded;
+  }
+  return out;
+}
+
+absl::Status Task::LoadRestoreInto(std::map<std::string, StateInitContext>* restore,
+                                   bool* finished) {
+  std::map<std::string, StateInitContext>& out = *restore;
   const auto& dep = setup_.deployment;
   *finished = false;
-  if (!dep.has_restore()) return out;
+  if (!dep.has_restore()) return absl::OkStatus();
   *finished = dep.restore().operators_size() > 0;
   for (const auto& op : dep.restore().operators()) *finished = *finished && op.finished();
   std::shared_ptr<fs::FileSystem> fs;
@@ -259,7 +282,7 @@ absl::StatusOr<std::map<std::string, StateInitContext>> Task::LoadRestore(bool* 
       init.keyed_snapshots.push_back(std::move(*bytes));
     }
   }
-  return out;
+  return absl::OkStatus();
 }
 
 }  // namespace eddy

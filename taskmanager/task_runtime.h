@@ -20,6 +20,10 @@
 
 namespace eddy {
 
+/// Removes the directories native restores were downloaded to (RestoreNative moves the one
+/// a backend takes over, so what is left was not taken).
+void RemoveNativeDownloads(const std::map<std::string, StateInitContext>& restore);
+
 /// Wakes a mailbox from network threads; shared with the partitions and the gate, so it
 /// (and the mailbox) outlive the task if they call late.
 class MailboxWaker final : public net::AvailabilityListener {

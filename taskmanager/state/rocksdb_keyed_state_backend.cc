@@ -526,7 +526,14 @@ absl::Status RocksDbKeyedStateBackend::Adopt(const NativeRestore& restore) {
   EDDY_RETURN_IF_ERROR(CloseDb());
   std::error_code ec;
   std::filesystem::remove_all(dir_, ec);
-  dir_ = restore.dir;  // removed by Dispose() from now on
+  // The downloaded files become the instance directory (removed by Dispose()); the caller's
+  // directory is gone, so nothing else removes them.
+  std::filesystem::rename(restore.dir, dir_, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("cannot move the restored RocksDB files from '",
+                                            restore.dir, "' to '", dir_.string(),
+                                            "': ", ec.message()));
+  }
   std::vector<std::string> names;
   rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options_, dir_.string(), &names);
   std::vector<rocksdb::ColumnFamilyDescriptor> families;

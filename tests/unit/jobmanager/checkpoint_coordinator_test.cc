@@ -238,6 +238,29 @@ TEST(CheckpointCoordinatorTest, ADrainedSavepointIsTheFinalCheckpointAndIsRetrie
   EXPECT_EQ(cc.SavepointStatusJson(*drain)->at("operation").at("location"), second->location());
 }
 
+TEST(CheckpointCoordinatorTest, AStopWithDrainFailsAfterThreeFailedSavepoints) {
+  CheckpointCoordinator cc("j", Settings(), 4);
+  auto drain = cc.RequestSavepoint("", true, /*drain=*/true);
+  ASSERT_TRUE(drain.ok());
+  auto t = Clock::now();
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    t += 10s;  // past the pause between attempts
+    auto options = cc.MaybeTrigger(t, 0, /*final=*/true);
+    ASSERT_TRUE(options) << "attempt " << attempt;
+    EXPECT_TRUE(options->is_savepoint());
+    EXPECT_FALSE(cc.TakeDrainFailure());
+    cc.Abort(options->checkpoint_id(), "bucket b: access denied", 0);
+  }
+  auto failure = cc.TakeDrainFailure();
+  ASSERT_TRUE(failure);
+  EXPECT_THAT(*failure, HasSubstr("3 times"));
+  EXPECT_THAT(*failure, HasSubstr("access denied"));
+  EXPECT_FALSE(cc.TakeDrainFailure()) << "reported once";
+  EXPECT_FALSE(cc.drain_requested());
+  EXPECT_EQ(cc.SavepointStatusJson(*drain)->at("status").at("id"), "COMPLETED");
+  EXPECT_THAT(cc.SavepointStatusJson(*drain)->dump(), HasSubstr("access denied"));
+}
+
 /// An acknowledgement of subtask `subtask` of "win" whose keyed state is native, with shared
 /// files `uploaded` (written by this checkpoint) and `referenced` (an earlier one's).
 rpc::AcknowledgeCheckpointRequest NativeAck(int64_t id, int subtask,
@@ -254,9 +277,9 @@ rpc::AcknowledgeCheckpointRequest NativeAck(int64_t id, int subtask,
     file->set_uploaded(true);
   }
   for (const auto& f : referenced) native->add_shared()->set_uri("file:///chk/j/shared/" + f);
-  auto* relative = native->add_shared();  // a savepoint-style own file: never counted
-  relative->set_uri("own.sst");
-  relative->set_uploaded(true);
+  auto* own = native->add_private_files();  // the checkpoint's own file: never counted
+  own->set_uri("own-MANIFEST");
+  own->set_uploaded(true);
   return ack;
 }
 
@@ -288,7 +311,7 @@ TEST(CheckpointCoordinatorTest, SharedFilesAreDeletedWhenNoRetainedCheckpointRef
   EXPECT_THAT(dirs, ElementsAre("file:///chk/j/chk-1"));
   EXPECT_THAT(files, ElementsAre(shared + "b"));
   EXPECT_EQ(cc.SharedFileReferences(shared + "a"), 1);
-  EXPECT_EQ(cc.SharedFileReferences(shared + "own.sst"), 0);
+  EXPECT_EQ(cc.SharedFileReferences("own-MANIFEST"), 0);
   files.clear();
 
   // An aborted checkpoint's new files go; what it referred to stays.
