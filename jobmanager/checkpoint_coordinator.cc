@@ -36,14 +36,23 @@ nlohmann::json Summary(std::vector<int64_t> values) {
           {"p999", pct(0.999)}};
 }
 
-/// Calls `f(file)` for each shared file of `state`'s native handles (stored in the job's
-/// shared directory, named by its full URI).
+/// Calls `f(file)` for each shared file of the native handles in an operator's subtask
+/// state, a subtask's state or a whole checkpoint (stored in the job's shared directory,
+/// named by its full URI).
+template <typename F>
+void ForEachSharedFile(const checkpoint::OperatorSubtaskState& state, F&& f) {
+  for (const auto& handle : state.keyed()) {
+    for (const auto& file : handle.native().shared()) f(file);
+  }
+}
 template <typename F>
 void ForEachSharedFile(const checkpoint::SubtaskState& state, F&& f) {
-  for (const auto& op : state.operators()) {
-    for (const auto& handle : op.keyed()) {
-      for (const auto& file : handle.native().shared()) f(file);
-    }
+  for (const auto& op : state.operators()) ForEachSharedFile(op, f);
+}
+template <typename F>
+void ForEachSharedFile(const checkpoint::CheckpointMetadata& metadata, F&& f) {
+  for (const auto& op : metadata.operators()) {
+    for (const auto& subtask : op.subtasks()) ForEachSharedFile(subtask, f);
   }
 }
 
@@ -72,14 +81,7 @@ CheckpointCoordinator::CheckpointCoordinator(std::string job_id, CheckpointSetti
 void CheckpointCoordinator::SetRestoredFrom(checkpoint::CheckpointMetadata metadata,
                                             std::string path, int64_t now_ms) {
   next_id_ = std::max(next_id_, metadata.checkpoint_id() + 1);
-  // Its shared files stay (the job did not write them) and may be referred to.
-  for (const auto& op : metadata.operators()) {
-    for (const auto& subtask : op.subtasks()) {
-      checkpoint::SubtaskState state;
-      *state.add_operators() = subtask;
-      Reference(state);
-    }
-  }
+  Reference(metadata);  // its shared files stay (the job did not write them)
   restored_json_ = {{"id", metadata.checkpoint_id()},
                     {"restore_timestamp", now_ms},
                     {"is_savepoint", metadata.is_savepoint()},
@@ -170,8 +172,7 @@ std::optional<checkpoint::CheckpointOptions> CheckpointCoordinator::MaybeTrigger
   options.set_exactly_once(settings_.exactly_once);
   if (savepoint_request.empty()) {
     options.set_location(fs::CheckpointUri(settings_.dir, job_id_, id));
-    options.set_shared_location(
-        fs::JoinUri(fs::JobCheckpointsUri(settings_.dir, job_id_), "shared"));
+    options.set_shared_location(fs::SharedStateUri(settings_.dir, job_id_));
     next_periodic_ = now + settings_.interval;
   } else {
     SavepointRequest& r = savepoints_[savepoint_request];
@@ -205,12 +206,13 @@ CheckpointCoordinator::Stats* CheckpointCoordinator::FindStats(int64_t id) {
   return nullptr;
 }
 
-void CheckpointCoordinator::Reference(const checkpoint::SubtaskState& state) {
+template <typename State>
+void CheckpointCoordinator::Reference(const State& state) {
   ForEachSharedFile(state, [&](const checkpoint::StateFile& file) { ++shared_refs_[file.uri()]; });
 }
 
-void CheckpointCoordinator::Unreference(const checkpoint::SubtaskState& state,
-                                        std::vector<std::string>* discard) {
+template <typename State>
+void CheckpointCoordinator::Unreference(const State& state, std::vector<std::string>* discard) {
   ForEachSharedFile(state, [&](const checkpoint::StateFile& file) {
     auto it = shared_refs_.find(file.uri());
     if (it == shared_refs_.end() || --it->second > 0) return;
@@ -219,22 +221,10 @@ void CheckpointCoordinator::Unreference(const checkpoint::SubtaskState& state,
   });
 }
 
-void CheckpointCoordinator::Unreference(const checkpoint::CheckpointMetadata& metadata,
-                                        std::vector<std::string>* discard) {
-  for (const auto& op : metadata.operators()) {
-    for (const auto& subtask : op.subtasks()) {
-      checkpoint::SubtaskState state;
-      *state.add_operators() = subtask;
-      Unreference(state, discard);
-    }
-  }
-}
-
 std::vector<std::string> CheckpointCoordinator::UnreferencedUploads(
     const rpc::AcknowledgeCheckpointRequest& ack) const {
   // Only files in this job's shared directory are ever deleted.
-  const std::string shared =
-      fs::JoinUri(fs::JobCheckpointsUri(settings_.dir, job_id_), "shared") + "/";
+  const std::string shared = fs::SharedStateUri(settings_.dir, job_id_) + "/";
   std::vector<std::string> out;
   ForEachSharedFile(ack.state(), [&](const checkpoint::StateFile& file) {
     if (file.uploaded() && file.uri().starts_with(shared) &&

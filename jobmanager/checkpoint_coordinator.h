@@ -179,11 +179,12 @@ class CheckpointCoordinator {
   };
   Stats* FindStats(int64_t id);
   /// Shared-file references (incremental checkpoints): +1 / -1 for each shared file of a
-  /// subtask state; files whose count drops to 0 go to `*discard`.
-  void Reference(const checkpoint::SubtaskState& state);
-  void Unreference(const checkpoint::SubtaskState& state, std::vector<std::string>* discard);
-  void Unreference(const checkpoint::CheckpointMetadata& metadata,
-                   std::vector<std::string>* discard);
+  /// state (an operator subtask's, a subtask's or a whole checkpoint's); files whose count
+  /// drops to 0 go to `*discard`.
+  template <typename State>
+  void Reference(const State& state);
+  template <typename State>
+  void Unreference(const State& state, std::vector<std::string>* discard);
   nlohmann::json StatsToJson(const Stats& s) const;
 
   const std::string job_id_;

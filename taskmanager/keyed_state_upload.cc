@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/fs/checkpoint_storage.h"
 #include "common/ids.h"
+#include "common/local_file.h"
 #include "common/status.h"
 
 namespace eddy {
@@ -13,14 +14,10 @@ namespace {
 
 constexpr size_t kUploadChunk = 8 << 20;
 
-absl::StatusOr<std::string> ReadLocalFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open '", path, "'"));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return absl::DataLossError(absl::StrCat("cannot read '", path, "'"));
-  return bytes;
-}
+// A RocksDB checkpoint's own files (MANIFEST, CURRENT, OPTIONS) are small.
+constexpr size_t kMaxPrivateFileBytes = 256 << 20;
 
+/// A downloaded file (not synced: a failed restore is simply done again).
 absl::Status WriteLocalFile(const std::string& path, std::string_view bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
@@ -115,7 +112,7 @@ absl::StatusOr<SharedFiles> KeyedStateUploader::WriteNative(const NativeSnapshot
   }
   for (const std::string& name : own) {
     const std::string path = (std::filesystem::path(snapshot.dir) / name).string();
-    auto bytes = ReadLocalFile(path);
+    auto bytes = ReadWholeFile(path, kMaxPrivateFileBytes);
     if (!bytes.ok()) return fail(bytes.status());
     checkpoint::StateFile* file = native->add_private_files();
     file->set_name(name);

@@ -44,6 +44,10 @@ std::string CheckpointUri(std::string_view base, std::string_view job_id, int64_
   return JoinUri(JobCheckpointsUri(base, job_id), absl::StrCat("chk-", n));
 }
 
+std::string SharedStateUri(std::string_view base, std::string_view job_id) {
+  return JoinUri(JobCheckpointsUri(base, job_id), "shared");
+}
+
 absl::StatusOr<checkpoint::KeyedStateHandle> WriteKeyedState(
     FileSystem& fs, std::string_view checkpoint_uri, std::string_view file_name,
     int32_t first_key_group, int32_t last_key_group, std::string&& snapshot,

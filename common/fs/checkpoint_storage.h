@@ -2,6 +2,7 @@
 // (file://, s3://):
 //   <state.checkpoints.dir>/<job-id>/chk-<n>/_metadata      written last: the commit point
 //   <state.checkpoints.dir>/<job-id>/chk-<n>/<operator>-<subtask>-<attempt>.state
+//   <state.checkpoints.dir>/<job-id>/shared/...   SST files of incremental checkpoints
 //   <savepoint dir>/savepoint-<job prefix>-<random>/_metadata (+ its state files)
 // A checkpoint directory without a readable `_metadata` was never completed. Keyed state
 // smaller than the inline threshold travels inside `_metadata` instead of a file.
@@ -29,6 +30,8 @@ inline constexpr uint32_t kMetadataVersion = 1;
 std::string JobCheckpointsUri(std::string_view base, std::string_view job_id);
 /// <base>/<job_id>/chk-<n>
 std::string CheckpointUri(std::string_view base, std::string_view job_id, int64_t n);
+/// <base>/<job_id>/shared: files incremental checkpoints share.
+std::string SharedStateUri(std::string_view base, std::string_view job_id);
 
 /// Stores one operator's keyed snapshot of one subtask under `checkpoint_uri`, or inline
 /// when it has at most `inline_threshold` bytes (state.storage.fs.memory-threshold), and

@@ -436,6 +436,36 @@ absl::Status RocksDbKeyedStateBackend::CloseDb() {
 
 namespace {
 
+/// A database opened with every column family it has, by name.
+struct OpenedDb {
+  std::unique_ptr<rocksdb::DB> db;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> families;
+};
+
+/// Opens the RocksDB files in `dir` (a restored checkpoint) with all their column families.
+absl::StatusOr<OpenedDb> OpenEveryColumnFamily(const rocksdb::DBOptions& db_options,
+                                               const rocksdb::ColumnFamilyOptions& cf_options,
+                                               const std::string& dir, bool read_only) {
+  std::vector<std::string> names;
+  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir, &names);
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  for (const std::string& name : names) families.emplace_back(name, cf_options);
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* db = nullptr;
+  if (s.ok()) {
+    s = read_only ? rocksdb::DB::OpenForReadOnly(db_options, dir, families, &handles, &db)
+                  : rocksdb::DB::Open(db_options, dir, families, &handles, &db);
+  }
+  if (!s.ok()) {
+    return absl::DataLossError(absl::StrCat("cannot open the RocksDB checkpoint files in '", dir,
+                                            "': ", s.ToString()));
+  }
+  OpenedDb opened;
+  opened.db.reset(db);
+  for (size_t i = 0; i < names.size(); ++i) opened.families[names[i]] = handles[i];
+  return opened;
+}
+
 /// Removes a directory when the last reference goes (a snapshot written, or dropped unwritten).
 struct DirGuard {
   std::string path;
@@ -534,21 +564,12 @@ absl::Status RocksDbKeyedStateBackend::Adopt(const NativeRestore& restore) {
                                             restore.dir, "' to '", dir_.string(),
                                             "': ", ec.message()));
   }
-  std::vector<std::string> names;
-  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options_, dir_.string(), &names);
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const std::string& name : names) families.emplace_back(name, cf_options_);
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* db = nullptr;
-  if (s.ok()) s = rocksdb::DB::Open(db_options_, dir_.string(), families, &handles, &db);
-  if (!s.ok()) {
-    return absl::DataLossError(absl::StrCat("cannot open the restored RocksDB files in '",
-                                            dir_.string(), "': ", s.ToString()));
-  }
-  db_.reset(db);
-  column_families_ = handles;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] != rocksdb::kDefaultColumnFamilyName) adopted_[names[i]] = handles[i];
+  EDDY_ASSIGN_OR_RETURN(OpenedDb opened,
+                        OpenEveryColumnFamily(db_options_, cf_options_, dir_.string(), false));
+  db_ = std::move(opened.db);
+  for (const auto& [name, cf] : opened.families) {
+    column_families_.push_back(cf);
+    if (name != rocksdb::kDefaultColumnFamilyName) adopted_[name] = cf;
   }
   EDDY_RETURN_IF_ERROR(Restore(restore.meta));  // the states over their column families, timers
   std::lock_guard<std::mutex> lock(uploads_->mu);
@@ -618,24 +639,12 @@ absl::Status ReadRocksDbNativeSnapshot(const std::string& dir, std::string_view 
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   rocksdb::ColumnFamilyOptions cf_options;
   cf_options.merge_operator = std::make_shared<ListAppendOperator>();
-  std::vector<std::string> names;
-  rocksdb::Status s = rocksdb::DB::ListColumnFamilies(db_options, dir, &names);
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  for (const std::string& name : names) families.emplace_back(name, cf_options);
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  if (s.ok()) s = rocksdb::DB::OpenForReadOnly(db_options, dir, families, &handles, &raw);
-  if (!s.ok()) {
-    return absl::DataLossError(
-        absl::StrCat("cannot open the RocksDB snapshot in '", dir, "': ", s.ToString()));
-  }
-  std::unique_ptr<rocksdb::DB> db(raw);
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name;
-  for (size_t i = 0; i < names.size(); ++i) by_name[names[i]] = handles[i];
-  NativeSnapshotReader reader(db.get(), by_name, visitor, dir);
+  EDDY_ASSIGN_OR_RETURN(OpenedDb opened, OpenEveryColumnFamily(db_options, cf_options, dir,
+                                                               /*read_only=*/true));
+  NativeSnapshotReader reader(opened.db.get(), opened.families, visitor, dir);
   absl::Status status = ReadSnapshot(meta, reader);
-  for (rocksdb::ColumnFamilyHandle* cf : handles) (void)db->DestroyColumnFamilyHandle(cf);
-  (void)db->Close();
+  for (const auto& [name, cf] : opened.families) (void)opened.db->DestroyColumnFamilyHandle(cf);
+  (void)opened.db->Close();
   return status;
 }
 
