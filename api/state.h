@@ -2,7 +2,8 @@
 // the typed handles ValueState, ListState, MapState, ReducingState and AggregatingState, and
 // KeyedStateBackend, the interface the TaskManager's heap and RocksDB backends implement.
 // Every access is scoped to the backend's current key and the handle's current namespace.
-// A backend and its handles belong to one task thread; nothing here is thread-safe.
+// A backend and its handles belong to one task thread; nothing here is thread-safe, except
+// that a snapshot's writer may run on another thread while the task goes on.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +29,7 @@
 #include "absl/hash/hash.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "api/cow_key_groups.h"
 #include "api/key_hash.h"
 #include "api/serde.h"
 #include "api/timer_service.h"
@@ -266,6 +268,7 @@ struct ValueOps {
   bool trivially_copyable;
   void (*construct)(void* at);
   void (*destroy)(void* at);
+  void (*copy)(void* at, const void* from);  // copy-constructs
   void (*encode)(const void* value, std::string* out);
   absl::Status (*decode)(std::string_view bytes, void* value);
 };
@@ -278,6 +281,7 @@ const ValueOps* ValueOpsOf() {
       std::is_trivially_copyable_v<V>,
       [](void* at) { new (at) V(); },
       [](void* at) { static_cast<V*>(at)->~V(); },
+      [](void* at, const void* from) { new (at) V(*static_cast<const V*>(from)); },
       [](const void* value, std::string* out) { Serde<V>::Write(*static_cast<const V*>(value), out); },
       [](std::string_view bytes, void* value) { return Deserialize(bytes, static_cast<V*>(value)); },
   };
@@ -285,83 +289,95 @@ const ValueOps* ValueOpsOf() {
 }
 
 /// The values of one value-like state kept decoded, as the heap backend does for states
-/// without TTL: one open-addressing map from composite key to the value — in
+/// without TTL: per key group, one open-addressing map from composite key to the value — in
 /// the map's slot when it is trivially copyable and small (a counter, a pair of them), else a
-/// pointer to it in a pool of chunks that never move. A lookup reuses the hashes of
-/// the key (set_current_key) and of the namespace (set_current_namespace), builds no composite
-/// key, and is remembered until either changes, so a record's get + update probes once and
-/// neither encodes nor decodes. Handles call it directly: no virtual call per access.
+/// pointer to it in the key group's pool of chunks that never move. A lookup reuses the hashes
+/// of the key (set_current_key) and of the namespace (set_current_namespace), builds no
+/// composite key, and is remembered until either changes, so a record's get + update probes
+/// once and neither encodes nor decodes. Handles call it directly: no virtual call per access.
+///
+/// Key groups are copy-on-write (CowKeyGroups): TakeSnapshot() holds them for a checkpoint in
+/// O(key groups), its values are encoded later on the snapshot thread, and the first write
+/// of a held key group copies that group (values copy-constructed), so a checkpoint's
+/// synchronous part does not depend on the state's size.
 class TypedValues {
+  struct Group;
+
  public:
+  using Snapshot = CowKeyGroups<Group>::Snapshot;
+
   TypedValues(const ValueOps* ops, const StateTable* table, KeyGroupRange range)
-      : ops_(ops),
-        table_(table),
-        key_(&table->current_key()),
-        first_(range.start),
-        last_(range.end),
-        inline_(ops->trivially_copyable && ops->size <= kInlineSize &&
-                ops->align <= alignof(Slot)),
-        stride_((ops->size + ops->align - 1) / ops->align * ops->align) {}
-  ~TypedValues() {
-    if (!inline_) {
-      for (auto& [key, slot] : map_) ops_->destroy(ValueOf(slot));
-    }
-    for (std::byte* chunk : chunks_) ::operator delete(chunk, std::align_val_t(ChunkAlign()));
-  }
+      : ops_(ops), table_(table), key_(&table->current_key()), groups_(range, ops) {}
   TypedValues(const TypedValues&) = delete;
   TypedValues& operator=(const TypedValues&) = delete;
 
   const ValueOps* ops() const { return ops_; }
 
   /// Returns the value of the current key and namespace, or null if there is none.
-  void* Find() {
+  const void* Find() {
     if (cached_key_ == key_->version && cached_ns_ == table_->namespace_version()) [[likely]] {
       return cached_;
     }
     return Lookup();
   }
-  /// Returns the value of the current key and namespace, default-constructed if new
-  /// (`*inserted` tells).
+  /// Returns the value of the current key and namespace to change, default-constructed if
+  /// new (`*inserted` tells).
   void* FindOrInsert(bool* inserted) {
-    void* slot = Find();
-    *inserted = slot == nullptr;
-    if (slot == nullptr) [[unlikely]] slot = Insert();
-    return slot;
+    const void* found = Find();
+    if (!cached_writable_) [[unlikely]] found = Unshare();
+    *inserted = found == nullptr;
+    if (found == nullptr) [[unlikely]] return Insert();
+    return const_cast<void*>(found);
   }
   /// Removes the value of the current key and namespace.
   void Erase() {
     if (Find() == nullptr) return;
-    auto it = map_.find(CurrentProbe());
-    Release(it->second);
-    map_.erase(it);  // moves no other entry
+    Group& g = groups_.Write(key_->key_group);
+    auto it = g.map.find(CurrentProbe());
+    g.Release(it->second);
+    g.map.erase(it);  // moves no other entry
     cached_ = nullptr;
+    cached_writable_ = true;
   }
   /// Returns the value stored under `composite` (a stored key of key group `kg`), inserting
   /// a default-constructed one if there is none (restore).
   void* FindOrInsertStored(int32_t kg, std::string_view composite) {
-    EDDY_CHECK(kg >= first_ && kg <= last_) << "key group " << kg << " outside the state's range";
-    const size_t hash = HashOfStored(composite);
+    EDDY_CHECK(kg >= groups_.first() && kg <= groups_.last())
+        << "key group " << kg << " outside the state's range";
     cached_key_ = kNotCached;  // an insert may move entries, the cached one included
-    auto it = map_.find(Probe{composite, {}, hash});
-    if (it == map_.end()) it = map_.emplace(Stored(composite, {}), Allocate()).first;
-    return ValueOf(it->second);
+    Group& g = groups_.Write(kg);
+    auto it = g.map.find(Probe{composite, {}, HashOfStored(composite)});
+    if (it == g.map.end()) it = g.map.emplace(Stored(composite, {}), g.Allocate()).first;
+    return g.ValueOf(it->second);
   }
   /// Calls `f(composite key, value)` for every value of key groups `range`.
   template <typename F>
   void ForEachInRange(KeyGroupRange range, F&& f) const {
-    for (const auto& [key, slot] : map_) {
-      const std::string_view composite = key.view();
-      const int32_t kg = static_cast<uint8_t>(composite[0]) << 8 | static_cast<uint8_t>(composite[1]);
-      if (range.Contains(kg)) f(composite, ValueOf(slot));
-    }
+    const int32_t lo = std::max(range.start, groups_.first());
+    const int32_t hi = std::min(range.end, groups_.last());
+    for (int32_t kg = lo; kg <= hi; ++kg) ForEachIn(groups_.Read(kg), f);
   }
+  /// Holds key groups `range` as they are now, for a snapshot written later (on any thread)
+  /// by ForEachInSnapshot. O(key groups): nothing is copied until a held group is written.
+  Snapshot TakeSnapshot(KeyGroupRange range) {
+    cached_key_ = kNotCached;  // the cached value may be in a group the snapshot now holds
+    return groups_.Take(range);
+  }
+  /// Calls `f(composite key, value)` for every value `snapshot` holds in `range`, releasing
+  /// each key group once visited.
+  template <typename F>
+  static void ForEachInSnapshot(Snapshot& snapshot, KeyGroupRange range, F&& f) {
+    snapshot.ReadAndRelease(range, [&](int32_t, const Group& g) { ForEachIn(g, f); });
+  }
+  /// Key groups copied because a snapshot held them when they were written.
+  uint64_t copied_key_groups() const { return groups_.copies(); }
 
  private:
   static constexpr uint64_t kNotCached = ~uint64_t{0};
   static constexpr uint32_t kChunkSlots = 256;
   static constexpr size_t kInlineSize = 16;
 
-  /// A map entry's value: the value itself (inline_) or a pointer to it in the pool.
+  /// A map entry's value: the value itself (inline) or a pointer to it in the pool.
   struct Slot {
     alignas(8) std::byte bytes[kInlineSize];
   };
@@ -452,75 +468,126 @@ class TypedValues {
   };
   using Map = absl::flat_hash_map<Stored, Slot, Hash, Eq>;
 
+  /// One key group's values: the map and the pool its out-of-line values live in. Owns its
+  /// values (copying a group copy-constructs them), so a snapshot's group outlives the table.
+  struct Group {
+    explicit Group(const ValueOps* value_ops)
+        : ops(value_ops),
+          inline_values(ops->trivially_copyable && ops->size <= kInlineSize &&
+                        ops->align <= alignof(Slot)),
+          stride((ops->size + ops->align - 1) / ops->align * ops->align) {}
+    Group(const Group& other)
+        : ops(other.ops), inline_values(other.inline_values), stride(other.stride) {
+      if (inline_values) {
+        map = other.map;
+        return;
+      }
+      map.reserve(other.map.size());
+      for (const auto& [key, slot] : other.map) {
+        Slot copy = Reserve();
+        ops->copy(ValueOf(copy), other.ValueOf(slot));
+        map.emplace(key, copy);
+      }
+    }
+    Group& operator=(const Group&) = delete;
+    ~Group() {
+      if (!inline_values) {
+        for (auto& [key, slot] : map) ops->destroy(ValueOf(slot));
+      }
+      for (std::byte* chunk : chunks) ::operator delete(chunk, std::align_val_t(ChunkAlign()));
+    }
+
+    size_t ChunkAlign() const { return std::max(ops->align, alignof(std::max_align_t)); }
+    void* ValueOf(Slot& slot) const {
+      if (inline_values) return slot.bytes;
+      void* value;
+      std::memcpy(&value, slot.bytes, sizeof(value));
+      return value;
+    }
+    const void* ValueOf(const Slot& slot) const { return ValueOf(const_cast<Slot&>(slot)); }
+    /// Returns a slot for a value not yet constructed.
+    Slot Reserve() {
+      Slot slot{};
+      if (inline_values) return slot;
+      void* value;
+      if (!free.empty()) {
+        value = free.back();
+        free.pop_back();
+      } else {
+        if (next % kChunkSlots == 0) {
+          chunks.push_back(static_cast<std::byte*>(
+              ::operator new(kChunkSlots * stride, std::align_val_t(ChunkAlign()))));
+        }
+        value = chunks.back() + static_cast<size_t>(next++ % kChunkSlots) * stride;
+      }
+      std::memcpy(slot.bytes, &value, sizeof(value));
+      return slot;
+    }
+    /// Returns a slot holding a default-constructed value.
+    Slot Allocate() {
+      Slot slot = Reserve();
+      ops->construct(ValueOf(slot));
+      return slot;
+    }
+    void Release(Slot& slot) {
+      if (inline_values) return;  // trivially copyable: nothing to destroy
+      void* value = ValueOf(slot);
+      ops->destroy(value);
+      free.push_back(value);
+    }
+
+    const ValueOps* ops;
+    bool inline_values;
+    size_t stride;
+    Map map;
+    std::vector<std::byte*> chunks;
+    std::vector<void*> free;
+    size_t next = 0;
+  };
+
+  template <typename F>
+  static void ForEachIn(const Group& g, F& f) {
+    for (const auto& [key, slot] : g.map) f(key.view(), g.ValueOf(slot));
+  }
   Probe CurrentProbe() const {
     return Probe{key_->prefix, table_->namespace_framed(), key_->hash ^ table_->namespace_hash()};
   }
-  void* Lookup() {
+  const void* Lookup() {
     EDDY_CHECK(key_->version != 0) << "state '" << table_->meta().name
                                    << "' used with no current key";
-    auto it = map_.find(CurrentProbe());
-    cached_ = it == map_.end() ? nullptr : ValueOf(it->second);
+    const int32_t kg = key_->key_group;
+    const Group& g = groups_.Read(kg);
+    auto it = g.map.find(CurrentProbe());
+    cached_ = it == g.map.end() ? nullptr : g.ValueOf(it->second);
+    cached_writable_ = groups_.Exclusive(kg);
     cached_key_ = key_->version;
     cached_ns_ = table_->namespace_version();
     return cached_;
   }
+  /// Makes the current key group the task's own (copying it if a snapshot holds it) and
+  /// looks the current value up again there.
+  const void* Unshare() {
+    groups_.Write(key_->key_group);
+    return Lookup();
+  }
   void* Insert() {
     const Probe p = CurrentProbe();
-    auto it = map_.emplace(Stored(p.key, p.ns_framed), Allocate()).first;
-    cached_ = ValueOf(it->second);  // an insert may move entries: the cached one is this one
-    return cached_;
-  }
-  size_t ChunkAlign() const { return std::max(ops_->align, alignof(std::max_align_t)); }
-  void* ValueOf(Slot& slot) const {
-    if (inline_) return slot.bytes;
-    void* value;
-    std::memcpy(&value, slot.bytes, sizeof(value));
+    Group& g = groups_.Write(key_->key_group);
+    auto it = g.map.emplace(Stored(p.key, p.ns_framed), g.Allocate()).first;
+    void* value = g.ValueOf(it->second);
+    cached_ = value;  // an insert may move entries: the cached one is this one
+    cached_writable_ = true;
     return value;
-  }
-  const void* ValueOf(const Slot& slot) const { return ValueOf(const_cast<Slot&>(slot)); }
-  /// Returns a slot holding a default-constructed value.
-  Slot Allocate() {
-    Slot slot;
-    if (inline_) {
-      ops_->construct(slot.bytes);
-      return slot;
-    }
-    void* value;
-    if (!free_.empty()) {
-      value = free_.back();
-      free_.pop_back();
-    } else {
-      if (next_ % kChunkSlots == 0) {
-        chunks_.push_back(static_cast<std::byte*>(
-            ::operator new(kChunkSlots * stride_, std::align_val_t(ChunkAlign()))));
-      }
-      value = chunks_.back() + static_cast<size_t>(next_++ % kChunkSlots) * stride_;
-    }
-    ops_->construct(value);
-    std::memcpy(slot.bytes, &value, sizeof(value));
-    return slot;
-  }
-  void Release(Slot& slot) {
-    if (inline_) return;  // trivially copyable: nothing to destroy
-    void* value = ValueOf(slot);
-    ops_->destroy(value);
-    free_.push_back(value);
   }
 
   const ValueOps* ops_;
   const StateTable* table_;
   const CurrentKey* key_;
-  int32_t first_;
-  int32_t last_;
-  Map map_;
-  bool inline_;
-  size_t stride_;
-  std::vector<std::byte*> chunks_;
-  std::vector<void*> free_;
-  size_t next_ = 0;
+  CowKeyGroups<Group> groups_;
   uint64_t cached_key_ = kNotCached;
   uint64_t cached_ns_ = 0;
-  void* cached_ = nullptr;
+  const void* cached_ = nullptr;
+  bool cached_writable_ = false;
 };
 
 /// A value, reducing or aggregating state: one value per (key, namespace).
@@ -1002,8 +1069,9 @@ class KeyedStateBackend {
   virtual absl::Status SnapshotKeyGroups(KeyGroupRange range, std::string* out) = 0;
   /// A snapshot of key groups `range` taken now and written later by the returned writer,
   /// possibly on another thread while this backend goes on changing: what the call copies is
-  /// a checkpoint's synchronous part (RocksDB: only a DB snapshot; the heap: its entries,
-  /// serialized). Call the writer once, before Dispose(). By default it snapshots at once.
+  /// a checkpoint's synchronous part (RocksDB: only a DB snapshot; the heap: its key groups,
+  /// held copy-on-write). Call the writer once, before Dispose(). By default it snapshots at
+  /// once.
   using DeferredSnapshot = std::function<absl::Status(std::string* out)>;
   virtual absl::StatusOr<DeferredSnapshot> SnapshotKeyGroupsDeferred(KeyGroupRange range) {
     auto bytes = std::make_shared<std::string>();

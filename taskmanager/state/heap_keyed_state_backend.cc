@@ -5,13 +5,40 @@
 namespace eddy::state {
 namespace {
 
-// Calls `f(kg, group)` for the key groups of `range` a store of `groups` from `first` holds.
-template <typename Groups, typename F>
-void ForEachGroup(const Groups& groups, int32_t first, KeyGroupRange range, F&& f) {
-  const int32_t lo = std::max(range.start, first);
-  const int32_t hi = std::min(range.end, first + static_cast<int32_t>(groups.size()) - 1);
-  for (int32_t kg = lo; kg <= hi; ++kg) f(groups[kg - first]);
+// Calls `f(group)` for the key groups of `range` that `groups` holds.
+template <typename G, typename F>
+void ForEachGroup(const internal::CowKeyGroups<G>& groups, KeyGroupRange range, F&& f) {
+  const int32_t lo = std::max(range.start, groups.first());
+  const int32_t hi = std::min(range.end, groups.last());
+  for (int32_t kg = lo; kg <= hi; ++kg) f(groups.Read(kg));
 }
+
+// A store's key groups held for a snapshot; `visit(group, entry)` calls `entry` for each
+// entry of one group.
+template <typename G, typename Visit>
+class HeldGroupsScan final : public DeferredScan {
+ public:
+  HeldGroupsScan(typename internal::CowKeyGroups<G>::Snapshot held, Visit visit)
+      : held_(std::move(held)), visit_(std::move(visit)) {}
+  void ForEachInRange(
+      KeyGroupRange range,
+      absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> entry)
+      override {
+    held_.ReadAndRelease(range, [&](int32_t, const G& group) { visit_(group, entry); });
+  }
+
+ private:
+  typename internal::CowKeyGroups<G>::Snapshot held_;
+  Visit visit_;
+};
+
+template <typename G, typename Visit>
+std::unique_ptr<DeferredScan> HoldAll(internal::CowKeyGroups<G>& groups, Visit visit) {
+  return std::make_unique<HeldGroupsScan<G, Visit>>(
+      groups.Take(KeyGroupRange{groups.first(), groups.last()}), std::move(visit));
+}
+
+using EntryFn = absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)>;
 
 int32_t KeyGroupOf(std::string_view stored_key) {
   StoredKey parsed;
@@ -24,8 +51,15 @@ int32_t KeyGroupOf(std::string_view stored_key) {
 void HeapValueStore::ForEachInRange(
     KeyGroupRange range,
     absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f) const {
-  ForEachGroup(groups_, first_, range, [&](const auto& g) {
+  ForEachGroup(groups_, range, [&](const Map& g) {
     for (const auto& [key, value] : g) f(key, {}, value);
+  });
+}
+
+std::unique_ptr<DeferredScan> HeapValueStore::Defer() {
+  ++layout_;  // a remembered entry may be in a group the snapshot now holds
+  return HoldAll(groups_, [](const Map& g, EntryFn entry) {
+    for (const auto& [key, value] : g) entry(key, {}, value);
   });
 }
 
@@ -35,7 +69,7 @@ void HeapValueStore::Restore(std::string_view key, std::string_view, std::string
 
 bool HeapMapStore::FindEntry(int32_t kg, std::string_view key, std::string_view user_key,
                              std::string_view* value) {
-  auto& g = group(kg);
+  const Map& g = groups_.Read(kg);
   auto it = g.find(Key(key));
   if (it == g.end()) return false;
   auto entry = it->second.find(Key(user_key));
@@ -45,16 +79,18 @@ bool HeapMapStore::FindEntry(int32_t kg, std::string_view key, std::string_view 
 }
 
 void HeapMapStore::EraseEntry(int32_t kg, std::string_view key, std::string_view user_key) {
-  auto& g = group(kg);
+  const Map& held = groups_.Read(kg);
+  auto found = held.find(Key(key));
+  if (found == held.end() || !found->second.contains(Key(user_key))) return;
+  Map& g = groups_.Write(kg);
   auto it = g.find(Key(key));
-  if (it == g.end()) return;
   it->second.erase(Key(user_key));
   if (it->second.empty()) g.erase(it);  // an empty map is no map: is_empty() stays O(1)
 }
 
 void HeapMapStore::ForEachEntry(int32_t kg, std::string_view key,
                                 absl::FunctionRef<void(std::string_view, std::string_view)> f) {
-  auto& g = group(kg);
+  const Map& g = groups_.Read(kg);
   auto it = g.find(Key(key));
   if (it == g.end()) return;
   for (const auto& [user_key, value] : it->second) f(user_key, value);
@@ -63,9 +99,17 @@ void HeapMapStore::ForEachEntry(int32_t kg, std::string_view key,
 void HeapMapStore::ForEachInRange(
     KeyGroupRange range,
     absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f) const {
-  ForEachGroup(groups_, first_, range, [&](const auto& g) {
+  ForEachGroup(groups_, range, [&](const Map& g) {
     for (const auto& [key, entries] : g) {
       for (const auto& [user_key, value] : entries) f(key, user_key, value);
+    }
+  });
+}
+
+std::unique_ptr<DeferredScan> HeapMapStore::Defer() {
+  return HoldAll(groups_, [](const Map& g, EntryFn entry) {
+    for (const auto& [key, entries] : g) {
+      for (const auto& [user_key, value] : entries) entry(key, user_key, value);
     }
   });
 }
@@ -131,6 +175,34 @@ void HeapValueTable::RestoreEntry(std::string_view stored_key, std::string_view 
                                   std::string_view value) {
   if (typed_ == nullptr) return ValueTableImpl::RestoreEntry(stored_key, user_key, value);
   Decode(value, typed_->FindOrInsertStored(KeyGroupOf(stored_key), stored_key));
+}
+
+std::unique_ptr<DeferredScan> HeapValueTable::Defer() {
+  if (typed_ == nullptr) return ValueTableImpl::Defer();
+  // Values are encoded on the snapshot thread (ValueOps::encode is a pure function).
+  class TypedScan final : public DeferredScan {
+   public:
+    TypedScan(internal::TypedValues::Snapshot held, const internal::ValueOps* ops)
+        : held_(std::move(held)), ops_(ops) {}
+    void ForEachInRange(KeyGroupRange range, EntryFn entry) override {
+      internal::TypedValues::ForEachInSnapshot(
+          held_, range, [&](std::string_view key, const void* value) {
+            encoded_.clear();
+            ops_->encode(value, &encoded_);
+            entry(key, {}, encoded_);
+          });
+    }
+
+   private:
+    internal::TypedValues::Snapshot held_;
+    const internal::ValueOps* ops_;
+    std::string encoded_;
+  };
+  return std::make_unique<TypedScan>(typed_->TakeSnapshot(range_), typed_->ops());
+}
+
+uint64_t HeapValueTable::copied_key_groups() const {
+  return typed_ != nullptr ? typed_->copied_key_groups() : store_.copied_key_groups();
 }
 
 absl::StatusOr<std::unique_ptr<internal::StateTable>> HeapKeyedStateBackend::CreateTable(

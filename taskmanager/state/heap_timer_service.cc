@@ -2,14 +2,13 @@
 
 namespace eddy::state {
 
-absl::btree_set<InternalTimer>& KeyGroupedTimerQueue::group(int32_t key_group) {
-  EDDY_CHECK(key_group >= first_ && key_group - first_ < static_cast<int32_t>(groups_.size()))
+void KeyGroupedTimerQueue::CheckRange(int32_t key_group) const {
+  EDDY_CHECK(key_group >= groups_.first() && key_group <= groups_.last())
       << "timer of key group " << key_group << " outside this queue's range";
-  return groups_[key_group - first_];
 }
 
 void KeyGroupedTimerQueue::UpdateHead(int32_t key_group, std::optional<int64_t> before) {
-  const absl::btree_set<InternalTimer>& g = group(key_group);
+  const Group& g = groups_.Read(key_group);
   const std::optional<int64_t> after =
       g.empty() ? std::nullopt : std::optional<int64_t>(g.begin()->time);
   if (before == after) return;
@@ -19,7 +18,11 @@ void KeyGroupedTimerQueue::UpdateHead(int32_t key_group, std::optional<int64_t> 
 
 bool KeyGroupedTimerQueue::Add(InternalTimer timer) {
   const int32_t kg = timer.key_group;
-  absl::btree_set<InternalTimer>& g = group(kg);
+  CheckRange(kg);
+  // The same timer again is common (each record of a window registers its end): it must not
+  // copy a key group a snapshot holds.
+  if (!groups_.Exclusive(kg) && groups_.Read(kg).contains(timer)) return false;
+  Group& g = groups_.Write(kg);
   const std::optional<int64_t> before =
       g.empty() ? std::nullopt : std::optional<int64_t>(g.begin()->time);
   if (!g.insert(std::move(timer)).second) return false;
@@ -29,7 +32,11 @@ bool KeyGroupedTimerQueue::Add(InternalTimer timer) {
 }
 
 bool KeyGroupedTimerQueue::Remove(const InternalTimer& timer) {
-  absl::btree_set<InternalTimer>& g = group(timer.key_group);
+  CheckRange(timer.key_group);
+  if (!groups_.Exclusive(timer.key_group) && !groups_.Read(timer.key_group).contains(timer)) {
+    return false;
+  }
+  Group& g = groups_.Write(timer.key_group);
   const std::optional<int64_t> before =
       g.empty() ? std::nullopt : std::optional<int64_t>(g.begin()->time);
   if (g.erase(timer) == 0) return false;
@@ -40,13 +47,13 @@ bool KeyGroupedTimerQueue::Remove(const InternalTimer& timer) {
 
 const InternalTimer* KeyGroupedTimerQueue::Peek() const {
   if (heads_.empty()) return nullptr;
-  return &*groups_[heads_.begin()->second - first_].begin();
+  return &*groups_.Read(heads_.begin()->second).begin();
 }
 
 InternalTimer KeyGroupedTimerQueue::Pop() {
   EDDY_CHECK(!heads_.empty()) << "Pop() on an empty timer queue";
   const auto [time, kg] = *heads_.begin();
-  absl::btree_set<InternalTimer>& g = group(kg);
+  Group& g = groups_.Write(kg);
   InternalTimer timer = std::move(g.extract(g.begin()).value());
   --size_;
   UpdateHead(kg, time);
@@ -97,6 +104,22 @@ void HeapTimerService::Snapshot(KeyGroupRange range, SnapshotWriter& writer) con
   for (TimeDomain d : {TimeDomain::kEventTime, TimeDomain::kProcessingTime}) {
     queue(d).ForEachInRange(range, [&](const InternalTimer& t) { writer.Timer(d, t); });
   }
+}
+
+HeapTimerService::Deferred HeapTimerService::Defer(KeyGroupRange range) {
+  Deferred deferred;
+  deferred.event_ = event_.Hold(range);
+  deferred.processing_ = processing_.Hold(range);
+  return deferred;
+}
+
+void HeapTimerService::Deferred::Write(KeyGroupRange range, SnapshotWriter& writer) {
+  KeyGroupedTimerQueue::ForEachHeld(event_, range, [&](const InternalTimer& t) {
+    writer.Timer(TimeDomain::kEventTime, t);
+  });
+  KeyGroupedTimerQueue::ForEachHeld(processing_, range, [&](const InternalTimer& t) {
+    writer.Timer(TimeDomain::kProcessingTime, t);
+  });
 }
 
 void HeapTimerService::Restore(TimeDomain domain, const InternalTimer& timer) {

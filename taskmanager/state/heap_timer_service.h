@@ -1,7 +1,8 @@
 // The heap timer service both backends use (Flink also keeps timers on the heap by default
 // with RocksDB): per key group ordered sets of (time, key, namespace) per time domain, plus an
 // index of each key group's earliest timer, so the next timer is found in O(log n) and a
-// key-group range snapshots and restores on its own. Single-threaded (the task thread).
+// key-group range snapshots and restores on its own. The task thread owns it; a snapshot may
+// hold key groups copy-on-write and write them on the snapshot thread.
 #pragma once
 
 #include <cstdint>
@@ -11,16 +12,22 @@
 #include <vector>
 
 #include "absl/container/btree_set.h"
+#include "api/cow_key_groups.h"
 #include "api/state.h"
 #include "api/timer_service.h"
 #include "taskmanager/state/snapshot_format.h"
 
 namespace eddy::state {
 
-/// The timers of one time domain, partitioned by key group.
+/// The timers of one time domain, partitioned by key group. Key groups are copy-on-write
+/// (api/cow_key_groups.h): Hold() keeps them for a snapshot written on another thread.
 class KeyGroupedTimerQueue {
+  using Group = absl::btree_set<InternalTimer>;
+
  public:
-  explicit KeyGroupedTimerQueue(KeyGroupRange range) : first_(range.start), groups_(range.size()) {}
+  using Held = internal::CowKeyGroups<Group>::Snapshot;
+
+  explicit KeyGroupedTimerQueue(KeyGroupRange range) : groups_(range) {}
 
   /// Adds `timer`; returns false if it was already there.
   bool Add(InternalTimer timer);
@@ -34,20 +41,28 @@ class KeyGroupedTimerQueue {
   /// Calls `f(timer)` for each timer of key groups `range`.
   template <typename F>
   void ForEachInRange(KeyGroupRange range, F&& f) const {
-    const int32_t lo = std::max(range.start, first_);
-    const int32_t hi = std::min(range.end, first_ + static_cast<int32_t>(groups_.size()) - 1);
+    const int32_t lo = std::max(range.start, groups_.first());
+    const int32_t hi = std::min(range.end, groups_.last());
     for (int32_t kg = lo; kg <= hi; ++kg) {
-      for (const InternalTimer& t : groups_[kg - first_]) f(t);
+      for (const InternalTimer& t : groups_.Read(kg)) f(t);
     }
+  }
+  /// Holds key groups `range` as they are now: O(key groups).
+  Held Hold(KeyGroupRange range) { return groups_.Take(range); }
+  /// Calls `f(timer)` for each timer `held` holds in `range`, releasing each key group.
+  template <typename F>
+  static void ForEachHeld(Held& held, KeyGroupRange range, F&& f) {
+    held.ReadAndRelease(range, [&](int32_t, const Group& g) {
+      for (const InternalTimer& t : g) f(t);
+    });
   }
 
  private:
-  absl::btree_set<InternalTimer>& group(int32_t key_group);
+  void CheckRange(int32_t key_group) const;
   // Keeps `heads_` in step after key group `kg`'s earliest time was `before`.
   void UpdateHead(int32_t key_group, std::optional<int64_t> before);
 
-  int32_t first_;
-  std::vector<absl::btree_set<InternalTimer>> groups_;
+  internal::CowKeyGroups<Group> groups_;
   absl::btree_set<std::pair<int64_t, int32_t>> heads_;  // (earliest time, key group)
   size_t size_ = 0;
 };
@@ -72,6 +87,18 @@ class HeapTimerService final : public InternalTimerService {
 
   /// Writes the timers of key groups `range` (after a BeginTimerService record).
   void Snapshot(KeyGroupRange range, SnapshotWriter& writer) const;
+  /// The timers of key groups `range` as of now, written later (on the snapshot thread) by
+  /// Write(): O(key groups) now.
+  class Deferred {
+   public:
+    void Write(KeyGroupRange range, SnapshotWriter& writer);
+
+   private:
+    friend class HeapTimerService;
+    KeyGroupedTimerQueue::Held event_;
+    KeyGroupedTimerQueue::Held processing_;
+  };
+  Deferred Defer(KeyGroupRange range);
   /// Adds a restored timer (ignored outside the backend's key-group range).
   void Restore(TimeDomain domain, const InternalTimer& timer);
 

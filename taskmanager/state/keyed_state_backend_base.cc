@@ -142,47 +142,30 @@ KeyedStateBackendBase::SnapshotKeyGroupsDeferred(KeyGroupRange range) {
   EDDY_ASSIGN_OR_RETURN(const KeyGroupRange clipped, Clip(range));
   struct Part {
     StateMeta meta;
-    std::unique_ptr<DeferredScan> scan;  // or:
-    std::string records;                 // serialized now
+    std::unique_ptr<DeferredScan> scan;
   };
   auto parts = std::make_shared<std::vector<Part>>();
-  for (auto& [name, t] : tables_) {
-    Part part{t.table->meta(), t.storage->Defer(), {}};
-    if (part.scan == nullptr) {
-      SnapshotWriter fragment(&part.records);
-      fragment.BeginState(part.meta);
-      t.storage->SnapshotRange(clipped, [&](std::string_view key, std::string_view user_key,
-                                            std::string_view value) {
-        fragment.Entry(key, user_key, value);
-      });
-    }
-    parts->push_back(std::move(part));
-  }
-  Part timers;
-  {
-    SnapshotWriter fragment(&timers.records);
-    for (const auto& [name, service] : timers_) {
-      fragment.BeginTimerService(name);
-      service->Snapshot(clipped, fragment);
-    }
-  }
-  parts->push_back(std::move(timers));
+  for (auto& [name, t] : tables_) parts->push_back(Part{t.table->meta(), t.storage->Defer()});
+  auto timers = std::make_shared<std::vector<std::pair<std::string, HeapTimerService::Deferred>>>();
+  for (const auto& [name, service] : timers_) timers->emplace_back(name, service->Defer(clipped));
   const int32_t max_parallelism = this->max_parallelism();
-  return DeferredSnapshot([parts, max_parallelism, clipped](std::string* out) -> absl::Status {
+  return DeferredSnapshot([parts, timers, max_parallelism,
+                           clipped](std::string* out) -> absl::Status {
     try {
       SnapshotWriter writer(out, max_parallelism, clipped);
       for (Part& part : *parts) {
-        if (part.scan == nullptr) {
-          writer.AppendFragment(part.records);
-          continue;
-        }
         writer.BeginState(part.meta);
         part.scan->ForEachInRange(clipped, [&](std::string_view key, std::string_view user_key,
                                                std::string_view value) {
           writer.Entry(key, user_key, value);
         });
-        part.scan.reset();  // releases the store's snapshot
+        part.scan.reset();  // releases what the store held
       }
+      for (auto& [name, held] : *timers) {
+        writer.BeginTimerService(name);
+        held.Write(clipped, writer);
+      }
+      timers->clear();
       writer.Finish();
     } catch (const std::exception& e) {
       return absl::InternalError(absl::StrCat("writing a keyed-state snapshot: ", e.what()));

@@ -31,8 +31,9 @@ class KeyedStateBackendBase : public KeyedStateBackend {
 
   InternalTimerService* timer_service(std::string_view name) override;
   absl::Status SnapshotKeyGroups(KeyGroupRange range, std::string* out) override;
-  /// Tables whose store can defer (RocksDB) are scanned in the writer; the others and the
-  /// timers are serialized now.
+  /// Now: each table's store holds its entries (heap: key groups copy-on-write; RocksDB: a
+  /// DB snapshot) and the timers their key groups, in O(tables x key groups). The writer
+  /// encodes them, on any one thread.
   absl::StatusOr<DeferredSnapshot> SnapshotKeyGroupsDeferred(KeyGroupRange range) override;
   absl::Status Restore(std::string_view snapshot) override;
   /// Reads a native snapshot's entries (RocksDB files, whatever this backend is) and keeps

@@ -222,20 +222,22 @@ void RocksDbStore::ForEachInRange(
 
 namespace {
 
-/// Scans one column family as of a RocksDB snapshot, released when dropped.
+/// Scans one column family as it was when made: an iterator made right after a memtable flush
+/// (RocksDB has no snapshots with inplace_update_support; an iterator reads only entries no
+/// newer than its creation, and every later write, in place or not, is one of those).
 class RocksDbDeferredScan final : public DeferredScan {
  public:
   RocksDbDeferredScan(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string state_name)
-      : db_(db), cf_(cf), snapshot_(db->GetSnapshot()), state_name_(std::move(state_name)) {}
-  ~RocksDbDeferredScan() override { db_->ReleaseSnapshot(snapshot_); }
+      : state_name_(std::move(state_name)) {
+    rocksdb::ReadOptions options;
+    options.fill_cache = false;  // a full scan would evict the records' working set
+    it_.reset(db->NewIterator(options, cf));
+  }
 
   void ForEachInRange(
       KeyGroupRange range,
       absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f) override {
-    rocksdb::ReadOptions options;
-    options.snapshot = snapshot_;
-    options.fill_cache = false;  // a full scan would evict the records' working set
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(options, cf_));
+    rocksdb::Iterator* it = it_.get();
     std::string start;
     AppendKeyGroupPrefix(range.start, &start);
     StoredKey parsed;
@@ -252,9 +254,7 @@ class RocksDbDeferredScan final : public DeferredScan {
   }
 
  private:
-  rocksdb::DB* db_;
-  rocksdb::ColumnFamilyHandle* cf_;
-  const rocksdb::Snapshot* snapshot_;
+  std::unique_ptr<rocksdb::Iterator> it_;
   std::string state_name_;
 };
 
@@ -262,6 +262,13 @@ class RocksDbDeferredScan final : public DeferredScan {
 
 std::unique_ptr<DeferredScan> RocksDbStore::Defer() {
   FlushPending();  // the snapshot sees every write
+  // inplace_update_support overwrites memtable values in place (and RocksDB then has no
+  // snapshots): after a flush, what the scan's iterator sees is in immutable SST files, and
+  // later writes go to a new memtable with newer sequence numbers it skips.
+  rocksdb::FlushOptions flush;
+  flush.wait = true;
+  flush.allow_write_stall = true;
+  Check(db_->Flush(flush, cf_), "flush for a snapshot");
   return std::make_unique<RocksDbDeferredScan>(db_, cf_, state_name_);
 }
 

@@ -35,9 +35,9 @@ class DeferredScan {
 class TableStorage {
  public:
   virtual ~TableStorage() = default;
-  /// A scan of the entries as of now, for a snapshot written later; null if the store cannot
-  /// (then the caller copies the entries now).
-  virtual std::unique_ptr<DeferredScan> Defer() { return nullptr; }
+  /// A scan of the entries as of now, for a snapshot written later on another thread while
+  /// the table goes on changing (heap: key groups held copy-on-write; RocksDB: a DB snapshot).
+  virtual std::unique_ptr<DeferredScan> Defer() = 0;
   /// Writes buffered updates through to the store's database (before a native snapshot).
   virtual void FlushPending() {}
   /// Calls `entry(stored_key, user_key, value)` for every stored entry of key groups `range`.
@@ -92,13 +92,7 @@ class TableBase : public Base, public TableStorage {
                          entry) override {
     store_.ForEachInRange(range, entry);
   }
-  std::unique_ptr<DeferredScan> Defer() override {
-    if constexpr (requires(Store& s) { s.Defer(); }) {
-      return store_.Defer();
-    } else {
-      return nullptr;
-    }
-  }
+  std::unique_ptr<DeferredScan> Defer() override { return store_.Defer(); }
   void FlushPending() override {
     if constexpr (requires(Store& s) { s.FlushPending(); }) store_.FlushPending();
   }

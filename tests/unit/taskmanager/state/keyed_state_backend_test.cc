@@ -1,10 +1,12 @@
 // Keyed state semantics on both backends: every state kind against a std::map reference model
-// over random operations, key/namespace isolation, TTL, registration errors, and snapshots by
-// key-group range restored into the other backend type.
+// over random operations, key/namespace isolation, TTL, registration errors, snapshots by
+// key-group range restored into the other backend type, and deferred snapshots written on
+// another thread while the state changes.
 #include <algorithm>
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -591,6 +593,91 @@ TEST_P(KeyedStateBackendTest, ForEachValueLeavesExpiredValuesOut) {
                    "v", [&](const int64_t& k, const int64_t& value) { got[k] = value; }))
                   .ok());
   EXPECT_EQ(got, (std::map<int64_t, int64_t>{{2, 20}}));
+}
+
+// A checkpoint's snapshot is the state at the call, though it is written later on another
+// thread while the task goes on changing every kind of state and the timers (the heap holds
+// key groups copy-on-write, RocksDB a DB snapshot). Fails if a write reaches a held key group.
+TEST_P(KeyedStateBackendTest, DeferredSnapshotIsTheStateAtTheCallWhileTheTaskGoesOn) {
+  constexpr int kFilled = 400;
+  constexpr int kAdded = 200;
+  auto backend = Make();
+  Fill(*backend, kFilled);
+  InternalTimerService* timers = backend->timer_service("t");
+  for (int64_t k = 0; k < kFilled; ++k) {
+    backend->set_current_key(k);
+    timers->Register(TimeDomain::kEventTime, "", 100 + k % 50);
+    timers->Register(TimeDomain::kProcessingTime, "", 1000 + k);
+  }
+  std::string expected;
+  ASSERT_TRUE(backend->SnapshotKeyGroups({0, 127}, &expected).ok());
+  const std::map<std::string, std::string> before = Dump(*backend, kFilled + kAdded);
+
+  absl::StatusOr<KeyedStateBackend::DeferredSnapshot> writer =
+      backend->SnapshotKeyGroupsDeferred({0, 127});
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  // The writer runs on another thread while this one changes everything.
+  std::string written;
+  absl::Status write_status;
+  std::thread snapshot_thread([&] { write_status = (*writer)(&written); });
+  AllStates s(*backend);
+  for (int64_t k = 0; k < kFilled + kAdded; ++k) {
+    backend->set_current_key(k);
+    for (int64_t ns : {0, 1}) {
+      s.set_namespace(ns);
+      if (k % 7 == 0) {
+        s.value->clear();
+        s.list->clear();
+        s.map->clear();
+        s.sum->clear();
+        s.avg->clear();
+        continue;
+      }
+      s.value->update("changed" + std::to_string(k));
+      s.list->add(-k);
+      s.map->put("new", -k);
+      s.map->remove("k0");
+      s.sum->add(1000);
+      s.avg->add(-1);
+    }
+    timers->Delete(TimeDomain::kEventTime, "", 100 + k % 50);
+    timers->Register(TimeDomain::kEventTime, "", 5000 + k);
+  }
+  size_t fired = 0;
+  timers->advance_processing_time(1000 + kFilled / 2, [&](const InternalTimer&) { ++fired; });
+  EXPECT_GT(fired, 0u);
+  const std::map<std::string, std::string> after = Dump(*backend, kFilled + kAdded);
+  snapshot_thread.join();
+  ASSERT_TRUE(write_status.ok()) << write_status;
+  EXPECT_EQ(written, expected) << "the snapshot saw writes made after it was taken";
+  EXPECT_NE(after, before);
+  EXPECT_EQ(Dump(*backend, kFilled + kAdded), after) << "writing the snapshot changed the state";
+
+  // What it wrote restores to the state at the call, timers included.
+  auto restored = Make(testing::OtherBackend(GetParam()));
+  ASSERT_TRUE(restored->Restore(written).ok());
+  EXPECT_EQ(Dump(*restored, kFilled + kAdded), before);
+  InternalTimerService* restored_timers = restored->timer_service("t");
+  EXPECT_EQ(restored_timers->num_timers(TimeDomain::kEventTime), static_cast<size_t>(kFilled));
+  EXPECT_EQ(restored_timers->num_timers(TimeDomain::kProcessingTime), static_cast<size_t>(kFilled));
+  EXPECT_EQ(restored_timers->next_timer_time(TimeDomain::kEventTime), 100);
+  EXPECT_EQ(timers->next_timer_time(TimeDomain::kEventTime), 5000);
+}
+
+// A snapshot's writer may outlive the backend: what it holds stays readable after Dispose().
+TEST_P(KeyedStateBackendTest, DeferredSnapshotOutlivesTheBackendThatTookIt) {
+  if (std::string(GetParam()) != "hashmap") GTEST_SKIP() << "RocksDB's writer runs before Dispose()";
+  auto backend = Make();
+  Fill(*backend, 100);
+  std::string expected;
+  ASSERT_TRUE(backend->SnapshotKeyGroups({0, 127}, &expected).ok());
+  auto writer = backend->SnapshotKeyGroupsDeferred({0, 127});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(backend->Dispose().ok());
+  backend.reset();
+  std::string written;
+  ASSERT_TRUE((*writer)(&written).ok());
+  EXPECT_EQ(written, expected);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, KeyedStateBackendTest, ::testing::ValuesIn(testing::kBackendTypes),
