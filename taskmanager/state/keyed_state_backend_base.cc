@@ -146,8 +146,7 @@ KeyedStateBackendBase::SnapshotKeyGroupsDeferred(KeyGroupRange range) {
   };
   auto parts = std::make_shared<std::vector<Part>>();
   for (auto& [name, t] : tables_) parts->push_back(Part{t.table->meta(), t.storage->Defer()});
-  auto timers = std::make_shared<std::vector<std::pair<std::string, HeapTimerService::Deferred>>>();
-  for (const auto& [name, service] : timers_) timers->emplace_back(name, service->Defer(clipped));
+  std::shared_ptr<HeldTimers> timers = HoldTimers(clipped);
   const int32_t max_parallelism = this->max_parallelism();
   return DeferredSnapshot([parts, timers, max_parallelism,
                            clipped](std::string* out) -> absl::Status {
@@ -161,11 +160,7 @@ KeyedStateBackendBase::SnapshotKeyGroupsDeferred(KeyGroupRange range) {
         });
         part.scan.reset();  // releases what the store held
       }
-      for (auto& [name, held] : *timers) {
-        writer.BeginTimerService(name);
-        held.Write(clipped, writer);
-      }
-      timers->clear();
+      WriteHeldTimers(*timers, clipped, writer);
       writer.Finish();
     } catch (const std::exception& e) {
       return absl::InternalError(absl::StrCat("writing a keyed-state snapshot: ", e.what()));
@@ -237,16 +232,35 @@ void KeyedStateBackendBase::FlushTables() {
   for (auto& [name, t] : tables_) t.storage->FlushPending();
 }
 
-std::string KeyedStateBackendBase::SnapshotMeta() {
-  std::string out;
-  SnapshotWriter writer(&out, max_parallelism(), key_group_range());
-  for (auto& [name, t] : tables_) writer.BeginState(t.table->meta());
-  for (const auto& [name, service] : timers_) {
+std::function<std::string()> KeyedStateBackendBase::DeferSnapshotMeta() {
+  auto metas = std::make_shared<std::vector<StateMeta>>();
+  for (auto& [name, t] : tables_) metas->push_back(t.table->meta());
+  const KeyGroupRange range = key_group_range();
+  std::shared_ptr<HeldTimers> timers = HoldTimers(range);
+  return [metas, timers, range, max_parallelism = max_parallelism()] {
+    std::string out;
+    SnapshotWriter writer(&out, max_parallelism, range);
+    for (const StateMeta& meta : *metas) writer.BeginState(meta);
+    WriteHeldTimers(*timers, range, writer);
+    writer.Finish();
+    return out;
+  };
+}
+
+std::shared_ptr<KeyedStateBackendBase::HeldTimers> KeyedStateBackendBase::HoldTimers(
+    KeyGroupRange range) {
+  auto held = std::make_shared<HeldTimers>();
+  for (const auto& [name, service] : timers_) held->emplace_back(name, service->Defer(range));
+  return held;
+}
+
+void KeyedStateBackendBase::WriteHeldTimers(HeldTimers& timers, KeyGroupRange range,
+                                            SnapshotWriter& writer) {
+  for (auto& [name, held] : timers) {
     writer.BeginTimerService(name);
-    service->Snapshot(key_group_range(), writer);
+    held.Write(range, writer);
   }
-  writer.Finish();
-  return out;
+  timers.clear();  // releases what is left held
 }
 
 }  // namespace eddy::state

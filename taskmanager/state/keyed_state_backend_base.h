@@ -3,10 +3,13 @@
 // format (snapshot_format.h). A backend supplies only CreateTable(). Single-threaded.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "api/state.h"
 #include "taskmanager/state/heap_timer_service.h"
@@ -55,9 +58,10 @@ class KeyedStateBackendBase : public KeyedStateBackend {
   bool empty() const { return tables_.empty() && timers_.empty(); }
   /// Writes every table's buffered updates through (before a native snapshot).
   void FlushTables();
-  /// A native snapshot's meta: this backend's range, its states without entries, and its
-  /// timers, in the backend-independent format.
-  std::string SnapshotMeta();
+  /// A native snapshot's meta — this backend's range, its states without entries, and its
+  /// timers, in the backend-independent format — as of now (timers held copy-on-write),
+  /// written by the returned function on any one thread.
+  std::function<std::string()> DeferSnapshotMeta();
 
  private:
   class Restorer;
@@ -68,6 +72,10 @@ class KeyedStateBackendBase : public KeyedStateBackend {
   absl::StatusOr<Table*> FindOrCreate(const StateMeta& meta, bool restoring);
   /// `range` clipped to this backend's; InvalidArgument if they do not overlap.
   absl::StatusOr<KeyGroupRange> Clip(KeyGroupRange range) const;
+  /// Every timer service's key groups `range`, held copy-on-write for a later write.
+  using HeldTimers = std::vector<std::pair<std::string, HeapTimerService::Deferred>>;
+  std::shared_ptr<HeldTimers> HoldTimers(KeyGroupRange range);
+  static void WriteHeldTimers(HeldTimers& timers, KeyGroupRange range, SnapshotWriter& writer);
 
   StateClock clock_;
   std::map<std::string, Table, std::less<>> tables_;

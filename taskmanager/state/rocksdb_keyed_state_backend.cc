@@ -491,7 +491,7 @@ absl::StatusOr<KeyedStateBackend::CheckpointWriter> RocksDbKeyedStateBackend::Sn
   }
   EDDY_CHECK(!disposed_) << "snapshot of a disposed backend";
   FlushTables();
-  std::string meta = SnapshotMeta();
+  std::function<std::string()> meta = DeferSnapshotMeta();
   // A sibling of the instance directory, on the same file system: the SST files become hard
   // links, so this costs a memtable flush and a few metadata files.
   auto guard = std::make_shared<DirGuard>(
@@ -516,7 +516,7 @@ absl::StatusOr<KeyedStateBackend::CheckpointWriter> RocksDbKeyedStateBackend::Sn
     NativeSnapshot snapshot;
     snapshot.backend = kRocksDbNativeBackend;
     snapshot.dir = guard->path;
-    snapshot.meta = std::move(meta);
+    snapshot.meta = meta();
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(guard->path, ec)) {
       const std::string name = entry.path().filename().string();

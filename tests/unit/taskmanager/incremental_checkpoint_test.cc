@@ -4,6 +4,7 @@
 // restored state is compared with a plain map of what was written.
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -72,12 +73,15 @@ class IncrementalCheckpointTest : public ::testing::Test {
   }
 
   /// Takes checkpoint `id` of `backend` and stores it; returns its handle and, in
-  /// `*written`, the bytes of the files that appeared in the storage.
+  /// `*written`, the bytes of the files that appeared in the storage. `meanwhile` runs
+  /// between the synchronous and the asynchronous part (the task going on).
   checkpoint::KeyedStateHandle Checkpoint(KeyedStateBackend& backend, int64_t id,
-                                          uint64_t* written, uint64_t* counted = nullptr) {
+                                          uint64_t* written, uint64_t* counted = nullptr,
+                                          const std::function<void()>& meanwhile = {}) {
     const auto before = Stored();
     auto writer = backend.SnapshotForCheckpoint(id, /*self_contained=*/false);
     EXPECT_TRUE(writer.ok()) << writer.status();
+    if (meanwhile) meanwhile();
     KeyedStateUploader uploader(
         *fs_, {.checkpoint_uri = ChkUri(id),
                .shared_uri = "file://" + root_ + "/chk/shared",
@@ -195,13 +199,27 @@ TEST_F(IncrementalCheckpointTest, RestoresAsIsOrRescaledOrIntoTheHeap) {
   backend->NotifyCheckpointComplete(1);
   Fill(*backend, 20'000, 21'000);
   Fill(*backend, 0, 10);  // overwritten values
-  const auto handle = Checkpoint(*backend, 2, &written);
+  // What the task does after the synchronous part is not in the checkpoint: timers and
+  // values alike.
+  auto* v = *backend->get_state(ValueStateDescriptor<std::string>{"v"});
+  const auto handle = Checkpoint(*backend, 2, &written, nullptr, [&] {
+    backend->set_current_key(int64_t{7});
+    timers->delete_event_time_timer(std::string("ns"), 1234);
+    timers->register_event_time_timer(std::string("ns"), 99);
+    for (int64_t k = 0; k < 100; ++k) {
+      backend->set_current_key(k);
+      v->update("after the barrier");
+    }
+    backend->set_current_key(int64_t{50'000});
+    v->update("after the barrier");
+  });
   ASSERT_TRUE(backend->Dispose().ok());
 
   // The same key groups: the files become the instance; its next checkpoint refers to them.
   auto same = Restore("rocksdb", {0, 127}, handle, 2);
   ExpectState(*same);
   EXPECT_EQ(same->timer_service("timers")->num_timers(TimeDomain::kEventTime), 1u);
+  EXPECT_EQ(same->timer_service("timers")->next_timer_time(TimeDomain::kEventTime), 1234);
   Fill(*same, 21'000, 21'100);
   const auto next = Checkpoint(*same, 3, &written);
   std::set<std::string> stored;
