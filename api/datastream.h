@@ -133,6 +133,16 @@ class ProcessOperator final : public OneInputStreamOperator<In> {
     }
     OneInputStreamOperator<In>::OnWatermark(watermark);
   }
+  /// F may have prepare_snapshot_pre_barrier(int64_t checkpoint_id, ProcessContext&,
+  /// Collector<Out>&), called when a checkpoint's barrier is about to go downstream: what it
+  /// emits precedes the barrier, so what a function buffers in members (a local
+  /// pre-aggregation) needs no state if it is emitted here (Flink's prepareSnapshotPreBarrier).
+  void PrepareSnapshotPreBarrier(int64_t checkpoint_id) override {
+    if constexpr (requires { f_.prepare_snapshot_pre_barrier(checkpoint_id, context_, collector_); }) {
+      context_.set_timestamp(kNoTimestamp);
+      f_.prepare_snapshot_pre_barrier(checkpoint_id, context_, collector_);
+    }
+  }
   void Close() override { CloseFunction(f_); }
 
  private:

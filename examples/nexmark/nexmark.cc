@@ -327,6 +327,8 @@ EDDY_FIELDS(AuctionCount, auction, count);
 /// (2 s pane, auction) and sends a pane's counts on, timestamped at the pane's last
 /// millisecond, once the watermark has passed the pane; the windows then add up counts
 /// instead of bids. Exact: a pane's counts come before the watermark that completes it.
+/// A checkpoint's barrier sends every count on first (partial counts of a pane add up
+/// downstream), so the counts are never state: a restore rewinds the source to just after them.
 struct Q5LocalCount {
   std::unordered_map<uint64_t, int64_t> counts;  // (pane index << 32 | auction) -> bids
   void operator()(const Bid& b, ProcessContext&, Collector<AuctionCount>&) {
@@ -334,6 +336,13 @@ struct Q5LocalCount {
     ++counts[(pane << 32) | static_cast<uint32_t>(b.auction)];
   }
   void on_watermark(EventTime watermark, ProcessContext&, Collector<AuctionCount>& out) {
+    Emit(watermark, out);
+  }
+  void prepare_snapshot_pre_barrier(int64_t, ProcessContext&, Collector<AuctionCount>& out) {
+    Emit(kMaxWatermark, out);
+  }
+  /// Sends the counts of the panes that end at or before `watermark` + 1.
+  void Emit(EventTime watermark, Collector<AuctionCount>& out) {
     for (auto it = counts.begin(); it != counts.end();) {
       const int64_t pane_end = static_cast<int64_t>(it->first >> 32) * kQ5SlideMs + kQ5SlideMs;
       if (pane_end - 1 > watermark) {
@@ -348,12 +357,16 @@ struct Q5LocalCount {
   }
 };
 
-/// q12's local phase: bids per bidder since the last watermark (processing-time windows
-/// are the receiving subtask's, so only how often counts travel changes).
+/// q12's local phase: bids per bidder since the last watermark or barrier (processing-time
+/// windows are the receiving subtask's, so only how often counts travel changes).
 struct Q12LocalCount {
   std::unordered_map<int64_t, int64_t> counts;
   void operator()(const Bid& b, ProcessContext&, Collector<AuctionCount>&) { ++counts[b.bidder]; }
-  void on_watermark(EventTime, ProcessContext&, Collector<AuctionCount>& out) {
+  void on_watermark(EventTime, ProcessContext&, Collector<AuctionCount>& out) { Emit(out); }
+  void prepare_snapshot_pre_barrier(int64_t, ProcessContext&, Collector<AuctionCount>& out) {
+    Emit(out);
+  }
+  void Emit(Collector<AuctionCount>& out) {
     for (const auto& [bidder, n] : counts) out.collect(AuctionCount{bidder, n});
     counts.clear();
   }

@@ -78,25 +78,6 @@ class CheckpointTest : public testing::ClusterTestBase {
     return rest.substr(0, rest.find('\n'));
   }
 
-  /// Completed checkpoints of the job (REST counts), or -1.
-  int64_t Completed(TestCluster& cluster, const std::string& job_id) {
-    nlohmann::json j = cluster.Get("/jobs/" + job_id + "/checkpoints");
-    return j.is_object() ? j["counts"]["completed"].get<int64_t>() : -1;
-  }
-
-  /// Indices of the TaskManagers that run tasks (slots taken).
-  std::vector<int> BusyTaskManagers(TestCluster& cluster) {
-    std::vector<int> out;
-    const nlohmann::json tms = cluster.Get("/taskmanagers");
-    if (!tms.is_object()) return out;
-    for (const auto& tm : tms["taskmanagers"]) {
-      if (tm["freeSlots"] < tm["slotsNumber"]) {
-        out.push_back(std::stoi(tm["id"].get<std::string>().substr(3)));
-      }
-    }
-    return out;
-  }
-
   /// The chaos test: four TaskManagers killed with SIGKILL while the job runs, each at a
   /// random point after one or two more checkpoints completed; a replacement starts each
   /// time. The committed output must be exactly the plain loop's.
@@ -121,12 +102,12 @@ class CheckpointTest : public testing::ClusterTestBase {
       const int64_t wait_for = completed + 1 + static_cast<int64_t>(rng() % 2);
       ASSERT_TRUE(WaitUntil(
           [&] {
-            completed = Completed(cluster, job_id);
+            completed = cluster.CompletedCheckpoints(job_id);
             return completed >= wait_for && cluster.JobState(job_id) == "RUNNING";
           },
           90s))
           << "kill " << kill << ": no checkpoint completed\n" << cluster.Logs();
-      std::vector<int> busy = BusyTaskManagers(cluster);
+      std::vector<int> busy = cluster.BusyTaskManagers();
       ASSERT_FALSE(busy.empty());
       const int victim = busy[rng() % busy.size()];
       cluster.taskmanager(victim).Kill9();
@@ -175,7 +156,7 @@ TEST_F(CheckpointTest, SavepointStopAndRestoreAtTwoAndSixGiveTheResultOfAnUninte
     // 16,000 rows at 4 x 400 rows/s: ~10 s; stopped after a few checkpoints.
     const std::string job_id = SubmitIot(cluster, 4, dir_ + "/in", output, 400, config);
     ASSERT_FALSE(job_id.empty());
-    ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 2; }, 60s)) << cluster.Logs();
+    ASSERT_TRUE(WaitUntil([&] { return cluster.CompletedCheckpoints(job_id) >= 2; }, 60s)) << cluster.Logs();
     const std::string savepoints = dir_ + "/savepoints-" + std::to_string(parallelism);
     auto [code, out] = cluster.RunCli({"stop", job_id, "--savepoint", savepoints});
     ASSERT_EQ(code, 0) << out << cluster.Logs();
@@ -228,7 +209,7 @@ void CheckpointTest::DrainAndCheck(TestCluster& cluster, const std::vector<testi
   ASSERT_TRUE(WaitUntil(
       [&] {
         return cluster.JobState(job_id) == "RUNNING" &&
-               (!checkpoints || Completed(cluster, job_id) >= 2);
+               (!checkpoints || cluster.CompletedCheckpoints(job_id) >= 2);
       },
       60s))
       << cluster.Logs();
@@ -313,8 +294,8 @@ TEST_F(CheckpointTest, CorruptMetadataIsNamedAndThePreviousCheckpointIsUsed) {
                  "restart-strategy=none", "state.checkpoints.dir=file://" + checkpoints,
                  "state.backend.type=rocksdb"});
   ASSERT_FALSE(job_id.empty());
-  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 3; }, 60s)) << cluster.Logs();
-  std::vector<int> busy = BusyTaskManagers(cluster);
+  ASSERT_TRUE(WaitUntil([&] { return cluster.CompletedCheckpoints(job_id) >= 3; }, 60s)) << cluster.Logs();
+  std::vector<int> busy = cluster.BusyTaskManagers();
   ASSERT_FALSE(busy.empty());
   cluster.taskmanager(busy[0]).Kill9();
   ASSERT_TRUE(cluster.WaitForJobState(job_id, "FAILED", 30s)) << cluster.Logs();
@@ -368,7 +349,7 @@ TEST_F(CheckpointTest, IncrementalCheckpointsUploadOnlyNewFilesAndDeleteUnrefere
        "1000000000", "--pad", "100"});
   ASSERT_EQ(code, 0) << out << cluster.Logs();
   const std::string job_id = JobIdFrom(out);
-  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 12; }, 120s))
+  ASSERT_TRUE(WaitUntil([&] { return cluster.CompletedCheckpoints(job_id) >= 12; }, 120s))
       << cluster.Logs();
 
   auto local = eddy::fs::FileSystem::ForUri("file://" + checkpoints, Config());
@@ -492,12 +473,12 @@ TEST_F(CheckpointTest, OnS3CheckpointsRecoverAndAnOutageFailsOnlyCheckpoints) {
                                            "state.storage.fs.memory-threshold=0"};
   const std::string job_id = SubmitIot(cluster, 4, dir_ + "/in", "s3://bucket/out", 250, config);
   ASSERT_FALSE(job_id.empty());
-  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, job_id) >= 2; }, 60s)) << cluster.Logs();
+  ASSERT_TRUE(WaitUntil([&] { return cluster.CompletedCheckpoints(job_id) >= 2; }, 60s)) << cluster.Logs();
   auto listed = s3.Client({"list", "bucket", "checkpoints/" + job_id});
   ASSERT_TRUE(listed.ok()) << listed.status();
   EXPECT_THAT(*listed, HasSubstr("/_metadata"));
   EXPECT_THAT(*listed, HasSubstr(".state"));
-  std::vector<int> busy = BusyTaskManagers(cluster);
+  std::vector<int> busy = cluster.BusyTaskManagers();
   ASSERT_FALSE(busy.empty());
   cluster.taskmanager(busy[0]).Kill9();
   StartTaskManager(cluster);
@@ -513,7 +494,7 @@ TEST_F(CheckpointTest, OnS3CheckpointsRecoverAndAnOutageFailsOnlyCheckpoints) {
   const std::string outage_job =
       SubmitIot(cluster, 4, dir_ + "/in", dir_ + "/out-local", 250, config);
   ASSERT_FALSE(outage_job.empty());
-  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, outage_job) >= 1; }, 60s)) << cluster.Logs();
+  ASSERT_TRUE(WaitUntil([&] { return cluster.CompletedCheckpoints(outage_job) >= 1; }, 60s)) << cluster.Logs();
   s3.Stop();
   ASSERT_TRUE(WaitUntil(
       [&] {
@@ -523,9 +504,9 @@ TEST_F(CheckpointTest, OnS3CheckpointsRecoverAndAnOutageFailsOnlyCheckpoints) {
       60s))
       << cluster.Logs();
   EXPECT_EQ(cluster.JobState(outage_job), "RUNNING");
-  const int64_t before = Completed(cluster, outage_job);
+  const int64_t before = cluster.CompletedCheckpoints(outage_job);
   ASSERT_TRUE(s3.Start()) << s3.Log();
-  ASSERT_TRUE(WaitUntil([&] { return Completed(cluster, outage_job) > before; }, 60s))
+  ASSERT_TRUE(WaitUntil([&] { return cluster.CompletedCheckpoints(outage_job) > before; }, 60s))
       << cluster.Logs();
   ASSERT_TRUE(cluster.WaitForJobState(outage_job, "FINISHED", 120s)) << cluster.Logs();
   EXPECT_EQ(cluster.Get("/jobs/" + outage_job)["numRestarts"].get<int>(), 0);

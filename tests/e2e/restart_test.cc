@@ -67,17 +67,6 @@ class RestartTest : public testing::ClusterTestBase {
     ASSERT_TRUE(cluster.WaitForTaskManagers(n)) << cluster.Logs();
   }
 
-  /// Returns the index of a TaskManager that has slots taken, or -1.
-  int BusyTaskManager(TestCluster& cluster) {
-    const nlohmann::json tms = cluster.Get("/taskmanagers");
-    for (const auto& tm : tms["taskmanagers"]) {
-      if (tm["freeSlots"] < tm["slotsNumber"]) {
-        return std::stoi(tm["id"].get<std::string>().substr(3));
-      }
-    }
-    return -1;
-  }
-
   /// Runs rate_limited_word_count (20,000 records at 1,000/s: ~20 s) with `settings` as -D.
   std::string SubmitWordCount(TestCluster& cluster, const std::vector<std::string>& settings,
                               const std::string& output) {
@@ -200,7 +189,8 @@ TEST_F(RestartTest, KilledTaskManagerRestartsTheJobWhichFinishesWithExactOutput)
                                        output);
   ASSERT_EQ(job_id.size(), 32u);
   ASSERT_TRUE(WaitForRecords(cluster, job_id, 2000)) << cluster.Logs();
-  int victim = BusyTaskManager(cluster);
+  const std::vector<int> busy = cluster.BusyTaskManagers();
+  int victim = busy.empty() ? -1 : busy.front();
   ASSERT_GE(victim, 0) << cluster.Get("/taskmanagers").dump();
   cluster.taskmanager(victim).Kill9();
   ASSERT_TRUE(WaitUntil([&] { return cluster.JobState(job_id) == "RESTARTING"; }, 1s))
@@ -224,7 +214,8 @@ TEST_F(RestartTest, KilledTaskManagerWithoutRestartStrategyFailsTheJobNamingIt) 
   std::string job_id = SubmitWordCount(cluster, {"restart-strategy=none"}, dir_ + "/out");
   ASSERT_EQ(job_id.size(), 32u);
   ASSERT_TRUE(WaitForRecords(cluster, job_id, 1000)) << cluster.Logs();
-  int victim = BusyTaskManager(cluster);
+  const std::vector<int> busy = cluster.BusyTaskManagers();
+  int victim = busy.empty() ? -1 : busy.front();
   ASSERT_GE(victim, 0);
   cluster.taskmanager(victim).Kill9();
   ASSERT_TRUE(cluster.WaitForJobState(job_id, "FAILED", 5s)) << cluster.Logs();

@@ -114,6 +114,23 @@ bool TestCluster::WaitForJobState(const std::string& job_id, const std::string& 
   return WaitUntil([&] { return JobState(job_id) == state; }, timeout);
 }
 
+int64_t TestCluster::CompletedCheckpoints(const std::string& job_id) const {
+  nlohmann::json j = Get("/jobs/" + job_id + "/checkpoints");
+  return j.is_object() ? j["counts"]["completed"].get<int64_t>() : -1;
+}
+
+std::vector<int> TestCluster::BusyTaskManagers() const {
+  std::vector<int> out;
+  const nlohmann::json tms = Get("/taskmanagers");
+  if (!tms.is_object()) return out;
+  for (const auto& tm : tms["taskmanagers"]) {
+    if (tm["freeSlots"] < tm["slotsNumber"]) {
+      out.push_back(std::stoi(tm["id"].get<std::string>().substr(3)));
+    }
+  }
+  return out;
+}
+
 // Both live next to the binaries' folder: build/bin -> build/tests/jobs, build/examples.
 std::string TestJobsDir() { return BinDir() + "/../tests/jobs"; }
 

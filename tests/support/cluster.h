@@ -48,6 +48,11 @@ class TestCluster {
   std::string JobState(const std::string& job_id) const;
   bool WaitForJobState(const std::string& job_id, const std::string& state,
                        std::chrono::milliseconds timeout);
+  /// Completed checkpoints of the job (REST counts), or -1.
+  int64_t CompletedCheckpoints(const std::string& job_id) const;
+  /// Indices of the TaskManagers that run tasks (slots taken), for TaskManagers started
+  /// with taskmanager.resource-id=tm-<index>.
+  std::vector<int> BusyTaskManagers() const;
 
  private:
   std::vector<std::string> CommonArgs() const;
