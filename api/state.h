@@ -369,8 +369,6 @@ class TypedValues {
   static void ForEachInSnapshot(Snapshot& snapshot, KeyGroupRange range, F&& f) {
     snapshot.ReadAndRelease(range, [&](int32_t, const Group& g) { ForEachIn(g, f); });
   }
-  /// Key groups copied because a snapshot held them when they were written.
-  uint64_t copied_key_groups() const { return groups_.copies(); }
 
  private:
   static constexpr uint64_t kNotCached = ~uint64_t{0};

@@ -201,10 +201,6 @@ std::unique_ptr<DeferredScan> HeapValueTable::Defer() {
   return std::make_unique<TypedScan>(typed_->TakeSnapshot(range_), typed_->ops());
 }
 
-uint64_t HeapValueTable::copied_key_groups() const {
-  return typed_ != nullptr ? typed_->copied_key_groups() : store_.copied_key_groups();
-}
-
 absl::StatusOr<std::unique_ptr<internal::StateTable>> HeapKeyedStateBackend::CreateTable(
     const StateMeta& meta) {
   const KeyGroupRange range = key_group_range();

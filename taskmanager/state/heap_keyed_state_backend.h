@@ -65,7 +65,6 @@ class HeapValueStore {
   void Restore(std::string_view key, std::string_view user_key, std::string_view value);
   /// The entries as of now, scanned later on the snapshot thread.
   std::unique_ptr<DeferredScan> Defer();
-  uint64_t copied_key_groups() const { return groups_.copies(); }
 
  private:
   using Map = absl::flat_hash_map<std::string, std::string>;
@@ -157,8 +156,6 @@ class HeapValueTable final : public ValueTableImpl<HeapValueStore> {
   /// Holds the key groups (decoded values or bytes) for a snapshot encoded on the snapshot
   /// thread: O(key groups) on the task thread.
   std::unique_ptr<DeferredScan> Defer() override;
-  /// Key groups copied because a snapshot held them when the task wrote them.
-  uint64_t copied_key_groups() const;
 
  private:
   void Decode(std::string_view bytes, void* value) const;
