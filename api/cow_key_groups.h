@@ -14,6 +14,7 @@
 // snapshot side and acquire on the task side order a group's last read before its next write.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <utility>
@@ -110,6 +111,13 @@ class CowKeyGroups {
 
   /// Key group `kg`'s data, to read.
   const G& Read(int32_t kg) const { return nodes_[Index(kg)]->data; }
+  /// Calls `f(const G&)` for each key group of `range` (clipped to this one's), in order.
+  template <typename F>
+  void ForEachIn(KeyGroupRange range, F&& f) const {
+    const int32_t lo = std::max(range.start, first());
+    const int32_t hi = std::min(range.end, last());
+    for (int32_t kg = lo; kg <= hi; ++kg) f(Read(kg));
+  }
   /// True if no snapshot holds key group `kg`: Write(kg) will not copy it.
   bool Exclusive(int32_t kg) const {
     return nodes_[Index(kg)]->refs.load(std::memory_order_acquire) == 1;
@@ -125,6 +133,14 @@ class CowKeyGroups {
       ++copies_;
     }
     return node->data;
+  }
+  /// Like Write(kg), but returns null instead of copying a held group that `changes(const G&)`
+  /// says the change would leave as it is (an erase of what is not there, a timer that is
+  /// already registered): a no-op never copies.
+  template <typename Changes>
+  G* WriteIfChanges(int32_t kg, Changes&& changes) {
+    if (!Exclusive(kg) && !changes(Read(kg))) return nullptr;
+    return &Write(kg);
   }
   /// Holds key groups `range` (clipped to this one's) as they are now. O(key groups).
   Snapshot Take(KeyGroupRange range) {

@@ -353,9 +353,7 @@ class TypedValues {
   /// Calls `f(composite key, value)` for every value of key groups `range`.
   template <typename F>
   void ForEachInRange(KeyGroupRange range, F&& f) const {
-    const int32_t lo = std::max(range.start, groups_.first());
-    const int32_t hi = std::min(range.end, groups_.last());
-    for (int32_t kg = lo; kg <= hi; ++kg) ForEachIn(groups_.Read(kg), f);
+    groups_.ForEachIn(range, [&](const Group& g) { ForEachIn(g, f); });
   }
   /// Holds key groups `range` as they are now, for a snapshot written later (on any thread)
   /// by ForEachInSnapshot. O(key groups): nothing is copied until a held group is written.

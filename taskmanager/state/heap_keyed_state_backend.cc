@@ -5,14 +5,6 @@
 namespace eddy::state {
 namespace {
 
-// Calls `f(group)` for the key groups of `range` that `groups` holds.
-template <typename G, typename F>
-void ForEachGroup(const internal::CowKeyGroups<G>& groups, KeyGroupRange range, F&& f) {
-  const int32_t lo = std::max(range.start, groups.first());
-  const int32_t hi = std::min(range.end, groups.last());
-  for (int32_t kg = lo; kg <= hi; ++kg) f(groups.Read(kg));
-}
-
 // A store's key groups held for a snapshot; `visit(group, entry)` calls `entry` for each
 // entry of one group.
 template <typename G, typename Visit>
@@ -51,7 +43,7 @@ int32_t KeyGroupOf(std::string_view stored_key) {
 void HeapValueStore::ForEachInRange(
     KeyGroupRange range,
     absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f) const {
-  ForEachGroup(groups_, range, [&](const Map& g) {
+  groups_.ForEachIn(range, [&](const Map& g) {
     for (const auto& [key, value] : g) f(key, {}, value);
   });
 }
@@ -79,13 +71,15 @@ bool HeapMapStore::FindEntry(int32_t kg, std::string_view key, std::string_view 
 }
 
 void HeapMapStore::EraseEntry(int32_t kg, std::string_view key, std::string_view user_key) {
-  const Map& held = groups_.Read(kg);
-  auto found = held.find(Key(key));
-  if (found == held.end() || !found->second.contains(Key(user_key))) return;
-  Map& g = groups_.Write(kg);
-  auto it = g.find(Key(key));
+  Map* g = groups_.WriteIfChanges(kg, [&](const Map& held) {
+    auto it = held.find(Key(key));
+    return it != held.end() && it->second.contains(Key(user_key));
+  });
+  if (g == nullptr) return;
+  auto it = g->find(Key(key));
+  if (it == g->end()) return;
   it->second.erase(Key(user_key));
-  if (it->second.empty()) g.erase(it);  // an empty map is no map: is_empty() stays O(1)
+  if (it->second.empty()) g->erase(it);  // an empty map is no map: is_empty() stays O(1)
 }
 
 void HeapMapStore::ForEachEntry(int32_t kg, std::string_view key,
@@ -99,7 +93,7 @@ void HeapMapStore::ForEachEntry(int32_t kg, std::string_view key,
 void HeapMapStore::ForEachInRange(
     KeyGroupRange range,
     absl::FunctionRef<void(std::string_view, std::string_view, std::string_view)> f) const {
-  ForEachGroup(groups_, range, [&](const Map& g) {
+  groups_.ForEachIn(range, [&](const Map& g) {
     for (const auto& [key, entries] : g) {
       for (const auto& [user_key, value] : entries) f(key, user_key, value);
     }

@@ -55,8 +55,9 @@ class HeapValueStore {
     Emplace(Writable(kg), key).append(value);
   }
   void Erase(int32_t kg, std::string_view key) {
-    if (!groups_.Read(kg).contains(Key(key))) return;
-    if (Writable(kg).erase(Key(key)) != 0) ++layout_;
+    if (!groups_.Exclusive(kg)) ++layout_;  // a copy would move the remembered entry
+    Map* g = groups_.WriteIfChanges(kg, [&](const Map& m) { return m.contains(Key(key)); });
+    if (g != nullptr && g->erase(Key(key)) != 0) ++layout_;
   }
 
   void ForEachInRange(
@@ -116,7 +117,9 @@ class HeapMapStore {
                     absl::FunctionRef<void(std::string_view, std::string_view)> f);
   bool HasEntries(int32_t kg, std::string_view key) { return groups_.Read(kg).contains(Key(key)); }
   void EraseEntries(int32_t kg, std::string_view key) {
-    if (HasEntries(kg, key)) groups_.Write(kg).erase(Key(key));
+    if (Map* g = groups_.WriteIfChanges(kg, [&](const Map& m) { return m.contains(Key(key)); })) {
+      g->erase(Key(key));
+    }
   }
 
   void ForEachInRange(

@@ -21,8 +21,9 @@ bool KeyGroupedTimerQueue::Add(InternalTimer timer) {
   CheckRange(kg);
   // The same timer again is common (each record of a window registers its end): it must not
   // copy a key group a snapshot holds.
-  if (!groups_.Exclusive(kg) && groups_.Read(kg).contains(timer)) return false;
-  Group& g = groups_.Write(kg);
+  Group* group = groups_.WriteIfChanges(kg, [&](const Group& g) { return !g.contains(timer); });
+  if (group == nullptr) return false;
+  Group& g = *group;
   const std::optional<int64_t> before =
       g.empty() ? std::nullopt : std::optional<int64_t>(g.begin()->time);
   if (!g.insert(std::move(timer)).second) return false;
@@ -33,10 +34,10 @@ bool KeyGroupedTimerQueue::Add(InternalTimer timer) {
 
 bool KeyGroupedTimerQueue::Remove(const InternalTimer& timer) {
   CheckRange(timer.key_group);
-  if (!groups_.Exclusive(timer.key_group) && !groups_.Read(timer.key_group).contains(timer)) {
-    return false;
-  }
-  Group& g = groups_.Write(timer.key_group);
+  Group* group = groups_.WriteIfChanges(timer.key_group,
+                                        [&](const Group& g) { return g.contains(timer); });
+  if (group == nullptr) return false;
+  Group& g = *group;
   const std::optional<int64_t> before =
       g.empty() ? std::nullopt : std::optional<int64_t>(g.begin()->time);
   if (g.erase(timer) == 0) return false;
@@ -98,12 +99,6 @@ void HeapTimerService::advance_processing_time(
 std::optional<int64_t> HeapTimerService::next_timer_time(TimeDomain domain) const {
   const InternalTimer* next = queue(domain).Peek();
   return next == nullptr ? std::nullopt : std::optional<int64_t>(next->time);
-}
-
-void HeapTimerService::Snapshot(KeyGroupRange range, SnapshotWriter& writer) const {
-  for (TimeDomain d : {TimeDomain::kEventTime, TimeDomain::kProcessingTime}) {
-    queue(d).ForEachInRange(range, [&](const InternalTimer& t) { writer.Timer(d, t); });
-  }
 }
 
 HeapTimerService::Deferred HeapTimerService::Defer(KeyGroupRange range) {

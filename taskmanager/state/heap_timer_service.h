@@ -38,15 +38,6 @@ class KeyGroupedTimerQueue {
   /// Removes and returns the earliest timer. REQUIRES: not empty.
   InternalTimer Pop();
   size_t size() const { return size_; }
-  /// Calls `f(timer)` for each timer of key groups `range`.
-  template <typename F>
-  void ForEachInRange(KeyGroupRange range, F&& f) const {
-    const int32_t lo = std::max(range.start, groups_.first());
-    const int32_t hi = std::min(range.end, groups_.last());
-    for (int32_t kg = lo; kg <= hi; ++kg) {
-      for (const InternalTimer& t : groups_.Read(kg)) f(t);
-    }
-  }
   /// Holds key groups `range` as they are now: O(key groups).
   Held Hold(KeyGroupRange range) { return groups_.Take(range); }
   /// Calls `f(timer)` for each timer `held` holds in `range`, releasing each key group.
@@ -85,8 +76,6 @@ class HeapTimerService final : public InternalTimerService {
   void Register(TimeDomain domain, std::string_view ns, int64_t time) override;
   void Delete(TimeDomain domain, std::string_view ns, int64_t time) override;
 
-  /// Writes the timers of key groups `range` (after a BeginTimerService record).
-  void Snapshot(KeyGroupRange range, SnapshotWriter& writer) const;
   /// The timers of key groups `range` as of now, written later (on the snapshot thread) by
   /// Write(): O(key groups) now.
   class Deferred {

@@ -120,21 +120,8 @@ absl::StatusOr<KeyGroupRange> KeyedStateBackendBase::Clip(KeyGroupRange range) c
 }
 
 absl::Status KeyedStateBackendBase::SnapshotKeyGroups(KeyGroupRange range, std::string* out) {
-  EDDY_ASSIGN_OR_RETURN(const KeyGroupRange clipped, Clip(range));
-  SnapshotWriter writer(out, max_parallelism(), clipped);
-  for (auto& [name, t] : tables_) {
-    writer.BeginState(t.table->meta());
-    t.storage->SnapshotRange(clipped, [&](std::string_view key, std::string_view user_key,
-                                          std::string_view value) {
-      writer.Entry(key, user_key, value);
-    });
-  }
-  for (const auto& [name, service] : timers_) {
-    writer.BeginTimerService(name);
-    service->Snapshot(clipped, writer);
-  }
-  writer.Finish();
-  return absl::OkStatus();
+  EDDY_ASSIGN_OR_RETURN(DeferredSnapshot writer, SnapshotKeyGroupsDeferred(range));
+  return writer(out);
 }
 
 absl::StatusOr<KeyedStateBackend::DeferredSnapshot>

@@ -43,6 +43,24 @@ TEST(CowKeyGroupsTest, TakingCopiesNothingAndTheFirstWriteOfAHeldGroupCopiesIt) 
   EXPECT_EQ(groups.Read(11).at(11), 3);
 }
 
+TEST(CowKeyGroupsTest, AChangeThatChangesNothingDoesNotCopyAHeldGroup) {
+  CowKeyGroups<Group> groups(KeyGroupRange{0, 0});
+  groups.Write(0)[1] = 1;
+  auto snapshot = groups.Take(KeyGroupRange{0, 0});
+  auto erases = [](int key) { return [key](const Group& g) { return g.contains(key); }; };
+  EXPECT_EQ(groups.WriteIfChanges(0, erases(2)), nullptr);  // nothing to erase
+  EXPECT_EQ(groups.copies(), 0u);
+  Group* g = groups.WriteIfChanges(0, erases(1));
+  ASSERT_NE(g, nullptr);
+  g->erase(1);
+  EXPECT_EQ(groups.copies(), 1u);
+  snapshot.ReadAndRelease(KeyGroupRange{0, 0}, [](int32_t, const Group& held) {
+    EXPECT_EQ(held.size(), 1u);
+  });
+  // The task's own group is written without asking.
+  EXPECT_NE(groups.WriteIfChanges(0, [](const Group&) { return false; }), nullptr);
+}
+
 TEST(CowKeyGroupsTest, ASnapshotOutlivesItsContainer) {
   auto groups = std::make_unique<CowKeyGroups<Group>>(KeyGroupRange{0, 1});
   groups->Write(0)[7] = 7;
