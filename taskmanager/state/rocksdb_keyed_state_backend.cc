@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <system_error>
 
@@ -262,13 +263,15 @@ class RocksDbDeferredScan final : public DeferredScan {
 
 std::unique_ptr<DeferredScan> RocksDbStore::Defer() {
   FlushPending();  // the snapshot sees every write
-  // inplace_update_support overwrites memtable values in place (and RocksDB then has no
-  // snapshots): after a flush, what the scan's iterator sees is in immutable SST files, and
-  // later writes go to a new memtable with newer sequence numbers it skips.
+  // inplace_update_support overwrites values in the mutable memtable in place (and RocksDB
+  // then has no snapshots). Sealing it first (a flush we do not wait for: the switch to a new
+  // memtable is done when Flush returns) leaves what the scan's iterator sees immutable: SST
+  // files and sealed memtables, which the iterator keeps alive. Later writes go to the new
+  // memtable with newer sequence numbers, which the iterator skips.
   rocksdb::FlushOptions flush;
-  flush.wait = true;
+  flush.wait = false;
   flush.allow_write_stall = true;
-  Check(db_->Flush(flush, cf_), "flush for a snapshot");
+  Check(db_->Flush(flush, cf_), "memtable switch for a snapshot");
   return std::make_unique<RocksDbDeferredScan>(db_, cf_, state_name_);
 }
 
@@ -290,7 +293,10 @@ RocksDbKeyedStateBackend::RocksDbKeyedStateBackend(const StateBackendParams& par
       resources_(std::move(resources)),
       db_options_(std::move(db_options)),
       cf_options_(std::move(cf_options)),
-      incremental_(incremental) {}
+      incremental_(incremental),
+      barrier_flushes_(std::make_shared<RocksDbBarrierFlushes>()) {
+  db_options_.listeners.push_back(barrier_flushes_);
+}
 
 absl::StatusOr<std::unique_ptr<RocksDbKeyedStateBackend>> RocksDbKeyedStateBackend::Open(
     const StateBackendParams& params, const RocksDbOptions& options,
@@ -354,6 +360,10 @@ absl::StatusOr<std::unique_ptr<RocksDbKeyedStateBackend>> RocksDbKeyedStateBacke
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   db_options.keep_log_file_num = 2;
   db_options.allow_concurrent_memtable_write = false;  // inplace_update_support needs it
+  // One flush at a time, in the order the memtables were sealed: an incremental checkpoint's
+  // links are made before anything written after its barrier reaches an SST file
+  // (RocksDbBarrierFlushes). RocksDB's default with max_background_jobs = 2; said here.
+  db_options.max_background_flushes = 1;
 
   std::unique_ptr<RocksDbKeyedStateBackend> backend(
       new RocksDbKeyedStateBackend(params, dir, resources, db_options, cf, options.incremental));
@@ -361,7 +371,8 @@ absl::StatusOr<std::unique_ptr<RocksDbKeyedStateBackend>> RocksDbKeyedStateBacke
       {rocksdb::kDefaultColumnFamilyName, cf}};
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* db = nullptr;
-  const rocksdb::Status s = rocksdb::DB::Open(db_options, dir.string(), families, &handles, &db);
+  const rocksdb::Status s =
+      rocksdb::DB::Open(backend->db_options_, dir.string(), families, &handles, &db);
   if (!s.ok()) {
     std::filesystem::remove_all(dir, ec);
     return absl::InternalError(
@@ -427,6 +438,9 @@ absl::Status RocksDbKeyedStateBackend::Dispose() {
 absl::Status RocksDbKeyedStateBackend::CloseDb() {
   absl::Status result;
   if (db_ == nullptr) return result;
+  barrier_flushes_->FailAll(
+      absl::CancelledError(absl::StrCat("the RocksDB instance '", dir_.string(),
+                                        "' closed before the checkpoint's flush")));
   adopted_.clear();
   for (rocksdb::ColumnFamilyHandle* cf : column_families_) {
     const rocksdb::Status s = db_->DestroyColumnFamilyHandle(cf);
@@ -484,6 +498,98 @@ struct DirGuard {
 
 }  // namespace
 
+// ---- RocksDbBarrierFlushes ------------------------------------------------------------------
+
+void RocksDbBarrierFlushes::Outcome::Set(absl::Status status) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return;
+    done_ = true;
+    status_ = std::move(status);
+  }
+  cv_.notify_all();
+}
+
+absl::Status RocksDbBarrierFlushes::Outcome::Wait() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return done_; });
+  return status_;
+}
+
+void RocksDbBarrierFlushes::Add(int64_t checkpoint_id, std::set<uint32_t> cfs, uint64_t before,
+                                uint64_t last, Link link, std::shared_ptr<Outcome> outcome) {
+  std::lock_guard<std::mutex> lock(mu_);
+  barriers_.push_back(Barrier{checkpoint_id, std::move(cfs), before, last, std::move(link),
+                              std::move(outcome)});
+}
+
+void RocksDbBarrierFlushes::FailAll(const absl::Status& status) {
+  std::vector<Barrier> failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    failed.swap(barriers_);
+  }
+  for (Barrier& b : failed) b.outcome->Set(status);
+}
+
+void RocksDbBarrierFlushes::OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJobInfo& info) {
+  std::vector<Barrier> ready;
+  std::vector<std::pair<Barrier, absl::Status>> failed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = barriers_.begin(); it != barriers_.end();) {
+      Barrier& b = *it;
+      const bool sealed_here = b.cfs.contains(info.cf_id);
+      if (info.largest_seqno > b.last) {
+        // Written after the barrier, and in an SST file before the checkpoint's links: with
+        // one flush at a time this is a sealed memtable that was picked late, together with
+        // newer ones. The checkpoint cannot be the state at its barrier.
+        failed.emplace_back(std::move(b), absl::AbortedError(absl::StrCat(
+            "checkpoint ", b.checkpoint_id, ": RocksDB flushed state '", info.cf_name,
+            "' written after the checkpoint's barrier before the checkpoint's files were "
+            "linked; the checkpoint is declined (the next one is not affected)")));
+        it = barriers_.erase(it);
+        continue;
+      }
+      if (sealed_here && info.largest_seqno > b.before) b.cfs.erase(info.cf_id);
+      if (b.cfs.empty()) {
+        ready.push_back(std::move(b));
+        it = barriers_.erase(it);
+        continue;
+      }
+      ++it;
+    }
+  }
+  for (auto& [b, status] : failed) b.outcome->Set(std::move(status));
+  for (Barrier& b : ready) {
+    absl::Status linked;
+    try {
+      linked = b.link();
+    } catch (const std::exception& e) {  // nothing may propagate into RocksDB
+      linked = absl::InternalError(e.what());
+    }
+    b.outcome->Set(std::move(linked));
+  }
+}
+
+void RocksDbBarrierFlushes::OnBackgroundError(rocksdb::BackgroundErrorReason,
+                                              rocksdb::Status* error) {
+  if (error == nullptr || error->ok()) return;
+  FailAll(absl::InternalError(
+      absl::StrCat("RocksDB failed in the background before a checkpoint's flush completed: ",
+                   error->ToString())));
+}
+
+// ---- Incremental checkpoints --------------------------------------------------------------
+
+namespace {
+
+/// A key no state uses (no key group starts with 0xffff): its deletion marks the memtables a
+/// checkpoint seals, and a deletion of a key never written is invisible to every read.
+constexpr std::string_view kBarrierMarkerKey = "\xff\xff\xff\xff eddy checkpoint barrier";
+
+}  // namespace
+
 absl::StatusOr<KeyedStateBackend::CheckpointWriter> RocksDbKeyedStateBackend::SnapshotForCheckpoint(
     int64_t checkpoint_id, bool self_contained) {
   if (self_contained || !incremental_) {
@@ -493,26 +599,75 @@ absl::StatusOr<KeyedStateBackend::CheckpointWriter> RocksDbKeyedStateBackend::Sn
   FlushTables();
   std::function<std::string()> meta = DeferSnapshotMeta();
   // A sibling of the instance directory, on the same file system: the SST files become hard
-  // links, so this costs a memtable flush and a few metadata files.
+  // links, so the checkpoint costs a few metadata files once the memtables are flushed.
   auto guard = std::make_shared<DirGuard>(
       DirGuard{absl::StrCat(dir_.string(), "-chk-", checkpoint_id)});
   std::error_code ec;
   std::filesystem::remove_all(guard->path, ec);  // a leftover of an earlier attempt
-  rocksdb::Checkpoint* raw = nullptr;
-  rocksdb::Status s = rocksdb::Checkpoint::Create(db_.get(), &raw);
-  std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
-  if (s.ok()) s = checkpoint->CreateCheckpoint(guard->path, /*log_size_for_flush=*/0);
-  if (!s.ok()) {
-    return absl::InternalError(absl::StrCat("RocksDB checkpoint into '", guard->path,
-                                            "' failed: ", s.ToString()));
+  RocksDbBarrierFlushes::Link link = [db = db_.get(), guard]() -> absl::Status {
+    rocksdb::Checkpoint* raw = nullptr;
+    rocksdb::Status s = rocksdb::Checkpoint::Create(db, &raw);
+    std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
+    // No flush: the state of the barrier is in SST files already, and newer writes are not.
+    if (s.ok()) {
+      s = checkpoint->CreateCheckpoint(guard->path,
+                                       std::numeric_limits<uint64_t>::max());
+    }
+    if (!s.ok()) {
+      return absl::InternalError(absl::StrCat("RocksDB checkpoint into '", guard->path,
+                                              "' failed: ", s.ToString()));
+    }
+    return absl::OkStatus();
+  };
+  auto outcome = std::make_shared<RocksDbBarrierFlushes::Outcome>();
+
+  // The column families with state not in an SST file yet: a deletion of the marker key in
+  // each, then a switch to new memtables (a flush not waited for).
+  std::vector<rocksdb::ColumnFamilyHandle*> sealed;
+  std::set<uint32_t> sealed_ids;
+  rocksdb::WriteBatch markers;
+  for (rocksdb::ColumnFamilyHandle* cf : column_families_) {
+    uint64_t active = 0;
+    uint64_t immutable = 0;
+    db_->GetIntProperty(cf, rocksdb::DB::Properties::kNumEntriesActiveMemTable, &active);
+    db_->GetIntProperty(cf, rocksdb::DB::Properties::kNumImmutableMemTable, &immutable);
+    if (active + immutable == 0) continue;
+    sealed.push_back(cf);
+    sealed_ids.insert(cf->GetID());
+    rocksdb::Status s = markers.Delete(cf, ToSlice(kBarrierMarkerKey));
+    if (!s.ok()) return absl::InternalError(absl::StrCat("RocksDB marker: ", s.ToString()));
+  }
+  if (sealed.empty()) {
+    outcome->Set(link());  // every entry is in an SST file: the links are the checkpoint
+  } else {
+    rocksdb::WriteOptions write;
+    write.disableWAL = true;
+    const uint64_t before = db_->GetLatestSequenceNumber();
+    rocksdb::Status s = db_->Write(write, &markers);
+    const uint64_t last = db_->GetLatestSequenceNumber();
+    if (s.ok()) {
+      barrier_flushes_->Add(checkpoint_id, std::move(sealed_ids), before, last, std::move(link),
+                            outcome);
+      rocksdb::FlushOptions flush;
+      flush.wait = false;
+      flush.allow_write_stall = true;
+      s = db_->Flush(flush, sealed);
+    }
+    if (!s.ok()) {
+      outcome->Set(absl::InternalError(absl::StrCat(
+          "sealing the RocksDB memtables for checkpoint ", checkpoint_id, ": ", s.ToString())));
+      return outcome->Wait();
+    }
   }
   SharedFiles reuse;
   {
     std::lock_guard<std::mutex> lock(uploads_->mu);
     reuse = uploads_->confirmed;
   }
-  return CheckpointWriter([guard, meta = std::move(meta), reuse = std::move(reuse),
+  return CheckpointWriter([guard, outcome, meta = std::move(meta), reuse = std::move(reuse),
                            uploads = uploads_, checkpoint_id](KeyedSnapshotOutput& out) mutable {
+    // The memtables sealed at the barrier are flushed in the background meanwhile.
+    EDDY_RETURN_IF_ERROR(outcome->Wait());
     NativeSnapshot snapshot;
     snapshot.backend = kRocksDbNativeBackend;
     snapshot.dir = guard->path;

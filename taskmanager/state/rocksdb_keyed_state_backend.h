@@ -14,8 +14,13 @@
 #include <string_view>
 #include <vector>
 
+#include <condition_variable>
+#include <functional>
+#include <set>
+
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/listener.h>
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
@@ -152,11 +157,61 @@ inline constexpr char kRocksDbNativeBackend[] = "rocksdb";
 absl::Status ReadRocksDbNativeSnapshot(const std::string& dir, std::string_view meta,
                                        SnapshotVisitor& visitor);
 
-/// Incremental checkpoints (state.backend.incremental): the synchronous part flushes the
-/// memtables and makes a rocksdb::Checkpoint (hard links to the immutable SST files) in a
-/// sibling directory; the asynchronous part uploads the SST files the last completed
-/// checkpoint did not have and refers to the others. A restore at the same key-group range
-/// opens the downloaded files as the instance itself; any other is read entry by entry.
+/// Makes an incremental checkpoint's rocksdb::Checkpoint without a flush in the synchronous
+/// part. That part only seals the memtables holding unflushed state (a switch to new ones;
+/// RocksDB then flushes the sealed ones in the background) after writing a deletion of an
+/// unused key into each of them, so the flush that carries them is known by its sequence
+/// numbers. When every sealed memtable is in an SST file, this listener makes the checkpoint
+/// (hard links) on RocksDB's flush thread, inside the flush's completion callback: a
+/// database flushes one memtable set at a time (max_background_flushes = 1) and in the order
+/// they were sealed, so nothing written after the barrier is in an SST file yet. A flush that
+/// carried data from after the barrier with it fails that checkpoint instead of including it.
+class RocksDbBarrierFlushes final : public rocksdb::EventListener {
+ public:
+  /// One checkpoint's linking, awaited by its asynchronous part.
+  class Outcome {
+   public:
+    void Set(absl::Status status);
+    absl::Status Wait();
+
+   private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool done_ = false;
+    absl::Status status_;
+  };
+  using Link = std::function<absl::Status()>;
+
+  /// Waits for a flush of each column family in `cfs` (ids) that holds an entry newer than
+  /// `before` and none newer than `last`; then runs `link` and gives its result to `outcome`.
+  void Add(int64_t checkpoint_id, std::set<uint32_t> cfs, uint64_t before, uint64_t last,
+           Link link, std::shared_ptr<Outcome> outcome);
+  /// Fails every checkpoint still waiting (the database closes, or a flush failed).
+  void FailAll(const absl::Status& status);
+
+  void OnFlushCompleted(rocksdb::DB* db, const rocksdb::FlushJobInfo& info) override;
+  void OnBackgroundError(rocksdb::BackgroundErrorReason reason, rocksdb::Status* error) override;
+  const char* Name() const override { return "EddyBarrierFlushes"; }
+
+ private:
+  struct Barrier {
+    int64_t checkpoint_id;
+    std::set<uint32_t> cfs;  // not flushed yet
+    uint64_t before;
+    uint64_t last;
+    Link link;
+    std::shared_ptr<Outcome> outcome;
+  };
+  std::mutex mu_;
+  std::vector<Barrier> barriers_;
+};
+
+/// Incremental checkpoints (state.backend.incremental): the synchronous part seals the
+/// memtables (RocksDbBarrierFlushes), which RocksDB flushes while the task goes on; then a
+/// rocksdb::Checkpoint (hard links to the immutable SST files) is made in a sibling
+/// directory, and the asynchronous part uploads the SST files the last completed checkpoint
+/// did not have and refers to the others. A restore at the same key-group range opens the
+/// downloaded files as the instance itself; any other is read entry by entry.
 class RocksDbKeyedStateBackend final : public KeyedStateBackendBase {
  public:
   /// Opens a fresh instance in a new directory under `options.local_dir`. `resources` may be
@@ -211,6 +266,8 @@ class RocksDbKeyedStateBackend final : public KeyedStateBackendBase {
   /// Column families of an adopted instance, by name, taken by CreateTable().
   std::map<std::string, rocksdb::ColumnFamilyHandle*> adopted_;
   std::shared_ptr<Uploads> uploads_ = std::make_shared<Uploads>();
+  /// In db_options_'s listeners: every instance this backend opens reports its flushes.
+  std::shared_ptr<RocksDbBarrierFlushes> barrier_flushes_;
   bool disposed_ = false;
 };
 

@@ -38,8 +38,8 @@ class IncrementalCheckpointTest : public ::testing::Test {
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 
-  std::unique_ptr<KeyedStateBackend> Make(const std::string& type, KeyGroupRange range) {
-    Config config;
+  std::unique_ptr<KeyedStateBackend> Make(const std::string& type, KeyGroupRange range,
+                                          Config config = Config()) {
     EXPECT_TRUE(config.Set(opt::kStateBackendType, type).ok());
     EXPECT_TRUE(config.Set(opt::kStateRocksDbLocalDir, root_ + "/local").ok());
     state::StateBackendParams params;
@@ -246,6 +246,95 @@ TEST_F(IncrementalCheckpointTest, RestoresAsIsOrRescaledOrIntoTheHeap) {
   for (const auto& entry : std::filesystem::directory_iterator(root_ + "/local")) {
     ADD_FAILURE() << "left behind: " << entry.path();
   }
+}
+
+// The synchronous part only seals the memtables; they are flushed while the task goes on.
+// With small memtables the task's writes after the barrier reach SST files of their own,
+// yet the checkpoint is the state at the barrier: the links are made before those flushes.
+TEST_F(IncrementalCheckpointTest, WritesFlushedAfterTheBarrierAreNotInTheCheckpoint) {
+  Config config;
+  ASSERT_TRUE(config.Set(opt::kStateRocksDbWriteBufferSize, "256kb").ok());
+  ASSERT_TRUE(config.Set(opt::kStateRocksDbWriteBufferCount, "3").ok());
+  auto backend = Make("rocksdb", {0, 127}, config);
+  Fill(*backend, 0, 20'000);  // ~2 MB: several SST files and a partly full memtable
+  auto* v = *backend->get_state(ValueStateDescriptor<std::string>{"v"});
+  // A second state with nothing unflushed at the barrier: only written after it.
+  auto* other = *backend->get_state(ValueStateDescriptor<std::string>{"other"});
+  backend->set_current_key(int64_t{1});
+  other->update("before");
+  uint64_t written = 0;
+  Checkpoint(*backend, 1, &written);
+  backend->NotifyCheckpointComplete(1);
+  // Checkpoint 1 flushed what it sealed: "other" has nothing outside SST files now.
+  auto* rocks = static_cast<state::RocksDbKeyedStateBackend*>(backend.get());
+  Fill(*backend, 20'000, 22'000);
+  bool flushed_after = false;
+  const auto handle = Checkpoint(*backend, 2, &written, nullptr, [&] {
+    const uint64_t barrier = rocks->db()->GetLatestSequenceNumber();
+    std::string later(kValueBytes, 'z');
+    for (int64_t k = 0; k < 22'000; ++k) {  // every value, ~2 MB: memtables fill and flush
+      backend->set_current_key(k);
+      v->update(later);
+      other->update(later);
+    }
+    backend->set_current_key(int64_t{90'000});
+    v->update(later);
+    // 4 MB through 768 KB of memtables: writes waited for flushes, so SST files of
+    // writes after the barrier exist before the asynchronous part starts.
+    std::vector<rocksdb::LiveFileMetaData> files;
+    rocks->db()->GetLiveFilesMetaData(&files);
+    for (const auto& f : files) flushed_after |= f.smallest_seqno > barrier;
+  });
+  ASSERT_TRUE(backend->Dispose().ok());
+  EXPECT_TRUE(flushed_after) << "no SST file of writes after the barrier";
+
+  auto same = Restore("rocksdb", {0, 127}, handle, 2);
+  ExpectState(*same);
+  same->set_current_key(int64_t{1});
+  EXPECT_EQ((*same->get_state(ValueStateDescriptor<std::string>{"other"}))->value(), "before");
+  auto heap = Restore("hashmap", {0, 127}, handle, 2);
+  ExpectState(*heap);
+  for (auto* b : {same.get(), heap.get()}) ASSERT_TRUE(b->Dispose().ok());
+}
+
+// A flush that carries a memtable written after the barrier together with the sealed one
+// (the flush thread picked the sealed memtable late) fails that checkpoint with a message
+// saying so; the next checkpoint is whole.
+TEST_F(IncrementalCheckpointTest, AFlushCarryingLaterWritesDeclinesTheCheckpoint) {
+  Config config;
+  ASSERT_TRUE(config.Set(opt::kStateRocksDbWriteBufferSize, "256kb").ok());
+  ASSERT_TRUE(config.Set(opt::kStateRocksDbWriteBufferCount, "8").ok());
+  auto backend = Make("rocksdb", {0, 127}, config);
+  Fill(*backend, 0, 1'000);
+  auto* rocks = static_cast<state::RocksDbKeyedStateBackend*>(backend.get());
+  ASSERT_TRUE(rocks->db()->PauseBackgroundWork().ok());  // the flush thread picks late
+  auto writer = backend->SnapshotForCheckpoint(1, /*self_contained=*/false);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  // ~1 MB after the barrier (written in batches of 4096 keys): memtables sealed after it.
+  Fill(*backend, 1'000, 10'000);
+  uint64_t immutable = 0;
+  rocks->db()->GetAggregatedIntProperty(rocksdb::DB::Properties::kNumImmutableMemTable,
+                                        &immutable);
+  EXPECT_GE(immutable, 2u);
+  ASSERT_TRUE(rocks->db()->ContinueBackgroundWork().ok());
+  KeyedStateUploader uploader(*fs_, {.checkpoint_uri = ChkUri(1),
+                                     .shared_uri = "file://" + root_ + "/chk/shared",
+                                     .file_prefix = "op-0-1",
+                                     .key_groups = {0, 127},
+                                     .inline_threshold = 0});
+  const absl::Status s = (*writer)(uploader);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAborted) << s;
+  EXPECT_NE(s.message().find("checkpoint 1"), std::string_view::npos) << s;
+  EXPECT_NE(s.message().find("written after the checkpoint's barrier"), std::string_view::npos)
+      << s;
+  backend->NotifyCheckpointAborted(1);
+
+  uint64_t written = 0;
+  const auto handle = Checkpoint(*backend, 2, &written);
+  ASSERT_TRUE(backend->Dispose().ok());
+  auto same = Restore("rocksdb", {0, 127}, handle, 2);
+  ExpectState(*same);
+  ASSERT_TRUE(same->Dispose().ok());
 }
 
 TEST_F(IncrementalCheckpointTest, ASavepointIsSelfContained) {
