@@ -344,20 +344,23 @@ class SourceOperator final : public StreamOperator,
   void InitializeState(const StateInitContext& init) override {
     if (!init.restored) return;
     std::vector<SplitState> splits;
-    for (const std::string& entry : init.operator_state) {
-      SplitState split;
-      if (!SplitState::Decode(entry, &split)) {
-        throw std::runtime_error("malformed split state in the checkpoint of source '" +
-                                 operator_id() + "'");
+    for (const auto* entries : {&init.operator_state, &init.union_state}) {
+      for (const std::string& entry : *entries) {
+        SplitState split;
+        if (!SplitState::Decode(entry, &split)) {
+          throw std::runtime_error("malformed split state in the checkpoint of source '" +
+                                   operator_id() + "'");
+        }
+        split.everywhere = entries == &init.union_state;
+        splits.push_back(std::move(split));
       }
-      splits.push_back(std::move(split));
     }
     reader_->RestoreState(std::move(splits));
   }
   /// Saves the reader's split positions.
   void SnapshotState(int64_t /*checkpoint_id*/, OperatorSnapshot& out) override {
     for (const SplitState& split : reader_->SnapshotState()) {
-      out.operator_state.push_back(split.Encode());
+      (split.everywhere ? out.union_state : out.operator_state).push_back(split.Encode());
     }
   }
   void Open() override {

@@ -101,6 +101,8 @@ struct StateInitContext {
   /// Native keyed snapshots (RocksDB's files, downloaded), restored after keyed_snapshots.
   std::vector<NativeRestore> keyed_native;
   std::vector<std::string> operator_state;
+  /// Every distinct union-state entry of every old subtask (OperatorSnapshot::union_state).
+  std::vector<std::string> union_state;
 };
 
 /// What an operator puts into a checkpoint in SnapshotState(): its keyed state (the
@@ -116,6 +118,9 @@ struct OperatorSnapshot {
   /// task thread).
   KeyedStateBackend::CheckpointWriter keyed_writer;
   std::vector<std::string> operator_state;
+  /// Entries every subtask receives on restore, each distinct one once, at any parallelism
+  /// (Flink's union list state), where operator_state entries go to one subtask each.
+  std::vector<std::string> union_state;
 };
 
 /// A typed input of an operator, erased for wiring (checked when cast back).

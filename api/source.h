@@ -177,6 +177,9 @@ class ReaderOutput {
 struct SplitState {
   std::string split_id;
   std::string position;
+  /// Restored to every subtask (each distinct entry once) instead of to one: what all
+  /// subtasks must know, e.g. the files a continuous source has assigned to any of them.
+  bool everywhere = false;
 
   /// One operator-state entry: lp(split_id) + position.
   std::string Encode() const;

@@ -1,6 +1,8 @@
 #include "jobmanager/state_assignment.h"
 
 #include <map>
+#include <set>
+#include <string_view>
 
 #include "absl/strings/str_cat.h"
 #include "api/key_hash.h"
@@ -20,7 +22,9 @@ absl::Status CheckRestorable(const checkpoint::CheckpointMetadata& metadata,
   for (const auto& op : metadata.operators()) {
     bool has_state = false;
     for (const auto& s : op.subtasks()) {
-      if (s.keyed_size() > 0 || s.operator_state_size() > 0) has_state = true;
+      if (s.keyed_size() > 0 || s.operator_state_size() > 0 || s.union_state_size() > 0) {
+        has_state = true;
+      }
     }
     if (!has_state) continue;
     bool found = false;
@@ -57,6 +61,11 @@ checkpoint::TaskRestore AssignState(const checkpoint::CheckpointMetadata& metada
         }
       }
     }
+    std::set<std::string_view> union_entries;  // sorted: every subtask gets the same order
+    for (const auto& old : state.subtasks()) {
+      for (const auto& entry : old.union_state()) union_entries.insert(entry);
+    }
+    for (std::string_view entry : union_entries) out->add_union_state(std::string(entry));
     if (state.parallelism() == vertex.parallelism() && subtask < state.subtasks_size()) {
       *out->mutable_operator_state() = state.subtasks(subtask).operator_state();
       out->set_finished(state.subtasks(subtask).finished());

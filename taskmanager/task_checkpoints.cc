@@ -114,6 +114,7 @@ void Task::UploadSnapshot(const checkpoint::CheckpointOptions& options,
     state->set_operator_id(operator_id);
     state->set_finished(finished);
     for (auto& entry : snapshot.operator_state) state->add_operator_state(std::move(entry));
+    for (auto& entry : snapshot.union_state) state->add_union_state(std::move(entry));
     if (!snapshot.keyed_writer && snapshot.keyed.empty()) continue;
     if (fs == nullptr) {
       auto made = fs::FileSystem::ForUri(options.location(), *setup_.config);
@@ -252,6 +253,7 @@ absl::Status Task::LoadRestoreInto(std::map<std::string, StateInitContext>* rest
     init.restored = true;
     init.checkpoint_id = dep.restore().checkpoint_id();
     for (const auto& entry : op.operator_state()) init.operator_state.push_back(entry);
+    for (const auto& entry : op.union_state()) init.union_state.push_back(entry);
     auto restoring = [&](const absl::Status& s) {
       return absl::Status(s.code(), absl::StrCat("restoring operator '", op.operator_id(),
                                                  "' from checkpoint ",

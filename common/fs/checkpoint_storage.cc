@@ -173,6 +173,7 @@ uint64_t StateSize(const checkpoint::SubtaskState& state) {
   for (const auto& op : state.operators()) {
     for (const auto& h : op.keyed()) size += h.size();
     for (const auto& e : op.operator_state()) size += e.size();
+    for (const auto& e : op.union_state()) size += e.size();
   }
   return size;
 }

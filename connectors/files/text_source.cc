@@ -44,8 +44,9 @@ class LineFileReader final : public SourceReader<T> {
     reader_.emplace(file_system_);
     if (restored_) {
       // The checkpoint's splits replace this subtask's own pick; a watched directory is
-      // still scanned for files that appear later.
+      // still scanned for files that appear later, not for those any subtask had taken.
       for (const FileSplit& s : splits_) seen_.insert(s.path);
+      seen_.insert(taken_.begin(), taken_.end());
       if (continuous()) next_scan_ = Clock::now();
     } else if (continuous()) {
       Scan();
@@ -104,16 +105,27 @@ class LineFileReader final : public SourceReader<T> {
   }
 
   /// Position of each split: lines read (the current one), done, or not started. A split
-  /// is "<path>:<begin>-<end>".
+  /// is "<path>:<begin>-<end>". Continuous: finished files are not kept as splits; instead
+  /// every file any subtask has taken is a union entry (restored to every subtask, at any
+  /// parallelism), so that no subtask takes it again while the unfinished ones go to one.
   std::vector<SplitState> SnapshotState() override {
     std::vector<SplitState> out;
     for (size_t i = 0; i < splits_.size(); ++i) {
       const FileSplit& s = splits_[i];
+      if (continuous() && i < current_) continue;  // done: a union entry below
       uint64_t lines = i < skip_.size() ? skip_[i] : 0;  // restored, not reached yet
       if (i == current_ && open_) lines = lines_in_split_;
       std::string position = i < current_ ? "done" : std::to_string(lines);
       out.push_back(SplitState{s.path + ":" + std::to_string(s.begin) + "-" + std::to_string(s.end),
                                position});
+    }
+    if (continuous()) {
+      std::set<std::string_view> taken(taken_.begin(), taken_.end());
+      for (const FileSplit& s : splits_) taken.insert(s.path);
+      for (std::string_view path : taken) {
+        out.push_back(SplitState{.split_id = std::string(path), .position = "taken",
+                                 .everywhere = true});
+      }
     }
     return out;
   }
@@ -123,6 +135,10 @@ class LineFileReader final : public SourceReader<T> {
     restored_ = true;
     std::vector<std::pair<FileSplit, uint64_t>> pending;
     for (const SplitState& state : splits) {
+      if (state.everywhere) {  // a file some subtask had taken (continuous mode)
+        taken_.insert(state.split_id);
+        continue;
+      }
       FileSplit split;
       const size_t colon = state.split_id.rfind(':');
       const size_t dash = colon == std::string::npos ? std::string::npos
@@ -191,6 +207,8 @@ class LineFileReader final : public SourceReader<T> {
   std::optional<SplitLineReader> reader_;  // made in Open()
   T record_{};
   std::set<std::string> seen_;
+  /// Continuous: the files any subtask had taken at the restored checkpoint.
+  std::set<std::string> taken_;
   Clock::time_point next_scan_{};
   std::optional<RateSchedule> schedule_;
 };

@@ -9,11 +9,13 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <functional>
 #include <fstream>
 #include <memory>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -369,6 +371,115 @@ TEST(FileSourceTest, RateLimitPacesRecordsPerSubtask) {
   EXPECT_EQ(lines.size(), 30u);
   // 30 records at 100/s: the last is due after 290 ms.
   EXPECT_GE(took, std::chrono::milliseconds(280));
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace eddy::connectors::files
+
+namespace eddy::connectors::files {
+namespace {
+
+/// One subtask's reader of a source, polled by hand.
+struct DrivenReader {
+  std::unique_ptr<SourceReader<std::string>> reader;
+  testing::RecordingWaker waker;
+  testing::CollectingInput<std::string> sink;
+  Output<std::string> out;
+  std::unique_ptr<ReaderOutput<std::string>> reader_out;
+
+  DrivenReader(const SourceDef<std::string>& def, int subtask, int parallelism,
+               std::vector<SplitState>* restore) {
+    reader = def.factory();
+    if (restore != nullptr) reader->RestoreState(std::move(*restore));
+    out.AddTarget(ErasedInput::Of<std::string>(&sink, &sink));
+    reader_out = std::make_unique<ReaderOutput<std::string>>(&out);
+    RuntimeContext rt;
+    rt.subtask = subtask;
+    rt.parallelism = parallelism;
+    reader->Open(rt, &waker);
+  }
+  /// One poll; appends what it emitted to `lines`.
+  InputStatus Poll(std::vector<std::string>* lines) {
+    const InputStatus status = reader->PollNext(*reader_out);
+    out.Flush();
+    for (auto& r : sink.records) lines->push_back(std::move(r.value));
+    sink.records.clear();
+    return status;
+  }
+};
+
+// A continuous source checkpointed at parallelism 2 and restored at 3: every subtask learns
+// which files any old subtask had taken, so no file is read twice, and each unfinished one is
+// resumed by exactly one subtask.
+TEST(FileSourceTest, ContinuousModeRescaledReadsEveryLineOnce) {
+  std::string dir = (fs::path(::testing::TempDir()) / "continuous_rescale_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  std::vector<std::string> expected;
+  for (int f = 0; f < 12; ++f) {
+    std::string text;
+    for (int l = 0; l < 50; ++l) {
+      const std::string line = "f" + std::to_string(f) + "-l" + std::to_string(l);
+      text += line + "\n";
+      expected.push_back(line);
+    }
+    WriteFile(dir + "/file-" + std::to_string(f) + ".txt", text);
+  }
+  FileSourceOptions watching;
+  watching.monitor_interval = kWatchInterval;
+  const SourceDef<std::string> def = text_lines(dir, watching);
+
+  // Parallelism 2: each subtask reads a part of its files (one poll: up to a batch of lines,
+  // finishing some files and stopping inside another), then the checkpoint.
+  std::vector<std::string> lines;
+  std::vector<SplitState> regular;
+  std::set<std::string> everywhere;
+  for (int subtask = 0; subtask < 2; ++subtask) {
+    DrivenReader r(def, subtask, 2, nullptr);
+    r.Poll(&lines);  // the first scan was at Open()
+    for (SplitState& s : r.reader->SnapshotState()) {
+      if (s.everywhere) {
+        everywhere.insert(s.Encode());
+      } else {
+        regular.push_back(std::move(s));
+      }
+    }
+  }
+  ASSERT_GT(lines.size(), 0u);
+  ASSERT_LT(lines.size(), expected.size());
+  ASSERT_FALSE(everywhere.empty());
+
+  // Parallelism 3, as the JobManager assigns state: the k-th split entry to subtask k % 3,
+  // every distinct union entry to all.
+  std::vector<std::unique_ptr<DrivenReader>> readers;
+  for (int subtask = 0; subtask < 3; ++subtask) {
+    std::vector<SplitState> restore;
+    for (size_t k = 0; k < regular.size(); ++k) {
+      if (static_cast<int>(k % 3) == subtask) restore.push_back(regular[k]);
+    }
+    for (const std::string& entry : everywhere) {
+      SplitState s;
+      ASSERT_TRUE(SplitState::Decode(entry, &s));
+      s.everywhere = true;
+      restore.push_back(std::move(s));
+    }
+    readers.push_back(std::make_unique<DrivenReader>(def, subtask, 3, &restore));
+  }
+  // Each restored subtask scans at its first poll; polled until every one has nothing more
+  // to read (after its scan), so a file taken twice would have been read by then.
+  std::vector<bool> idle(3, false);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::count(idle.begin(), idle.end(), true) < 3) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << lines.size() << " lines";
+    for (int subtask = 0; subtask < 3; ++subtask) {
+      if (!idle[subtask]) {
+        idle[subtask] = readers[subtask]->Poll(&lines) == InputStatus::kNothingAvailable;
+      }
+    }
+  }
+  std::sort(lines.begin(), lines.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(lines, expected);
   fs::remove_all(dir);
 }
 

@@ -368,6 +368,29 @@ TEST(StateAssignmentTest, RescalingHandsOverlappingKeyedStateAndDealsOperatorSta
   EXPECT_THAT(all.operators(1).operator_state(), ElementsAre("sink-0", "sink-1"));
 }
 
+TEST(StateAssignmentTest, UnionStateGoesToEverySubtaskOnceAtAnyParallelism) {
+  auto m = CompletedMetadata();
+  // Both old subtasks of "win" know file a; each knows one more.
+  checkpoint::OperatorState* win = nullptr;
+  for (auto& op : *m.mutable_operators()) win = op.operator_id() == "win" ? &op : win;
+  ASSERT_NE(win, nullptr);
+  for (int subtask = 0; subtask < 2; ++subtask) {
+    auto* s = win->mutable_subtasks(subtask);
+    s->add_union_state("a");
+    s->add_union_state(subtask == 0 ? "b" : "c");
+  }
+  for (int parallelism : {1, 2, 3}) {
+    const job::JobGraph g = Graph(parallelism);
+    for (int subtask = 0; subtask < parallelism; ++subtask) {
+      const checkpoint::TaskRestore r = AssignState(m, g, g.vertices(1), subtask);
+      ASSERT_EQ(r.operators(0).operator_id(), "win");
+      EXPECT_THAT(r.operators(0).union_state(), ElementsAre("a", "b", "c"))
+          << "subtask " << subtask << " of " << parallelism;
+      EXPECT_TRUE(r.operators(1).union_state().empty());
+    }
+  }
+}
+
 TEST(StateAssignmentTest, ChecksMaxParallelismAndOperatorsThatAreGone) {
   auto m = CompletedMetadata();
   job::JobGraph g = Graph();
