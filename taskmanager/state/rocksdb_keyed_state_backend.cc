@@ -42,6 +42,22 @@ std::string_view ToView(const rocksdb::Slice& s) { return std::string_view(s.dat
 // meeting RocksDB's own column family.
 std::string ColumnFamilyName(std::string_view state) { return "state/" + std::string(state); }
 
+/// Seals the memtables of `cfs`: a flush not waited for, so the switch to new memtables is
+/// done when it returns. While writes are stopped (too many unflushed memtables) RocksDB
+/// refuses an unwaited flush; then this waits for the flush, as the RocksDB message asks.
+rocksdb::Status SealMemtables(rocksdb::DB* db,
+                              const std::vector<rocksdb::ColumnFamilyHandle*>& cfs) {
+  rocksdb::FlushOptions flush;
+  flush.wait = false;
+  flush.allow_write_stall = true;
+  rocksdb::Status s = db->Flush(flush, cfs);
+  if (s.IsTryAgain()) {
+    flush.wait = true;
+    s = db->Flush(flush, cfs);
+  }
+  return s;
+}
+
 }  // namespace
 
 RocksDbOptions RocksDbOptions::FromConfig(const Config& config) {
@@ -268,10 +284,7 @@ std::unique_ptr<DeferredScan> RocksDbStore::Defer() {
   // memtable is done when Flush returns) leaves what the scan's iterator sees immutable: SST
   // files and sealed memtables, which the iterator keeps alive. Later writes go to the new
   // memtable with newer sequence numbers, which the iterator skips.
-  rocksdb::FlushOptions flush;
-  flush.wait = false;
-  flush.allow_write_stall = true;
-  Check(db_->Flush(flush, cf_), "memtable switch for a snapshot");
+  Check(SealMemtables(db_, {cf_}), "memtable switch for a snapshot");
   return std::make_unique<RocksDbDeferredScan>(db_, cf_, state_name_);
 }
 
@@ -648,10 +661,7 @@ absl::StatusOr<KeyedStateBackend::CheckpointWriter> RocksDbKeyedStateBackend::Sn
     if (s.ok()) {
       barrier_flushes_->Add(checkpoint_id, std::move(sealed_ids), before, last, std::move(link),
                             outcome);
-      rocksdb::FlushOptions flush;
-      flush.wait = false;
-      flush.allow_write_stall = true;
-      s = db_->Flush(flush, sealed);
+      s = SealMemtables(db_.get(), sealed);
     }
     if (!s.ok()) {
       outcome->Set(absl::InternalError(absl::StrCat(
