@@ -536,6 +536,11 @@ void RocksDbBarrierFlushes::Add(int64_t checkpoint_id, std::set<uint32_t> cfs, u
                               std::move(outcome)});
 }
 
+void RocksDbBarrierFlushes::Forget(const Outcome* outcome) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::erase_if(barriers_, [outcome](const Barrier& b) { return b.outcome.get() == outcome; });
+}
+
 void RocksDbBarrierFlushes::FailAll(const absl::Status& status) {
   std::vector<Barrier> failed;
   {
@@ -557,10 +562,11 @@ void RocksDbBarrierFlushes::OnFlushCompleted(rocksdb::DB*, const rocksdb::FlushJ
         // Written after the barrier, and in an SST file before the checkpoint's links: with
         // one flush at a time this is a sealed memtable that was picked late, together with
         // newer ones. The checkpoint cannot be the state at its barrier.
-        failed.emplace_back(std::move(b), absl::AbortedError(absl::StrCat(
+        absl::Status declined = absl::AbortedError(absl::StrCat(
             "checkpoint ", b.checkpoint_id, ": RocksDB flushed state '", info.cf_name,
             "' written after the checkpoint's barrier before the checkpoint's files were "
-            "linked; the checkpoint is declined (the next one is not affected)")));
+            "linked; the checkpoint is declined (the next one is not affected)"));
+        failed.emplace_back(std::move(b), std::move(declined));
         it = barriers_.erase(it);
         continue;
       }
@@ -664,6 +670,7 @@ absl::StatusOr<KeyedStateBackend::CheckpointWriter> RocksDbKeyedStateBackend::Sn
       s = SealMemtables(db_.get(), sealed);
     }
     if (!s.ok()) {
+      barrier_flushes_->Forget(outcome.get());  // no flush carries its markers
       outcome->Set(absl::InternalError(absl::StrCat(
           "sealing the RocksDB memtables for checkpoint ", checkpoint_id, ": ", s.ToString())));
       return outcome->Wait();

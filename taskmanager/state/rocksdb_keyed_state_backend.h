@@ -186,6 +186,8 @@ class RocksDbBarrierFlushes final : public rocksdb::EventListener {
   /// `before` and none newer than `last`; then runs `link` and gives its result to `outcome`.
   void Add(int64_t checkpoint_id, std::set<uint32_t> cfs, uint64_t before, uint64_t last,
            Link link, std::shared_ptr<Outcome> outcome);
+  /// Drops the checkpoint of `outcome` (its memtables could not be sealed).
+  void Forget(const Outcome* outcome);
   /// Fails every checkpoint still waiting (the database closes, or a flush failed).
   void FailAll(const absl::Status& status);
 
