@@ -11,6 +11,7 @@
 #include "api/datastream.h"
 #include "api/job_args.h"
 #include "api/job_builder.h"
+#include "api/job_library_stamp.h"
 #include "api/operator.h"
 #include "api/serde.h"
 #include "api/windows.h"
@@ -22,6 +23,8 @@
 
 #define EDDY_JOB(job_name)                                                                    \
   static void eddy_job_body_##job_name(::eddy::JobBuilder& job, const ::eddy::JobArgs& args); \
+  extern "C" __attribute__((visibility("default"), used)) const ::eddy::JobAbiStamp            \
+      eddy_job_abi_stamp = {"eddy-job-v1", EDDY_JOB_ABI_VERSION};                             \
   extern "C" __attribute__((visibility("default"))) uint32_t eddy_job_abi_version() {        \
     return EDDY_JOB_ABI_VERSION;                                                              \
   }                                                                                           \

@@ -5,10 +5,13 @@
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "api/job_library_stamp.h"
 
 namespace eddy {
 
 absl::StatusOr<std::shared_ptr<JobLibrary>> JobLibrary::Open(const std::string& path) {
+  // Before dlopen: loading runs the file's constructors.
+  if (absl::Status stamped = CheckJobLibraryFile(path); !stamped.ok()) return stamped;
   void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* err = dlerror();

@@ -550,10 +550,11 @@ struct Serde<std::tuple<Ts...>> {
   static constexpr size_t kMinSize = internal::TupleMinSize<std::tuple<Ts...>>::value;
   template <typename Out>
   static void Write(const std::tuple<Ts...>& value, Out* out) {
-    std::apply([out](const Ts&... elements) { (Serde<Ts>::Write(elements, out), ...); }, value);
+    // Default captures: clang warns about an explicit one that std::tuple<> leaves unused.
+    std::apply([=](const Ts&... elements) { (Serde<Ts>::Write(elements, out), ...); }, value);
   }
   static bool Read(ByteReader& in, std::tuple<Ts...>* value) {
-    return std::apply([&in](Ts&... elements) { return (Serde<Ts>::Read(in, &elements) && ...); },
+    return std::apply([&](Ts&... elements) { return (Serde<Ts>::Read(in, &elements) && ...); },
                       *value);
   }
 };

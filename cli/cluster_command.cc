@@ -9,6 +9,40 @@
 #include "common/status.h"
 
 namespace eddy::cli {
+namespace {
+std::string& AuthToken() {
+  static std::string* const token = new std::string();
+  return *token;
+}
+
+absl::StatusCode CodeOfHttpStatus(int status) {
+  switch (status) {
+    case 401: return absl::StatusCode::kUnauthenticated;
+    case 403: return absl::StatusCode::kPermissionDenied;
+    case 404: return absl::StatusCode::kNotFound;
+    case 409: return absl::StatusCode::kAlreadyExists;
+    default: break;
+  }
+  if (status / 100 == 4) return absl::StatusCode::kInvalidArgument;
+  if (status == 503) return absl::StatusCode::kUnavailable;
+  return absl::StatusCode::kInternal;
+}
+}  // namespace
+
+void SetAuthToken(std::string token) { AuthToken() = std::move(token); }
+
+int ExitCodeOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kOk: return 0;
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded: return 3;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied: return 4;
+    case absl::StatusCode::kNotFound: return 5;
+    case absl::StatusCode::kDataLoss: return 6;
+    default: return 1;
+  }
+}
 
 absl::StatusOr<nlohmann::json> RequestJson(const std::string& method,
                                            const std::string& jobmanager_url,
@@ -18,20 +52,27 @@ absl::StatusOr<nlohmann::json> RequestJson(const std::string& method,
   std::string base = jobmanager_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   std::string url = base + path;
-  auto response = HttpRequest(method, url, body, content_type, timeout);
+  HttpHeaders headers;
+  if (!AuthToken().empty()) headers.emplace_back("Authorization", "Bearer " + AuthToken());
+  auto response = HttpRequest(method, url, body, content_type, timeout, headers);
   if (!response.ok()) {
-    return absl::Status(response.status().code(),
-                        absl::StrCat("cannot reach the JobManager at ", jobmanager_url, ": ",
-                                     response.status().message()));
+    const auto code = response.status().code() == absl::StatusCode::kInvalidArgument
+                          ? absl::StatusCode::kInvalidArgument  // a malformed URL
+                          : absl::StatusCode::kUnavailable;
+    return absl::Status(code, absl::StrCat("cannot reach the JobManager at ", jobmanager_url,
+                                           ": ", response.status().message()));
   }
   nlohmann::json json = nlohmann::json::parse(response->body, nullptr, /*allow_exceptions=*/false);
   if (response->status / 100 != 2) {
     std::string detail = response->body;
-    if (json.is_object() && json.contains("errors")) {
-      detail = absl::StrJoin(json["errors"].get<std::vector<std::string>>(), "; ");
+    if (json.is_object() && json.contains("errors") && json.at("errors").is_array()) {
+      std::vector<std::string> errors;
+      for (const auto& e : json.at("errors")) errors.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+      detail = absl::StrJoin(errors, "; ");
     }
-    return absl::FailedPreconditionError(
-        absl::StrCat(method, " ", url, " answered ", response->status, ": ", detail));
+    if (detail.size() > 2000) detail = detail.substr(0, 2000) + "...";
+    return absl::Status(CodeOfHttpStatus(response->status),
+                        absl::StrCat(method, " ", url, " answered ", response->status, ": ", detail));
   }
   if (json.is_discarded()) {
     return absl::DataLossError(absl::StrCat(method, " ", url, " did not answer JSON"));

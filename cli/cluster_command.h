@@ -20,8 +20,14 @@ absl::Status RunClusterCommand(const std::string& jobmanager_url, std::ostream& 
 std::string FormatCluster(const std::string& jobmanager_url, const nlohmann::json& overview,
                           const nlohmann::json& taskmanagers);
 
+/// Sets the REST token every request of this process sends ("Authorization: Bearer ...";
+/// empty: none). The CLI sets it once at startup from --token or EDDY_TOKEN.
+void SetAuthToken(std::string token);
+
 /// Sends `method path` to the JobManager and parses its JSON answer; non-2xx answers become
-/// errors carrying the server's error messages, unreachable servers errors naming the URL.
+/// errors carrying the server's error messages (401 Unauthenticated, 403 PermissionDenied,
+/// 404 NotFound, other 4xx InvalidArgument, 5xx Internal), unreachable servers Unavailable
+/// errors naming the URL, a 2xx answer that is not JSON DataLoss.
 absl::StatusOr<nlohmann::json> RequestJson(
     const std::string& method, const std::string& jobmanager_url, const std::string& path,
     const std::string& body = "", const std::string& content_type = "application/json",
@@ -30,5 +36,11 @@ absl::StatusOr<nlohmann::json> RequestJson(
 /// GETs `path` from the JobManager and parses its JSON body; non-2xx answers become errors
 /// carrying the server's error messages.
 absl::StatusOr<nlohmann::json> GetJson(const std::string& jobmanager_url, const std::string& path);
+
+/// Exit codes of `eddy` (docs/cli.md): 0 success; 1 the job did not finish or another
+/// error; 2 bad command line; 3 the JobManager cannot be reached; 4 authentication or
+/// permission refused; 5 not found (job, library, file); 6 the JobManager's answer was not
+/// understood.
+int ExitCodeOf(const absl::Status& status);
 
 }  // namespace eddy::cli

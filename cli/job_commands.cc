@@ -48,13 +48,21 @@ std::string Thousands(uint64_t n) {
   return s;
 }
 
+/// "/jobs/<id>" with the id URL-encoded (an id is user input: "", "../x", "a?b" stay one
+/// path segment).
+std::string JobPath(const std::string& job_id) { return "/jobs/" + UrlEncodePathSegment(job_id); }
+
 }  // namespace
 
-absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunOptions& options,
+absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunOptions& given,
                                    std::ostream& out) {
-  if (!std::filesystem::exists(options.library)) {
-    return absl::NotFoundError(absl::StrCat("job library ", options.library, " does not exist"));
+  if (!std::filesystem::exists(given.library)) {
+    return absl::NotFoundError(absl::StrCat("job library ", given.library, " does not exist"));
   }
+  // dlopen searches the library path for a name without '/': "word_count.so" means the file
+  // in the current directory, as for any other command.
+  RunOptions options = given;
+  options.library = std::filesystem::absolute(given.library).lexically_normal().string();
   EDDY_ASSIGN_OR_RETURN(auto library, JobLibrary::Open(options.library));
   EDDY_ASSIGN_OR_RETURN(auto builder, library->Build(options.args, options.parallelism));
   EDDY_ASSIGN_OR_RETURN(job::JobGraph graph, builder->ToJobGraph());
@@ -84,7 +92,7 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
                         absl::StrCat("uploading ", options.library, ": ",
                                      uploaded.status().message()));
   }
-  std::string jar_id = (*uploaded)["filename"].get<std::string>();
+  std::string jar_id = (*uploaded).at("filename").get<std::string>();
 
   std::string graph_json;
   auto printed = google::protobuf::util::MessageToJsonString(graph, &graph_json);
@@ -96,13 +104,13 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
     run["savepointPath"] = options.from_savepoint;
     run["allowNonRestoredState"] = options.allow_non_restored_state;
   }
-  auto submitted = RequestJson("POST", jobmanager_url, "/jars/" + jar_id + "/run", run.dump(),
+  auto submitted = RequestJson("POST", jobmanager_url, "/jars/" + UrlEncodePathSegment(jar_id) + "/run", run.dump(),
                                "application/json", kTransferTimeout);
   if (!submitted.ok()) {
     return absl::Status(submitted.status().code(),
                         absl::StrCat("submitting ", graph.name(), ": ", submitted.status().message()));
   }
-  std::string job_id = (*submitted)["jobid"].get<std::string>();
+  std::string job_id = (*submitted).at("jobid").get<std::string>();
   int tasks = 0;
   for (const auto& v : graph.vertices()) tasks += v.parallelism();
   out << "Job " << job_id << " submitted: " << graph.name() << " (" << graph.vertices_size()
@@ -111,10 +119,10 @@ absl::StatusOr<std::string> RunJob(const std::string& jobmanager_url, const RunO
   if (!options.wait) return job_id;
   EDDY_ASSIGN_OR_RETURN(std::string state, WaitForJob(jobmanager_url, job_id, out, isatty(1)));
   if (state != "FINISHED") {
-    auto exceptions = GetJson(jobmanager_url, "/jobs/" + job_id + "/exceptions");
+    auto exceptions = GetJson(jobmanager_url, JobPath(job_id) + "/exceptions");
     std::string cause;
     if (exceptions.ok() && exceptions->contains("root-exception")) {
-      cause = (*exceptions)["root-exception"].get<std::string>();
+      cause = (*exceptions).at("root-exception").get<std::string>();
     }
     return absl::AbortedError(absl::StrCat("job ", job_id, " ", state,
                                            cause.empty() ? "" : ": ", cause));
@@ -127,23 +135,23 @@ absl::StatusOr<std::string> WaitForJob(const std::string& jobmanager_url, const 
   std::string last_line;
   auto last_print = std::chrono::steady_clock::now();
   while (true) {
-    auto job = GetJson(jobmanager_url, "/jobs/" + job_id);
+    auto job = GetJson(jobmanager_url, JobPath(job_id));
     if (!job.ok()) return job.status();
-    std::string state = (*job)["state"].get<std::string>();
+    std::string state = (*job).at("state").get<std::string>();
     // Records entering the job at its first vertices and leaving it at its last ones.
     std::set<std::string> has_input, has_output;
-    for (const auto& e : (*job)["plan"]["edges"]) {
-      has_input.insert(e["target"].get<std::string>());
-      has_output.insert(e["source"].get<std::string>());
+    for (const auto& e : (*job).at("plan").at("edges")) {
+      has_input.insert(e.at("target").get<std::string>());
+      has_output.insert(e.at("source").get<std::string>());
     }
     uint64_t in = 0, out_records = 0;
-    for (const auto& v : (*job)["vertices"]) {
-      std::string id = v["id"].get<std::string>();
-      if (!has_input.count(id)) in += v["metrics"]["read-records"].get<uint64_t>();
-      if (!has_output.count(id)) out_records += v["metrics"]["write-records"].get<uint64_t>();
+    for (const auto& v : (*job).at("vertices")) {
+      std::string id = v.at("id").get<std::string>();
+      if (!has_input.count(id)) in += v.at("metrics").at("read-records").get<uint64_t>();
+      if (!has_output.count(id)) out_records += v.at("metrics").at("write-records").get<uint64_t>();
     }
     std::string line = absl::StrFormat("%-9s %7.1fs  records in %s, out %s", state,
-                                       (*job)["duration"].get<int64_t>() / 1000.0, Thousands(in),
+                                       (*job).at("duration").get<int64_t>() / 1000.0, Thousands(in),
                                        Thousands(out_records));
     auto now = std::chrono::steady_clock::now();
     if (live) {
@@ -162,73 +170,73 @@ absl::StatusOr<std::string> WaitForJob(const std::string& jobmanager_url, const 
 
 absl::Status ListJobs(const std::string& jobmanager_url, std::ostream& out) {
   EDDY_ASSIGN_OR_RETURN(auto jobs, GetJson(jobmanager_url, "/jobs/overview"));
-  if (jobs["jobs"].empty()) {
+  if (jobs.at("jobs").empty()) {
     out << "No jobs.\n";
     return absl::OkStatus();
   }
   out << absl::StrFormat("%-34s %-24s %-10s %10s %6s\n", "JOB ID", "NAME", "STATE", "DURATION", "TASKS");
-  for (const auto& j : jobs["jobs"]) {
-    out << absl::StrFormat("%-34s %-24s %-10s %9.1fs %6d\n", j["jid"].get<std::string>(),
-                           j["name"].get<std::string>(), j["state"].get<std::string>(),
-                           j["duration"].get<int64_t>() / 1000.0, j["tasks"]["total"].get<int>());
+  for (const auto& j : jobs.at("jobs")) {
+    out << absl::StrFormat("%-34s %-24s %-10s %9.1fs %6d\n", j.at("jid").get<std::string>(),
+                           j.at("name").get<std::string>(), j.at("state").get<std::string>(),
+                           j.at("duration").get<int64_t>() / 1000.0, j.at("tasks").at("total").get<int>());
   }
   return absl::OkStatus();
 }
 
 absl::Status ShowJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out) {
-  EDDY_ASSIGN_OR_RETURN(auto job, GetJson(jobmanager_url, "/jobs/" + job_id));
-  out << "Job       " << job["jid"].get<std::string>() << "\n"
-      << "Name      " << job["name"].get<std::string>() << "\n"
-      << "State     " << job["state"].get<std::string>() << "  (" << job["job-type"].get<std::string>()
+  EDDY_ASSIGN_OR_RETURN(auto job, GetJson(jobmanager_url, JobPath(job_id)));
+  out << "Job       " << job.at("jid").get<std::string>() << "\n"
+      << "Name      " << job.at("name").get<std::string>() << "\n"
+      << "State     " << job.at("state").get<std::string>() << "  (" << job.at("job-type").get<std::string>()
       << ")\n"
-      << absl::StrFormat("Duration  %.1fs\n\n", job["duration"].get<int64_t>() / 1000.0);
+      << absl::StrFormat("Duration  %.1fs\n\n", job.at("duration").get<int64_t>() / 1000.0);
   out << absl::StrFormat("%-40s %11s %-10s %15s %15s\n", "VERTEX", "PARALLELISM", "STATUS",
                          "RECORDS IN", "RECORDS OUT");
-  for (const auto& v : job["vertices"]) {
-    std::string name = v["name"].get<std::string>();
+  for (const auto& v : job.at("vertices")) {
+    std::string name = v.at("name").get<std::string>();
     if (name.size() > 40) name = name.substr(0, 37) + "...";
-    out << absl::StrFormat("%-40s %11d %-10s %15s %15s\n", name, v["parallelism"].get<int>(),
-                           v["status"].get<std::string>(),
-                           Thousands(v["metrics"]["read-records"].get<uint64_t>()),
-                           Thousands(v["metrics"]["write-records"].get<uint64_t>()));
+    out << absl::StrFormat("%-40s %11d %-10s %15s %15s\n", name, v.at("parallelism").get<int>(),
+                           v.at("status").get<std::string>(),
+                           Thousands(v.at("metrics").at("read-records").get<uint64_t>()),
+                           Thousands(v.at("metrics").at("write-records").get<uint64_t>()));
   }
   // Checkpoints: counts, the latest completed one, and the one in progress.
-  auto checkpoints = GetJson(jobmanager_url, "/jobs/" + job_id + "/checkpoints");
+  auto checkpoints = GetJson(jobmanager_url, JobPath(job_id) + "/checkpoints");
   if (checkpoints.ok() && checkpoints->contains("counts") &&
-      (*checkpoints)["counts"]["total"].get<int64_t>() > 0) {
-    const auto& c = (*checkpoints)["counts"];
+      (*checkpoints).at("counts").at("total").get<int64_t>() > 0) {
+    const auto& c = (*checkpoints).at("counts");
     out << absl::StrFormat("\nCheckpoints  %d completed, %d failed, %d restored\n",
-                           c["completed"].get<int64_t>(), c["failed"].get<int64_t>(),
-                           c["restored"].get<int64_t>());
-    const auto& latest = (*checkpoints)["latest"]["completed"];
+                           c.at("completed").get<int64_t>(), c.at("failed").get<int64_t>(),
+                           c.at("restored").get<int64_t>());
+    const auto& latest = (*checkpoints).at("latest").at("completed");
     if (latest.is_object()) {
-      out << absl::StrFormat("  latest   #%d  %s in %dms  %s\n", latest["id"].get<int64_t>(),
-                             Thousands(latest["state_size"].get<uint64_t>()) + " bytes",
-                             latest["end_to_end_duration"].get<int64_t>(),
-                             latest["external_path"].get<std::string>());
+      out << absl::StrFormat("  latest   #%d  %s in %dms  %s\n", latest.at("id").get<int64_t>(),
+                             Thousands(latest.at("state_size").get<uint64_t>()) + " bytes",
+                             latest.at("end_to_end_duration").get<int64_t>(),
+                             latest.at("external_path").get<std::string>());
     }
-    for (const auto& h : (*checkpoints)["history"]) {
-      if (h["status"] != "IN_PROGRESS") continue;
-      out << absl::StrFormat("  running  #%d  %d/%d subtasks acknowledged\n", h["id"].get<int64_t>(),
-                             h["num_acknowledged_subtasks"].get<int>(), h["num_subtasks"].get<int>());
+    for (const auto& h : (*checkpoints).at("history")) {
+      if (h.at("status") != "IN_PROGRESS") continue;
+      out << absl::StrFormat("  running  #%d  %d/%d subtasks acknowledged\n", h.at("id").get<int64_t>(),
+                             h.at("num_acknowledged_subtasks").get<int>(), h.at("num_subtasks").get<int>());
     }
-    const auto& failed = (*checkpoints)["latest"]["failed"];
+    const auto& failed = (*checkpoints).at("latest").at("failed");
     if (failed.is_object()) {
-      out << absl::StrFormat("  failed   #%d  %s\n", failed["id"].get<int64_t>(),
-                             failed["failure_message"].get<std::string>());
+      out << absl::StrFormat("  failed   #%d  %s\n", failed.at("id").get<int64_t>(),
+                             failed.at("failure_message").get<std::string>());
     }
   }
-  if (job["state"] == "FAILED") {
-    auto exceptions = GetJson(jobmanager_url, "/jobs/" + job_id + "/exceptions");
+  if (job.at("state") == "FAILED") {
+    auto exceptions = GetJson(jobmanager_url, JobPath(job_id) + "/exceptions");
     if (exceptions.ok() && exceptions->contains("root-exception")) {
-      out << "\nRoot cause: " << (*exceptions)["root-exception"].get<std::string>() << "\n";
+      out << "\nRoot cause: " << (*exceptions).at("root-exception").get<std::string>() << "\n";
     }
   }
   return absl::OkStatus();
 }
 
 absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job_id, std::ostream& out) {
-  auto cancelled = RequestJson("PATCH", jobmanager_url, "/jobs/" + job_id + "?mode=cancel");
+  auto cancelled = RequestJson("PATCH", jobmanager_url, JobPath(job_id) + "?mode=cancel");
   if (!cancelled.ok()) {
     return absl::Status(cancelled.status().code(),
                         absl::StrCat("cannot cancel job ", job_id, ": ", cancelled.status().message()));
@@ -236,8 +244,8 @@ absl::Status CancelJob(const std::string& jobmanager_url, const std::string& job
   out << "Cancelling job " << job_id << " ...\n" << std::flush;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
-    EDDY_ASSIGN_OR_RETURN(auto job, GetJson(jobmanager_url, "/jobs/" + job_id));
-    std::string state = job["state"].get<std::string>();
+    EDDY_ASSIGN_OR_RETURN(auto job, GetJson(jobmanager_url, JobPath(job_id)));
+    std::string state = job.at("state").get<std::string>();
     if (IsTerminal(state)) {
       out << "Job " << job_id << " " << state << "\n";
       return absl::OkStatus();
@@ -259,13 +267,13 @@ absl::StatusOr<std::string> Savepoint(const std::string& jobmanager_url, const s
     body["cancel-job"] = false;
   }
   auto triggered = RequestJson("POST", jobmanager_url,
-                               "/jobs/" + job_id + (stop ? "/stop" : "/savepoints"), body.dump());
+                               JobPath(job_id) + (stop ? "/stop" : "/savepoints"), body.dump());
   if (!triggered.ok()) {
     return absl::Status(triggered.status().code(),
                         absl::StrCat("cannot take a savepoint of job ", job_id, ": ",
                                      triggered.status().message()));
   }
-  const std::string request = (*triggered)["request-id"].get<std::string>();
+  const std::string request = (*triggered).at("request-id").get<std::string>();
   out << (drain  ? "Draining and stopping job "
           : stop ? "Stopping job "
                  : "Triggering a savepoint of job ")
@@ -274,11 +282,11 @@ absl::StatusOr<std::string> Savepoint(const std::string& jobmanager_url, const s
   auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(10);
   while (std::chrono::steady_clock::now() < deadline) {
     EDDY_ASSIGN_OR_RETURN(auto status,
-                          GetJson(jobmanager_url, "/jobs/" + job_id + "/savepoints/" + request));
-    if (status["status"]["id"] == "COMPLETED") {
-      const auto& op = status["operation"];
+                          GetJson(jobmanager_url, JobPath(job_id) + "/savepoints/" + UrlEncodePathSegment(request)));
+    if (status.at("status").at("id") == "COMPLETED") {
+      const auto& op = status.at("operation");
       if (op.contains("location")) {
-        const std::string location = op["location"].get<std::string>();
+        const std::string location = op.at("location").get<std::string>();
         out << "Savepoint completed: " << location << "\n";
         if (stop) {
           EDDY_ASSIGN_OR_RETURN(std::string state, WaitForJob(jobmanager_url, job_id, out, false));
@@ -286,7 +294,7 @@ absl::StatusOr<std::string> Savepoint(const std::string& jobmanager_url, const s
         }
         return location;
       }
-      std::string cause = op.contains("failure-cause") ? op["failure-cause"].value("stack-trace", "")
+      std::string cause = op.contains("failure-cause") ? op.at("failure-cause").value("stack-trace", "")
                                                        : "unknown";
       return absl::AbortedError(absl::StrCat("savepoint of job ", job_id, " failed: ", cause));
     }

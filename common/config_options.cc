@@ -97,6 +97,27 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .type = ConfigType::kString,
          .default_value = "/tmp/eddy-blobs",
          .description = "Directory where the JobManager stores uploaded job libraries."},
+        {.key = opt::kRestAuthTokensFile,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "File of REST bearer tokens, one 'TOKEN ROLE [NAME]' per line (roles: "
+                        "viewer, submitter, admin). Empty: REST authentication is off."},
+        {.key = opt::kRestAuthOpenPaths,
+         .type = ConfigType::kString,
+         .default_value = "/healthz;/metrics",
+         .description = "REST paths answered without a token (';'-separated), for probes "
+                        "and scrapers."},
+        {.key = opt::kWebAllowOrigin,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "Origins (';'-separated, or *) that browsers may call the REST "
+                        "endpoint from: they get CORS headers and may change state. Empty: "
+                        "none."},
+        {.key = opt::kAllowInsecureCluster,
+         .type = ConfigType::kBool,
+         .default_value = "false",
+         .description = "Lets the JobManager and TaskManagers listen on non-loopback "
+                        "addresses without internal TLS (a trusted network only)."},
         {.key = opt::kRestMaxContentLength,
          .type = ConfigType::kMemorySize,
          .default_value = "100mb",

@@ -125,9 +125,29 @@ absl::StatusOr<ParsedUrl> ParseHttpUrl(std::string_view url) {
   return parsed;
 }
 
+std::string UrlEncodePathSegment(std::string_view segment) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(segment.size());
+  for (char c : segment) {
+    const auto u = static_cast<unsigned char>(c);
+    const bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       c == '-' || c == '_' || c == '~' || (c == '.' && segment != "." && segment != "..");
+    if (plain) {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[u >> 4]);
+      out.push_back(kHex[u & 0xf]);
+    }
+  }
+  return out;
+}
+
 absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
                                          std::string_view body, std::string_view content_type,
-                                         std::chrono::milliseconds timeout) {
+                                         std::chrono::milliseconds timeout,
+                                         const HttpHeaders& headers) {
   absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
   if (!parsed.ok()) return parsed.status();
   const std::string authority = Authority(parsed->host, parsed->port);
@@ -174,6 +194,7 @@ absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_vi
   request.set(http::field::user_agent, "eddy");
   request.set(http::field::accept, "application/json, */*");
   request.keep_alive(false);
+  for (const auto& [name, value] : headers) request.set(name, value);
   if (!body.empty() || verb == http::verb::post || verb == http::verb::put ||
       verb == http::verb::patch) {
     request.set(http::field::content_type, Bv(content_type));

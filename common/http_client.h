@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -28,12 +30,20 @@ struct ParsedUrl {
 /// URL and say what is wrong with it.
 absl::StatusOr<ParsedUrl> ParseHttpUrl(std::string_view url);
 
+/// Percent-encodes `segment` for one path segment of a URL: everything but A-Z a-z 0-9
+/// '-' '.' '_' '~' is %XX (so "/", "?", "#", "%" and ".." cannot change the path).
+std::string UrlEncodePathSegment(std::string_view segment);
+
+/// Extra request header fields, e.g. {"Authorization", "Bearer ..."}.
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
 /// Sends one request and returns the response of any status code; an error status only when
 /// no HTTP response was had (refused, timed out, malformed).
 absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
                                          std::string_view body = "",
                                          std::string_view content_type = "application/json",
                                          std::chrono::milliseconds timeout =
-                                             std::chrono::seconds(10));
+                                             std::chrono::seconds(10),
+                                         const HttpHeaders& headers = {});
 
 }  // namespace eddy

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/secrets.h"
 #include "common/fs/checkpoint_storage.h"
 #include "jobmanager/deployment_plan.h"
 #include "jobmanager/job_graph_validator.h"
@@ -61,7 +62,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, TaskManagerRegistry& registr
                [this](const TaskManagerId& tm) -> std::optional<TaskManagerGateway::Address> {
                  auto info = registry_.Find(tm);
                  if (!info) return std::nullopt;
-                 return TaskManagerGateway::Address{info->host, info->rpc_port};
+                 return TaskManagerGateway::Address{info->host, info->rpc_port,
+                                                    info->rpc_credential};
                }),
       archive_(options_.config.GetString(opt::kJobManagerArchiveDir)) {
   if (archive_.enabled()) {
@@ -120,7 +122,15 @@ void Dispatcher::Tick() {
   RepeatStaleCancels();
 }
 
-absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph, RestoreSettings restore) {
+std::optional<std::string> Dispatcher::OwnerOf(const std::string& job_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = jobs_.find(JobId(job_id));
+  if (it == jobs_.end()) return std::nullopt;
+  return it->second->owner;
+}
+
+absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph, RestoreSettings restore,
+                                               std::string owner) {
   absl::Status valid = ValidateJobGraph(graph);
   if (!valid.ok()) return valid;
   Config job_config = options_.config;
@@ -177,6 +187,8 @@ absl::StatusOr<std::string> Dispatcher::Submit(job::JobGraph graph, RestoreSetti
   if (restored) {
     job->checkpoints->SetRestoredFrom(std::move(*restored), restore.path, NowMs());
   }
+  job->data_credential = RandomSecret();
+  job->owner = std::move(owner);
   job->start_ms = NowMs();
   job->state_ms[job::CREATED] = job->start_ms;
   job->waiting_since = Clock::now();
@@ -319,7 +331,7 @@ void Dispatcher::TrySchedule(const JobId& job_id) {
     request.set_job_id(job.id.value());
     request.set_job_graph(graph_bytes);
     request.set_library_sha256(job.graph.library_sha256());
-    request.set_library_url(options_.blob_url_base + job.graph.library_sha256());
+    request.set_data_credential(job.data_credential);
     request.set_checkpoint_interval_ms(job.checkpoints->settings().interval.count());
     const int attempt = job.attempt;
     gateway_.Send(tm, "SubmitTasks", request.SerializeAsString(),

@@ -51,8 +51,6 @@ class Dispatcher {
     std::chrono::milliseconds slot_request_timeout{30000};
     std::chrono::milliseconds rpc_timeout{10000};
     rpc::ConnectionOptions connection;
-    /// Base URL TaskManagers fetch libraries from, e.g. "http://127.0.0.1:8081/blobs/".
-    std::string blob_url_base;
     /// The cluster configuration: defaults of the per-job keys (restart strategy, ...)
     /// jobstore.expiration-time / jobstore.max-capacity and jobmanager.archive.fs.dir.
     Config config;
@@ -71,7 +69,11 @@ class Dispatcher {
   /// store. Returns the new job id, or InvalidArgument naming the bad field, key or value
   /// (FailedPrecondition / NotFound / DataLoss naming the path for a savepoint that cannot
   /// be restored).
-  absl::StatusOr<std::string> Submit(job::JobGraph graph, RestoreSettings restore = {});
+  /// `owner` is who submitted it (the REST caller's principal).
+  absl::StatusOr<std::string> Submit(job::JobGraph graph, RestoreSettings restore = {},
+                                     std::string owner = "anonymous");
+  /// Who submitted the job, if it is known.
+  std::optional<std::string> OwnerOf(const std::string& job_id) const;
   /// Cancels a job. Errors: unknown job, job already terminal.
   absl::Status Cancel(const std::string& job_id);
 
@@ -143,6 +145,10 @@ class Dispatcher {
     JobId id;
     job::JobGraph graph;
     job::JobState state = job::CREATED;
+    /// Random, handed to the job's TaskManagers with each deployment: partition requests
+    /// must carry it (no stranger reads the job's records).
+    std::string data_credential;
+    std::string owner;  // who submitted it
     std::unique_ptr<RestartStrategy> restart_strategy;
     int attempt = 0;        // the attempt every current execution runs
     int num_restarts = 0;

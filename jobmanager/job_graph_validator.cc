@@ -1,12 +1,17 @@
 #include "jobmanager/job_graph_validator.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <map>
 #include <set>
 #include <tuple>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "absl/strings/str_cat.h"
+#include "api/job_builder.h"
 
 namespace eddy {
 namespace {
@@ -47,6 +52,33 @@ std::string FindCycle(const std::map<std::string, std::vector<std::string>>& nex
 }
 
 }  // namespace
+
+absl::StatusOr<RunRequest> ParseRunRequest(std::string_view text) {
+  nlohmann::json body = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
+  if (!body.is_object() || !body.contains("jobGraph")) {
+    return absl::InvalidArgumentError(
+        "the run request needs a JSON body with \"jobGraph\" (eddy run builds it from the "
+        "library)");
+  }
+  RunRequest request;
+  auto parsed = google::protobuf::util::JsonStringToMessage(body["jobGraph"].dump(), &request.graph);
+  if (!parsed.ok()) return absl::InvalidArgumentError("invalid jobGraph: " + parsed.ToString());
+  if (request.graph.abi_version() != kAbiVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the job was built for Eddy job ABI ", request.graph.abi_version(),
+                     ", this JobManager speaks ABI ", kAbiVersion));
+  }
+  if (body.contains("jobName") && body["jobName"].is_string()) {
+    request.job_name = body["jobName"].get<std::string>();
+  }
+  if (body.contains("savepointPath") && body["savepointPath"].is_string()) {
+    request.savepoint_path = body["savepointPath"].get<std::string>();
+  }
+  if (body.contains("allowNonRestoredState") && body["allowNonRestoredState"].is_boolean()) {
+    request.allow_non_restored_state = body["allowNonRestoredState"].get<bool>();
+  }
+  return request;
+}
 
 absl::Status ValidateJobGraph(const job::JobGraph& graph) {
   const int max_p = graph.max_parallelism();

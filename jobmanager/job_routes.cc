@@ -4,12 +4,13 @@
 // PATCH /jobs/{id}?mode=cancel, /jobs/{id}/checkpoints (+ /config), POST /jobs/{id}/savepoints,
 // GET /jobs/{id}/savepoints/{request id}, POST /jobs/{id}/stop, and /blobs/{sha256} for
 // TaskManagers.
-#include <google/protobuf/util/json_util.h>
-
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "api/job_builder.h"
+#include "api/job_library_stamp.h"
 #include "common/logging.h"
 #include "common/multipart.h"
+#include "common/secrets.h"
+#include "jobmanager/job_graph_validator.h"
 #include "jobmanager/jobmanager.h"
 
 namespace eddy {
@@ -35,6 +36,17 @@ std::string HeaderOr(const RestRequest& request, const std::string& name) {
 
 }  // namespace
 
+std::optional<RestResponse> JobManager::RefuseIfNotOwner(const RestRequest& request) const {
+  if (request.caller.role == RestRole::kAdmin) return std::nullopt;
+  const std::string& job_id = request.path_params.at("jobid");
+  auto owner = dispatcher_->OwnerOf(job_id);
+  if (!owner || *owner == request.caller.principal) return std::nullopt;  // 404 follows
+  EDDY_LOG(WARN) << "REST: refused " << request.method << " " << request.path << " by "
+                 << request.caller.principal << ": job " << job_id << " belongs to " << *owner;
+  return RestResponse::Error(403, absl::StrCat("job ", job_id, " was submitted by ", *owner,
+                                               "; a submitter may change only its own jobs"));
+}
+
 void JobManager::RegisterJobRoutes() {
   rest_server_.Route("POST", "/jars/upload", [this](const RestRequest& request) {
     auto parts = ParseMultipart(HeaderOr(request, "content-type"), request.body);
@@ -42,6 +54,13 @@ void JobManager::RegisterJobRoutes() {
     for (const auto& part : *parts) {
       if (part.filename.empty()) continue;
       if (part.body.empty()) return RestResponse::Error(400, "the uploaded file '" + part.filename + "' is empty");
+      // Refused before it is stored: TaskManagers would refuse it anyway, and nothing that
+      // is not a job library should sit in the blob store.
+      if (absl::Status stamped = CheckJobLibraryBytes(part.body, "the uploaded file '" + absl::CHexEscape(part.filename) + "'");
+          !stamped.ok()) {
+        EDDY_LOG(WARN) << "refused an upload: " << stamped.message();
+        return FromStatus(stamped);
+      }
       auto info = blobs_.Put(part.filename, part.body);
       if (!info.ok()) return FromStatus(info.status());
       EDDY_LOG(INFO) << "stored job library " << info->name << " (" << info->size
@@ -69,50 +88,38 @@ void JobManager::RegisterJobRoutes() {
     const std::string& jar_id = request.path_params.at("jarid");
     auto jar = blobs_.Find(jar_id);
     if (!jar) return RestResponse::Error(404, "no uploaded job library with id '" + jar_id + "'");
-    nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
-    if (!body.is_object() || !body.contains("jobGraph")) {
-      return RestResponse::Error(
-          400, "the run request needs a JSON body with \"jobGraph\" (eddy run builds it from the "
-               "library)");
-    }
-    job::JobGraph graph;
-    auto parsed = google::protobuf::util::JsonStringToMessage(body["jobGraph"].dump(), &graph);
-    if (!parsed.ok()) {
-      return RestResponse::Error(400, "invalid jobGraph: " + parsed.ToString());
-    }
-    if (graph.abi_version() != kAbiVersion) {
-      return RestResponse::Error(
-          400, absl::StrCat("the job was built for Eddy job ABI ", graph.abi_version(),
-                            ", this JobManager speaks ABI ", kAbiVersion));
-    }
+    auto run = ParseRunRequest(request.body);
+    if (!run.ok()) return RestResponse::Error(400, std::string(run.status().message()));
+    job::JobGraph& graph = run->graph;
     if (!graph.library_sha256().empty() && graph.library_sha256() != jar->sha256) {
       return RestResponse::Error(400, "the jobGraph names library " + graph.library_sha256() +
                                           " but jar " + jar_id + " has sha256 " + jar->sha256);
     }
     graph.set_library_sha256(jar->sha256);
-    if (body.contains("jobName") && body["jobName"].is_string()) {
-      graph.set_name(body["jobName"].get<std::string>());
-    }
+    if (run->job_name) graph.set_name(*run->job_name);
     Dispatcher::RestoreSettings restore;
-    if (body.contains("savepointPath") && body["savepointPath"].is_string()) {
-      restore.path = body["savepointPath"].get<std::string>();
-    }
-    if (body.contains("allowNonRestoredState") && body["allowNonRestoredState"].is_boolean()) {
-      restore.allow_non_restored_state = body["allowNonRestoredState"].get<bool>();
-    }
-    auto job_id = dispatcher_->Submit(std::move(graph), std::move(restore));
+    restore.path = std::move(run->savepoint_path);
+    restore.allow_non_restored_state = run->allow_non_restored_state;
+    auto job_id = dispatcher_->Submit(std::move(graph), std::move(restore), request.caller.principal);
     if (!job_id.ok()) return FromStatus(job_id.status());
     return RestResponse::Json({{"jobid", *job_id}});
   });
 
+  // TaskManagers fetch job libraries with the blob token they got at registration.
   rest_server_.Route("GET", "/blobs/:sha", [this](const RestRequest& request) {
+    const std::string auth = HeaderOr(request, "authorization");
+    if (auth.size() <= 7 || auth.compare(0, 7, "Bearer ") != 0 ||
+        !SecretMatches(blob_token_, std::string_view(auth).substr(7))) {
+      EDDY_LOG(WARN) << "refused a job library download without the blob token";
+      return RestResponse::Error(403, "job libraries are served to this JobManager's TaskManagers only");
+    }
     auto bytes = blobs_.Read(request.path_params.at("sha"));
     if (!bytes.ok()) return FromStatus(bytes.status());
     RestResponse response;
     response.body = std::move(*bytes);
     response.content_type = "application/octet-stream";
     return response;
-  });
+  }, RestRole::kInternal);
 
   rest_server_.Route("GET", "/jobs", [this](const RestRequest&) {
     return RestResponse::Json(dispatcher_->JobsJson());
@@ -168,6 +175,7 @@ void JobManager::RegisterJobRoutes() {
       if (!body["drain"].is_boolean()) return RestResponse::Error(400, "\"drain\" must be a boolean");
       drain = body["drain"].get<bool>();
     }
+    if (auto refused = RefuseIfNotOwner(request)) return std::move(*refused);
     auto id = dispatcher_->TriggerSavepoint(request.path_params.at("jobid"), dir, stop, drain);
     if (!id.ok()) return FromStatus(id.status());
     return RestResponse::Json({{"request-id", *id}}, 202);
@@ -189,6 +197,7 @@ void JobManager::RegisterJobRoutes() {
     if (m != "cancel") {
       return RestResponse::Error(400, "unsupported mode '" + m + "'; supported: cancel");
     }
+    if (auto refused = RefuseIfNotOwner(request)) return std::move(*refused);
     absl::Status status = dispatcher_->Cancel(request.path_params.at("jobid"));
     if (!status.ok()) return FromStatus(status);
     return RestResponse::Json(nlohmann::json::object(), 202);

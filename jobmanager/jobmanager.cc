@@ -2,13 +2,27 @@
 
 #include <set>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "common/logging.h"
+#include "common/secrets.h"
+#include "common/status.h"
 
 namespace eddy {
 namespace {
 constexpr int kIoThreads = 2;
 constexpr int kRestThreads = 2;
+
+/// "a; b;;c" -> {"a", "b", "c"}.
+std::vector<std::string> SplitList(const std::string& value) {
+  std::vector<std::string> out;
+  for (absl::string_view item : absl::StrSplit(value, ';', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(item));
+  }
+  return out;
+}
 
 int64_t MillisSince(TaskManagerInfo::Clock::time_point then) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(TaskManagerInfo::Clock::now() -
@@ -20,6 +34,7 @@ int64_t MillisSince(TaskManagerInfo::Clock::time_point then) {
 JobManager::JobManager(Config config)
     : config_(std::move(config)),
       session_(RandomHexId(8)),
+      blob_token_(absl::BytesToHexString(RandomSecret())),
       registry_(config_.GetDuration(opt::kHeartbeatTimeout)),
       rpc_server_(io_,
                   rpc::ConnectionOptions{
@@ -33,6 +48,24 @@ JobManager::JobManager(Config config)
 JobManager::~JobManager() { Stop(); }
 
 absl::Status JobManager::Start() {
+  RestAccessPolicy::Options access;
+  access.tokens_file = config_.GetString(opt::kRestAuthTokensFile);
+  access.open_paths = SplitList(config_.GetString(opt::kRestAuthOpenPaths));
+  access.allowed_origins = SplitList(config_.GetString(opt::kWebAllowOrigin));
+  auto policy = RestAccessPolicy::Load(std::move(access));
+  if (!policy.ok()) return policy.status();
+  if (!policy->authentication_enabled()) {
+    EDDY_LOG(INFO) << "REST authentication is off (" << opt::kRestAuthTokensFile
+                   << " is not set): anyone who can reach the REST port may submit jobs";
+  }
+  const bool insecure = config_.GetBool(opt::kAllowInsecureCluster);
+  EDDY_RETURN_IF_ERROR(CheckInsecureBind(opt::kJobManagerRpcAddress,
+                                         config_.GetString(opt::kJobManagerRpcAddress), insecure));
+  if (!policy->authentication_enabled()) {
+    EDDY_RETURN_IF_ERROR(
+        CheckInsecureBind(opt::kRestAddress, config_.GetString(opt::kRestAddress), insecure));
+  }
+  rest_server_.SetAccessPolicy(std::move(*policy));
   RegisterRpcMethods();
   RegisterRestRoutes();
   auto rpc_port = rpc_server_.Listen(config_.GetString(opt::kJobManagerRpcAddress),
@@ -52,11 +85,7 @@ absl::Status JobManager::Start() {
   options.connection = rpc::ConnectionOptions{
       .max_frame_bytes = static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
       .frame_timeout = config_.GetDuration(opt::kRpcTimeout)};
-  // TaskManagers reach the JobManager at jobmanager.rpc.address (rest.address may be a
-  // wildcard bind address), so blob URLs use that host with the REST port.
   options.config = config_;
-  options.blob_url_base = absl::StrCat("http://", config_.GetString(opt::kJobManagerRpcAddress), ":",
-                                       rest_port_, "/blobs/");
   dispatcher_ = std::make_unique<Dispatcher>(io_, registry_, options);
   dispatcher_->Start();
   work_ = std::make_unique<decltype(work_)::element_type>(io_.get_executor());
@@ -109,12 +138,10 @@ void JobManager::RegisterRpcMethods() {
       "RegisterTaskManager",
       [this](const rpc::CallContext& ctx, const rpc::RegisterTaskManagerRequest& req)
           -> absl::StatusOr<rpc::RegisterTaskManagerResponse> {
-        if (req.resource_id().empty()) {
-          return absl::InvalidArgumentError("RegisterTaskManager: empty resource_id");
-        }
-        if (req.num_slots() == 0) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("TaskManager ", req.resource_id(), " offers no slots"));
+        if (absl::Status valid = ValidateRegistration(req); !valid.ok()) {
+          EDDY_LOG(WARN) << "refused a TaskManager registration from " << ctx.peer << ": "
+                         << valid.message();
+          return valid;
         }
         TaskManagerInfo info;
         info.id = TaskManagerId(req.resource_id());
@@ -124,7 +151,13 @@ void JobManager::RegisterRpcMethods() {
         info.rpc_peer = ctx.peer;
         info.rpc_port = static_cast<uint16_t>(req.rpc_port());
         info.rpc_connection_id = ctx.connection_id;
-        bool fresh = registry_.Register(info, TaskManagerRegistry::Clock::now());
+        info.rpc_credential = req.rpc_credential();
+        auto registered = registry_.Register(info, TaskManagerRegistry::Clock::now());
+        if (!registered.ok()) {
+          EDDY_LOG(WARN) << "refused a TaskManager registration: " << registered.status().message();
+          return registered.status();
+        }
+        const bool fresh = *registered;
         EDDY_LOG(INFO) << (fresh ? "registered" : "re-registered") << " TaskManager "
                        << req.resource_id() << " at " << req.host() << " (data port "
                        << req.data_port() << ", " << req.num_slots() << " slots, rpc from "
@@ -133,14 +166,19 @@ void JobManager::RegisterRpcMethods() {
         rpc::RegisterTaskManagerResponse resp;
         resp.set_jobmanager_session(session_);
         resp.set_heartbeat_interval_ms(config_.GetDuration(opt::kHeartbeatInterval).count());
+        resp.set_blob_port(rest_port_);
+        resp.set_blob_token(blob_token_);
         return resp;
       });
   rpc_server_.Register<rpc::HeartbeatRequest, rpc::HeartbeatResponse>(
       "Heartbeat",
-      [this](const rpc::CallContext&,
+      [this](const rpc::CallContext& ctx,
              const rpc::HeartbeatRequest& req) -> absl::StatusOr<rpc::HeartbeatResponse> {
         rpc::HeartbeatResponse resp;
         TaskManagerId id(req.resource_id());
+        if (registry_.Find(id).has_value()) {
+          EDDY_RETURN_IF_ERROR(CheckCaller(ctx, req.resource_id(), "Heartbeat"));
+        }
         resp.set_known(registry_.Heartbeat(id, TaskManagerRegistry::Clock::now()));
         resp.set_jobmanager_session(session_);
         if (resp.known()) {
@@ -166,25 +204,40 @@ void JobManager::RegisterRpcMethods() {
       });
   rpc_server_.Register<rpc::UpdateTaskStateRequest, rpc::UpdateTaskStateResponse>(
       "UpdateTaskState",
-      [this](const rpc::CallContext&, const rpc::UpdateTaskStateRequest& req)
+      [this](const rpc::CallContext& ctx, const rpc::UpdateTaskStateRequest& req)
           -> absl::StatusOr<rpc::UpdateTaskStateResponse> {
+        EDDY_RETURN_IF_ERROR(CheckCaller(ctx, req.resource_id(), "UpdateTaskState"));
         dispatcher_->OnTaskReport(TaskManagerId(req.resource_id()), req.task());
         return rpc::UpdateTaskStateResponse();
       });
   rpc_server_.Register<rpc::AcknowledgeCheckpointRequest, rpc::AcknowledgeCheckpointResponse>(
       "AcknowledgeCheckpoint",
-      [this](const rpc::CallContext&, const rpc::AcknowledgeCheckpointRequest& req)
+      [this](const rpc::CallContext& ctx, const rpc::AcknowledgeCheckpointRequest& req)
           -> absl::StatusOr<rpc::AcknowledgeCheckpointResponse> {
+        EDDY_RETURN_IF_ERROR(CheckCaller(ctx, req.resource_id(), "AcknowledgeCheckpoint"));
         dispatcher_->OnCheckpointAck(TaskManagerId(req.resource_id()), req);
         return rpc::AcknowledgeCheckpointResponse();
       });
   rpc_server_.Register<rpc::DeclineCheckpointRequest, rpc::DeclineCheckpointResponse>(
       "DeclineCheckpoint",
-      [this](const rpc::CallContext&, const rpc::DeclineCheckpointRequest& req)
+      [this](const rpc::CallContext& ctx, const rpc::DeclineCheckpointRequest& req)
           -> absl::StatusOr<rpc::DeclineCheckpointResponse> {
+        EDDY_RETURN_IF_ERROR(CheckCaller(ctx, req.resource_id(), "DeclineCheckpoint"));
         dispatcher_->OnCheckpointDecline(TaskManagerId(req.resource_id()), req);
         return rpc::DeclineCheckpointResponse();
       });
+}
+
+absl::Status JobManager::CheckCaller(const rpc::CallContext& ctx, const std::string& resource_id,
+                                     const char* method) const {
+  if (registry_.IsConnectionOf(TaskManagerId(resource_id), ctx.connection_id)) {
+    return absl::OkStatus();
+  }
+  std::string message =
+      absl::StrCat(method, " for TaskManager '", absl::CHexEscape(resource_id), "' from ", ctx.peer,
+                   " refused: that TaskManager did not register on this connection");
+  EDDY_LOG(WARN) << message;
+  return absl::PermissionDeniedError(message);
 }
 
 void JobManager::ScheduleExpiryCheck() {
@@ -259,7 +312,11 @@ void JobManager::RegisterRestRoutes() {
   rest_server_.Route("GET", "/jobmanager/config", [this](const RestRequest&) {
     auto list = nlohmann::json::array();
     for (const auto& [key, value] : config_.values()) {
-      list.push_back({{"key", key}, {"value", value}});
+      // Flink's habit: values of keys that name secrets are never shown.
+      const bool secret = key.find("secret") != std::string::npos ||
+                          key.find("password") != std::string::npos ||
+                          key.find("access-key") != std::string::npos;
+      list.push_back({{"key", key}, {"value", secret ? "******" : value}});
     }
     return RestResponse::Json(list);
   });

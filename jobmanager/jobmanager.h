@@ -44,6 +44,12 @@ class JobManager {
 
  private:
   void RegisterRpcMethods();
+  /// 403 if the caller may not change the job (not an admin, not its submitter).
+  std::optional<RestResponse> RefuseIfNotOwner(const RestRequest& request) const;
+  /// OK if the caller's control connection is the one TaskManager `resource_id` registered
+  /// on; otherwise logs and returns PermissionDenied (a forged call).
+  absl::Status CheckCaller(const rpc::CallContext& ctx, const std::string& resource_id,
+                           const char* method) const;
   void RegisterRestRoutes();
   void RegisterJobRoutes();
   std::string PrometheusMetrics() const;
@@ -53,6 +59,8 @@ class JobManager {
 
   Config config_;
   std::string session_;
+  // TaskManagers present it to fetch job libraries (sent at registration).
+  const std::string blob_token_;
   std::atomic<bool> stopping_{false};
   boost::asio::io_context io_;  // control RPC, dispatcher, timers
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

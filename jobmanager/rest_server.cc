@@ -111,6 +111,7 @@ struct RouteEntry {
   std::vector<std::string> segments;  // ":name" captures a parameter
   int literal_segments = 0;           // more is more specific
   RestServer::Handler handler;
+  RestRole role = RestRole::kViewer;  // what the caller needs
 };
 
 bool IsCapture(const std::string& segment) { return segment.size() > 1 && segment[0] == ':'; }
@@ -133,6 +134,20 @@ std::string ToString(beast::string_view s) { return std::string(s.data(), s.size
 
 }  // namespace
 
+void RestRequest::SetTarget(std::string_view target) {
+  size_t query_start = target.find('?');
+  path = std::string(target.substr(0, query_start));
+  query_params.clear();
+  if (query_start != std::string_view::npos) {
+    query_params = ParseQuery(target.substr(query_start + 1));
+  }
+}
+
+void RestRequest::AddHeader(std::string_view name, std::string_view value) {
+  auto [it, inserted] = headers.try_emplace(absl::AsciiStrToLower(Av(name)), value);
+  if (!inserted) absl::StrAppend(&it->second, ", ", Av(value));
+}
+
 RestResponse RestResponse::Json(const nlohmann::json& value, int status) {
   RestResponse response;
   response.status = status;
@@ -150,8 +165,10 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
 
   Impl(net::io_context& io, size_t max_body_bytes) : io(io), max_body_bytes(max_body_bytes) {}
 
-  // Routes `request` and fills its path_params; on 405 sets `allow` to the path's methods.
+  // Checks and routes `request`, fills its path_params and caller; on 405 sets `allow` to
+  // the path's methods. Adds the CORS headers the policy gives.
   RestResponse Dispatch(RestRequest& request, std::string* allow) const;
+  RestResponse Route(RestRequest& request, std::string* allow) const;
   // Brackets a dispatch from a connection; false once the server is stopped.
   bool BeginNetworkDispatch();
   void EndNetworkDispatch();
@@ -165,6 +182,7 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
   net::io_context& io;
   const size_t max_body_bytes;
   std::vector<RouteEntry> routes;  // written only before Listen(), read-only afterwards
+  RestAccessPolicy policy;         // set only before Listen(), read-only afterwards
 
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built with TSan annotations,
   // so the tsan preset would report false races on everything absl::Mutex guards.
@@ -270,17 +288,10 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_.reset();
     RestRequest request;
     request.method = ToString(message.method_string());
-    std::string_view target(message.target().data(), message.target().size());
-    size_t query_start = target.find('?');
-    request.path = std::string(target.substr(0, query_start));
-    if (query_start != std::string_view::npos) {
-      request.query_params = ParseQuery(target.substr(query_start + 1));
-    }
+    request.SetTarget(std::string_view(message.target().data(), message.target().size()));
     for (const auto& field : message) {
-      std::string name = absl::AsciiStrToLower(ToString(field.name_string()));
-      std::string value = ToString(field.value());
-      auto [it, inserted] = request.headers.try_emplace(name, value);
-      if (!inserted) absl::StrAppend(&it->second, ", ", value);
+      request.AddHeader(std::string_view(field.name_string().data(), field.name_string().size()),
+                        std::string_view(field.value().data(), field.value().size()));
     }
     request.body = std::move(message.body());
 
@@ -313,7 +324,7 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
     response_->version(version);
     response_->set(http::field::server, "eddy");
     response_->set(http::field::content_type, response.content_type);
-    response_->set(http::field::access_control_allow_origin, "*");
+    for (const auto& [name, value] : response.headers) response_->set(name, value);
     if (!allow.empty()) response_->set(http::field::allow, allow);
     response_->keep_alive(keep_alive);
     response_->content_length(response.body.size());
@@ -365,6 +376,14 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
 };
 
 RestResponse RestServer::Impl::Dispatch(RestRequest& request, std::string* allow) const {
+  RestResponse response = Route(request, allow);
+  policy.AddCorsHeaders(request, &response);
+  return response;
+}
+
+RestResponse RestServer::Impl::Route(RestRequest& request, std::string* allow) const {
+  if (request.method == "OPTIONS") return policy.Preflight(request);
+  if (auto refused = policy.CheckRequest(request)) return std::move(*refused);
   std::vector<std::string> path = SplitPath(request.path);
   std::set<std::string> path_methods;
   const RouteEntry* match = nullptr;
@@ -382,6 +401,10 @@ RestResponse RestServer::Impl::Dispatch(RestRequest& request, std::string* allow
     return RestResponse::Error(
         405, absl::StrCat("Method ", request.method, " is not allowed for ", request.path));
   }
+  std::optional<RestResponse> refusal;
+  auto caller = policy.Authenticate(request, match->role, &refusal);
+  if (!caller.ok()) return std::move(*refusal);
+  request.caller = std::move(*caller);
   request.path_params.clear();
   MatchRoute(*match, path, &request.path_params);
   try {
@@ -465,7 +488,14 @@ RestServer::RestServer(boost::asio::io_context& io, size_t max_body_bytes)
 
 RestServer::~RestServer() { Stop(); }
 
-void RestServer::Route(const std::string& method, const std::string& pattern, Handler handler) {
+void RestServer::SetAccessPolicy(RestAccessPolicy policy) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  EDDY_CHECK(!impl_->listening) << "SetAccessPolicy() after Listen()";
+  impl_->policy = std::move(policy);
+}
+
+void RestServer::Route(const std::string& method, const std::string& pattern, Handler handler,
+                       std::optional<RestRole> role) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     EDDY_CHECK(!impl_->listening) << "Route(" << method << " " << pattern
@@ -474,7 +504,7 @@ void RestServer::Route(const std::string& method, const std::string& pattern, Ha
   EDDY_CHECK(!pattern.empty() && pattern.front() == '/')
       << "route pattern must start with '/': " << pattern;
   EDDY_CHECK(handler != nullptr) << "no handler for " << method << " " << pattern;
-  RouteEntry route{method, {}, 0, std::move(handler)};
+  RouteEntry route{method, {}, 0, std::move(handler), role.value_or(DefaultRole(method))};
   for (absl::string_view segment : absl::StrSplit(pattern, '/', absl::SkipEmpty())) {
     route.segments.emplace_back(segment);
     if (!IsCapture(route.segments.back())) ++route.literal_segments;

@@ -7,14 +7,17 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
+#include "jobmanager/rest_auth.h"
 
 namespace eddy {
 
@@ -25,12 +28,21 @@ struct RestRequest {
   std::map<std::string, std::string> query_params;  // decoded
   std::map<std::string, std::string> headers;       // lower-case names
   std::string body;
+  /// Who sent it (set by the server once the request is authenticated).
+  RestCaller caller;
+
+  /// Sets path and query_params from a request target ("/jobs/x?mode=cancel"), decoding the
+  /// query's %XX escapes and '+'.
+  void SetTarget(std::string_view target);
+  /// Adds a header field: the name lower-cased, a repeated field's values joined by ", ".
+  void AddHeader(std::string_view name, std::string_view value);
 };
 
 struct RestResponse {
   int status = 200;
   std::string body;  // serialized
   std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;  // extra header fields
 
   static RestResponse Json(const nlohmann::json& value, int status = 200);
   /// Returns {"errors": [message]} with `status`.
@@ -44,8 +56,13 @@ class RestServer {
   explicit RestServer(boost::asio::io_context& io, size_t max_body_bytes = 64 << 20);
   ~RestServer();
 
-  /// Adds a route; `pattern` segments starting with ':' capture a path parameter.
-  void Route(const std::string& method, const std::string& pattern, Handler handler);
+  /// Adds a route; `pattern` segments starting with ':' capture a path parameter. The
+  /// caller needs `role` (default: viewer for GET and HEAD, submitter otherwise) when
+  /// authentication is on.
+  void Route(const std::string& method, const std::string& pattern, Handler handler,
+             std::optional<RestRole> role = std::nullopt);
+  /// Sets who may do what (RestAccessPolicy); before Listen(). Default: everything allowed.
+  void SetAccessPolicy(RestAccessPolicy policy);
   /// Binds and starts accepting; port 0 picks a free port. Returns the bound port.
   absl::StatusOr<uint16_t> Listen(const std::string& address, uint16_t port);
   /// Stops accepting and closes open connections.

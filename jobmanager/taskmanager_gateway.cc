@@ -80,7 +80,8 @@ void TaskManagerGateway::Run(Sender* sender, AddressFn address) {
         status = absl::UnavailableError(
             absl::StrCat("TaskManager ", sender->tm.value(), " is not registered"));
       } else {
-        status = sender->client->Connect(where->host, where->rpc_port, remaining());
+        status = sender->client->Connect(where->host, where->rpc_port, remaining(),
+                                         where->credential);
       }
     }
     if (status.ok()) {

@@ -27,6 +27,7 @@ class TaskManagerGateway {
   struct Address {
     std::string host;
     uint16_t rpc_port = 0;
+    std::string credential;  // presented in the handshake (the TaskManager's secret)
   };
   /// Returns where a TaskManager's RPC port listens, or nullopt if it is not registered.
   using AddressFn = std::function<std::optional<Address>(const TaskManagerId&)>;

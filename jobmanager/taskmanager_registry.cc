@@ -1,12 +1,65 @@
 #include "jobmanager/taskmanager_registry.h"
 
-namespace eddy {
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/secrets.h"
 
-bool TaskManagerRegistry::Register(TaskManagerInfo info, Clock::time_point now) {
+namespace eddy {
+namespace {
+bool OnlyOf(const std::string& s, std::string_view alphabet) {
+  for (char c : s) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && alphabet.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+std::string Shown(const std::string& s) {
+  return absl::StrCat("'", absl::CHexEscape(s.substr(0, 160)), s.size() > 160 ? "...'" : "'");
+}
+}  // namespace
+
+absl::Status ValidateRegistration(const rpc::RegisterTaskManagerRequest& request) {
+  const std::string& id = request.resource_id();
+  if (id.empty() || id.size() > kMaxTaskManagerIdLength || !OnlyOf(id, "._-")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "TaskManager id ", Shown(id), " refused: it must be 1 to ", kMaxTaskManagerIdLength,
+        " characters of A-Z, a-z, 0-9, '.', '_' and '-'"));
+  }
+  if (request.num_slots() == 0 || request.num_slots() > kMaxSlotsPerTaskManager) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TaskManager ", id, " offers ", request.num_slots(),
+                     " slots: refused, a TaskManager offers 1 to ", kMaxSlotsPerTaskManager));
+  }
+  // A DNS name, an IPv4 address or an IPv6 address (with or without brackets).
+  const std::string& host = request.host();
+  if (host.empty() || host.size() > 253 || !OnlyOf(host, ".-:[]")) {
+    return absl::InvalidArgumentError(absl::StrCat("TaskManager ", id, " gives host ",
+                                                   Shown(host), ": not a host name or address"));
+  }
+  if (request.data_port() == 0 || request.data_port() > 65535 || request.rpc_port() == 0 ||
+      request.rpc_port() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("TaskManager ", id, " gives data port ",
+                                                   request.data_port(), " and rpc port ",
+                                                   request.rpc_port(), ": ports are 1 to 65535"));
+  }
+  if (request.rpc_credential().size() != kSecretBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("TaskManager ", id, " sent an RPC credential of ",
+                     request.rpc_credential().size(), " bytes, not ", kSecretBytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> TaskManagerRegistry::Register(TaskManagerInfo info, Clock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = task_managers_.find(info.id);
   if (it != task_managers_.end()) {
     TaskManagerInfo& known = it->second;
+    if (known.rpc_connection_id != info.rpc_connection_id) {
+      return absl::AlreadyExistsError(absl::StrCat(
+          "TaskManager id ", info.id.value(), " is registered by a live TaskManager at ",
+          known.rpc_peer, "; refused from ", info.rpc_peer));
+    }
     // Slots in use stay in use: only the offered total and the addresses may change.
     int used = known.slots_total - known.slots_free;
     known.host = std::move(info.host);
@@ -14,6 +67,7 @@ bool TaskManagerRegistry::Register(TaskManagerInfo info, Clock::time_point now) 
     known.rpc_peer = std::move(info.rpc_peer);
     known.rpc_port = info.rpc_port;
     known.rpc_connection_id = info.rpc_connection_id;
+    known.rpc_credential = std::move(info.rpc_credential);
     known.slots_total = info.slots_total;
     known.slots_free = std::max(0, info.slots_total - used);
     known.last_heartbeat = now;
@@ -24,6 +78,12 @@ bool TaskManagerRegistry::Register(TaskManagerInfo info, Clock::time_point now) 
   info.slots_free = info.slots_total;
   task_managers_.emplace(info.id, std::move(info));
   return true;
+}
+
+bool TaskManagerRegistry::IsConnectionOf(const TaskManagerId& id, uint64_t connection_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = task_managers_.find(id);
+  return it != task_managers_.end() && it->second.rpc_connection_id == connection_id;
 }
 
 bool TaskManagerRegistry::Heartbeat(const TaskManagerId& id, Clock::time_point now) {

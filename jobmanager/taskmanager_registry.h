@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "common/ids.h"
+#include "common/proto/rpc.pb.h"
 
 namespace eddy {
 
@@ -24,6 +27,7 @@ struct TaskManagerInfo {
   std::string rpc_peer;    // "host:port" of its control connection
   uint16_t rpc_port = 0;   // its own RPC port (task deployment)
   uint64_t rpc_connection_id = 0;  // the control connection it registered on
+  std::string rpc_credential;      // what the JobManager presents on its RPC port
   // Network metrics from its last heartbeat.
   uint64_t bytes_sent_remote = 0;
   uint64_t bytes_received_remote = 0;
@@ -33,6 +37,17 @@ struct TaskManagerInfo {
   Clock::time_point last_heartbeat;
 };
 
+/// Most slots one TaskManager may offer.
+inline constexpr uint32_t kMaxSlotsPerTaskManager = 4096;
+/// Longest TaskManager id (taskmanager.resource-id).
+inline constexpr size_t kMaxTaskManagerIdLength = 128;
+
+/// Checks a registration before anything of it is used: the id is 1..128 characters of
+/// [A-Za-z0-9._-] (it appears in logs, REST and Prometheus labels), slots are 1..4096, the
+/// host is a plausible host name or address, ports are set and the RPC credential has the
+/// size TaskManagers make. InvalidArgument names the field and the bad value (escaped).
+absl::Status ValidateRegistration(const rpc::RegisterTaskManagerRequest& request);
+
 class TaskManagerRegistry {
  public:
   using Clock = TaskManagerInfo::Clock;
@@ -41,8 +56,13 @@ class TaskManagerRegistry {
       : heartbeat_timeout_(heartbeat_timeout) {}
 
   /// Adds or refreshes a TaskManager; returns true if it was not registered before.
-  /// A re-registration keeps the TaskManager's slots and counts as a heartbeat.
-  bool Register(TaskManagerInfo info, Clock::time_point now);
+  /// A re-registration keeps the TaskManager's slots and counts as a heartbeat; it must come
+  /// on the control connection the TaskManager registered on (AlreadyExists otherwise: an
+  /// id taken by a live TaskManager cannot be taken over by another connection).
+  absl::StatusOr<bool> Register(TaskManagerInfo info, Clock::time_point now);
+  /// True if `id` is registered on control connection `connection_id`: a call from that
+  /// connection speaks for that TaskManager.
+  bool IsConnectionOf(const TaskManagerId& id, uint64_t connection_id) const;
   /// Records a heartbeat; returns false if the TaskManager is unknown (e.g. expired).
   bool Heartbeat(const TaskManagerId& id, Clock::time_point now);
   /// Records network metrics reported with a heartbeat.

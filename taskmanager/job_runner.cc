@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/http_client.h"
 #include "common/logging.h"
@@ -54,6 +55,12 @@ void JobRunner::WorkerLoop() {
     }
     work();
   }
+}
+
+void JobRunner::SetLibrarySource(std::string base_url, std::string token) {
+  std::lock_guard<std::mutex> lock(mu_);
+  library_source_ = std::move(base_url);
+  library_token_ = std::move(token);
 }
 
 void JobRunner::Submit(rpc::SubmitTasksRequest request) {
@@ -176,11 +183,30 @@ void JobRunner::FailAll(const rpc::SubmitTasksRequest& request, const std::strin
   ReportAll(request, "FAILED", failure);
 }
 
-absl::StatusOr<std::shared_ptr<JobLibrary>> JobRunner::FetchLibrary(const std::string& url,
-                                                                   const std::string& sha256) {
+absl::StatusOr<std::shared_ptr<JobLibrary>> JobRunner::FetchLibrary(const std::string& sha256) {
+  // The hash names the cached file and the URL: only 64 hex digits may do that.
+  if (sha256.size() != 64 ||
+      sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the job library's SHA-256 '", absl::CHexEscape(sha256.substr(0, 80)),
+                     "' is not 64 lower-case hex digits"));
+  }
   auto it = libraries_.find(sha256);
   if (it != libraries_.end()) return it->second;
-  auto response = HttpRequest("GET", url, "", "application/octet-stream", std::chrono::seconds(60));
+  std::string url;
+  HttpHeaders headers;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    url = library_source_;
+    headers.emplace_back("Authorization", "Bearer " + library_token_);
+  }
+  if (url.empty()) {
+    return absl::FailedPreconditionError(
+        "not registered with a JobManager: no source for job libraries");
+  }
+  url += sha256;
+  auto response = HttpRequest("GET", url, "", "application/octet-stream", std::chrono::seconds(60),
+                              headers);
   if (!response.ok()) return response.status();
   if (response->status != 200) {
     return absl::UnavailableError(
@@ -225,7 +251,8 @@ void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
   if (!graph->ParseFromString(request.job_graph())) {
     return FailAll(request, "cannot decode the job graph");
   }
-  auto lib = FetchLibrary(request.library_url(), request.library_sha256());
+  network_->SetJobCredential(request.job_id(), request.data_credential());
+  auto lib = FetchLibrary(request.library_sha256());
   if (!lib.ok()) return FailAll(request, std::string(lib.status().message()));
   std::vector<std::string> args(graph->args().begin(), graph->args().end());
   auto plan = (*lib)->Build(args, graph->default_parallelism(), graph->max_parallelism());
@@ -266,6 +293,7 @@ void JobRunner::Deploy(const rpc::SubmitTasksRequest& request) {
     for (const auto& d : request.tasks()) {
       TaskSetup setup;
       setup.job_id = request.job_id();
+      setup.data_credential = request.data_credential();
       setup.graph = graph;
       setup.plan = shared_plan;
       setup.args = shared_args;

@@ -35,6 +35,9 @@ class JobRunner {
             ReportFn report);
   ~JobRunner();
 
+  /// Where job libraries come from: `base_url` + SHA-256 (the blob server of the
+  /// JobManager this TaskManager registered with; no other source is ever used).
+  void SetLibrarySource(std::string base_url, std::string token);
   /// Queues the deployment; tasks report their states through the report function.
   void Submit(rpc::SubmitTasksRequest request);
   /// Cancels every task of the job with attempt <= `attempt`; a queued deployment of such
@@ -62,8 +65,7 @@ class JobRunner {
  private:
   void WorkerLoop();
   void Deploy(const rpc::SubmitTasksRequest& request);
-  absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& url,
-                                                          const std::string& sha256);
+  absl::StatusOr<std::shared_ptr<JobLibrary>> FetchLibrary(const std::string& sha256);
   void FailAll(const rpc::SubmitTasksRequest& request, const std::string& failure);
   /// Returns true if the request's attempt was cancelled. REQUIRES: mu_ held.
   bool CancelledLocked(const rpc::SubmitTasksRequest& request);
@@ -81,6 +83,8 @@ class JobRunner {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;                          // guarded by mu_
   bool stopping_ = false;                                            // guarded by mu_
+  std::string library_source_;                                       // guarded by mu_
+  std::string library_token_;                                        // guarded by mu_
   struct JobTasks {
     int cancelled_through = -1;  // attempts <= this were cancelled (or released)
     std::map<int, std::vector<std::unique_ptr<Task>>> attempts;  // attempt -> its tasks

@@ -353,6 +353,7 @@ absl::Status Task::RunChain() {
         spec.local = ch.local();
         spec.host = ch.host();
         spec.port = static_cast<uint16_t>(ch.port());
+        spec.credential = setup_.data_credential;
         specs.push_back(std::move(spec));
         Runtime::Channel channel;
         channel.logical_input = logical;

@@ -30,6 +30,8 @@ namespace eddy {
 /// Everything a task needs from its TaskManager.
 struct TaskSetup {
   std::string job_id;
+  /// The job's data-plane credential: this task's partition requests carry it.
+  std::string data_credential;
   std::shared_ptr<const job::JobGraph> graph;
   std::shared_ptr<const JobBuilder> plan;  // the builder run in this process
   std::shared_ptr<const JobArgs> args;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/proto/rpc.pb.h"
+#include "common/secrets.h"
 #include "common/status.h"
 
 namespace eddy {
@@ -28,12 +29,15 @@ TaskManager::TaskManager(Config config)
                   .max_frame_bytes =
                       static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
                   .frame_timeout = config_.GetDuration(opt::kRpcTimeout)},
-              absl::StrCat("taskmanager-", id_.value())) {}
+              absl::StrCat("taskmanager-", id_.value())),
+      rpc_credential_(RandomSecret()) {}
 
 TaskManager::~TaskManager() { Stop(); }
 
 absl::Status TaskManager::Start() {
   const std::string host = config_.GetString(opt::kTaskManagerHost);
+  EDDY_RETURN_IF_ERROR(
+      CheckInsecureBind(opt::kTaskManagerHost, host, config_.GetBool(opt::kAllowInsecureCluster)));
   net::NetworkOptions options;
   options.num_buffers = static_cast<size_t>(config_.GetInt(opt::kTaskManagerNetworkBuffers));
   network_ = net::NetworkEnvironment::Create(network_io_, options);
@@ -71,6 +75,7 @@ absl::Status TaskManager::Start() {
         }
       });
   RegisterRpcMethods();
+  rpc_server_.RequireCredential(rpc_credential_);
   auto rpc_port = rpc_server_.Listen(host, config_.GetPort(opt::kTaskManagerRpcPort));
   if (!rpc_port.ok()) return rpc_port.status();
   rpc_port_ = *rpc_port;
@@ -213,9 +218,19 @@ absl::Status TaskManager::RegisterOnce() {
   request.set_rpc_port(rpc_port_);
   request.set_num_slots(static_cast<uint32_t>(config_.GetInt(opt::kTaskManagerSlots)));
   request.set_eddy_version(EDDY_VERSION);
+  request.set_rpc_credential(rpc_credential_);
   EDDY_ASSIGN_OR_RETURN(auto response, client_.Call<rpc::RegisterTaskManagerResponse>(
                                            "RegisterTaskManager", request, timeout));
+  if (response.blob_port() == 0 || response.blob_port() > 65535) {
+    return absl::FailedPreconditionError(
+        "the JobManager did not say where it serves job libraries (blob port)");
+  }
   jobmanager_session_ = response.jobmanager_session();
+  // Libraries come from the JobManager at the address this TaskManager was configured
+  // with, never from a URL in a message.
+  runner_->SetLibrarySource(absl::StrCat("http://", config_.GetString(opt::kJobManagerRpcAddress),
+                                         ":", response.blob_port(), "/blobs/"),
+                            response.blob_token());
   return absl::OkStatus();
 }
 

@@ -73,6 +73,8 @@ class TaskManager {
   std::unique_ptr<JobRunner> runner_;
   rpc::RpcClient client_;
   std::string jobmanager_session_;
+  // The JobManager presents this on our RPC port (sent with every registration).
+  const std::string rpc_credential_;
   std::atomic<bool> registered_{false};
   std::mutex mu_;
   std::condition_variable cv_;

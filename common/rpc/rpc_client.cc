@@ -18,7 +18,7 @@ RpcClient::~RpcClient() {
 }
 
 absl::Status RpcClient::Connect(const std::string& host, uint16_t port,
-                                std::chrono::milliseconds timeout) {
+                                std::chrono::milliseconds timeout, const std::string& credential) {
   namespace ip = boost::asio::ip;
   Close();
   std::string peer = absl::StrCat(host, ":", port);
@@ -70,6 +70,7 @@ absl::Status RpcClient::Connect(const std::string& host, uint16_t port,
   hello.set_protocol_version(kProtocolVersion);
   hello.set_peer_name(name_);
   hello.set_eddy_version(EDDY_VERSION);
+  hello.set_credential(credential);
   auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   auto ack = Call<HelloAck>("_hello", hello, std::max(remaining, std::chrono::milliseconds(1)));

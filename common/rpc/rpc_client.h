@@ -24,8 +24,10 @@ class RpcClient {
   RpcClient(boost::asio::io_context& io, ConnectionOptions options, std::string name);
   ~RpcClient();
 
-  /// Connects to host:port and performs the version handshake within `timeout`.
-  absl::Status Connect(const std::string& host, uint16_t port, std::chrono::milliseconds timeout);
+  /// Connects to host:port and performs the version handshake within `timeout`, presenting
+  /// `credential` to a server that requires one (RpcServer::RequireCredential).
+  absl::Status Connect(const std::string& host, uint16_t port, std::chrono::milliseconds timeout,
+                       const std::string& credential = {});
   /// Sends a request and waits for its response up to `timeout`.
   absl::StatusOr<std::string> CallRaw(const std::string& method, const std::string& payload,
                                       std::chrono::milliseconds timeout);

@@ -2,8 +2,10 @@
 
 #include <boost/asio/strand.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/secrets.h"
 
 namespace eddy::rpc {
 
@@ -115,11 +117,21 @@ void RpcServer::OnEnvelope(const std::shared_ptr<Session>& session, RpcConnectio
     }
     if (hello.protocol_version() != kProtocolVersion) {
       std::string message =
-          absl::StrCat("protocol version mismatch: peer '", hello.peer_name(), "' speaks ",
+          absl::StrCat("protocol version mismatch: peer '", absl::CHexEscape(hello.peer_name()), "' speaks ",
                        hello.protocol_version(), ", ", name_, " speaks ", kProtocolVersion);
       EDDY_LOG(ERROR) << name_ << ": " << message << " (" << conn.peer() << "); closing";
       conn.Send(MakeResponse(env.correlation_id(), absl::FailedPreconditionError(message)));
       conn.CloseWhenFlushed(absl::FailedPreconditionError(message));
+      return;
+    }
+    if (!credential_.empty() && !SecretMatches(credential_, hello.credential())) {
+      std::string message = absl::StrCat(
+          name_, " accepts calls only from the JobManager it registered with; '",
+          absl::CHexEscape(hello.peer_name()), "' at ", conn.peer(),
+          hello.credential().empty() ? " presented no credential" : " presented a wrong credential");
+      EDDY_LOG(WARN) << "refused a connection: " << message;
+      conn.Send(MakeResponse(env.correlation_id(), absl::PermissionDeniedError(message)));
+      conn.CloseWhenFlushed(absl::PermissionDeniedError(message));
       return;
     }
     session->handshaken = true;

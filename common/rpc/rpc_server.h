@@ -58,6 +58,9 @@ class RpcServer {
   void OnConnectionClosed(std::function<void(uint64_t connection_id)> on_closed) {
     on_closed_ = std::move(on_closed);
   }
+  /// Makes every connection present `credential` in its handshake (Hello.credential); one
+  /// that does not is logged and closed before any call is read. Call before Listen().
+  void RequireCredential(std::string credential) { credential_ = std::move(credential); }
   /// Binds and starts accepting; port 0 picks a free port. Returns the bound port.
   absl::StatusOr<uint16_t> Listen(const std::string& address, uint16_t port);
   /// Stops accepting and closes every connection.
@@ -75,6 +78,7 @@ class RpcServer {
   std::string name_;
   std::map<std::string, Handler> handlers_;
   std::function<void(uint64_t)> on_closed_;
+  std::string credential_;  // empty: any peer may call
   std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
   mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<RpcConnection>> connections_;  // guarded by mu_

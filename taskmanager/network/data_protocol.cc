@@ -81,7 +81,8 @@ uint32_t ReadU32(const char* p) {
 }
 
 std::string EncodePartitionRequest(const PartitionRequest& r) {
-  size_t body = 5 * 4 + 8 + r.partition.job_id.size() + r.partition.edge_id.size();
+  size_t body = 5 * 4 + 12 + r.partition.job_id.size() + r.partition.edge_id.size() +
+                r.credential.size();
   std::string out = StartFrame(MessageType::kPartitionRequest, body);
   PutU32(&out, r.channel);
   PutU32(&out, static_cast<uint32_t>(r.subpartition));
@@ -90,6 +91,7 @@ std::string EncodePartitionRequest(const PartitionRequest& r) {
   PutU32(&out, static_cast<uint32_t>(r.partition.attempt));
   PutString(&out, r.partition.job_id);
   PutString(&out, r.partition.edge_id);
+  PutString(&out, r.credential);
   return out;
 }
 
@@ -99,7 +101,8 @@ absl::StatusOr<PartitionRequest> DecodePartitionRequest(std::string_view body) {
   uint32_t subpartition = 0, producer = 0, attempt = 0;
   if (!in.U32(&r.channel) || !in.U32(&subpartition) || !in.U32(&r.credit) || !in.U32(&producer) ||
       !in.U32(&attempt) ||
-      !in.String(&r.partition.job_id) || !in.String(&r.partition.edge_id) || !in.done()) {
+      !in.String(&r.partition.job_id) || !in.String(&r.partition.edge_id) ||
+      !in.String(&r.credential) || !in.done()) {
     return absl::DataLossError(
         absl::StrCat("malformed partition request of ", body.size(), " bytes"));
   }

@@ -21,7 +21,7 @@ namespace eddy::net::wire {
 
 enum class MessageType : uint8_t {
   // consumer -> producer
-  kPartitionRequest = 1,  // channel, subpartition, initial credit, partition id
+  kPartitionRequest = 1,  // channel, subpartition, initial credit, partition id, credential
   kAddCredit = 2,         // channel, credit
   kCancelRequest = 3,     // channel: the consumer no longer reads it
   // producer -> consumer
@@ -43,6 +43,7 @@ struct PartitionRequest {
   PartitionId partition;
   int32_t subpartition = 0;
   uint32_t credit = 0;
+  std::string credential;  // the job's data-plane credential
 };
 
 std::string EncodePartitionRequest(const PartitionRequest& request);

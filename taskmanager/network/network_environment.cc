@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
+#include "common/secrets.h"
 #include "taskmanager/network/network_environment_impl.h"
 #include "taskmanager/network/partition_request_client.h"
 #include "taskmanager/network/partition_server.h"
@@ -241,6 +242,18 @@ void NetworkEnvironmentImpl::ReleaseJob(const std::string& job_id) {
   }
 }
 
+void NetworkEnvironmentImpl::SetJobCredential(const std::string& job_id, std::string credential) {
+  std::lock_guard<std::mutex> lock(mu_);
+  credentials_[job_id] = std::move(credential);
+}
+
+bool NetworkEnvironmentImpl::CredentialMatches(const std::string& job_id,
+                                               std::string_view presented) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = credentials_.find(job_id);
+  return it != credentials_.end() && SecretMatches(it->second, presented);
+}
+
 bool NetworkEnvironmentImpl::HasPartition(const PartitionId& id) const {
   return FindPartition(id) != nullptr;
 }
@@ -314,6 +327,9 @@ class NetworkEnvironmentHandle final : public NetworkEnvironment {
     return impl_->CreateInputGate(std::move(channels));
   }
   void ReleaseJob(const std::string& job_id) override { impl_->ReleaseJob(job_id); }
+  void SetJobCredential(const std::string& job_id, std::string credential) override {
+    impl_->SetJobCredential(job_id, std::move(credential));
+  }
   bool HasPartition(const PartitionId& id) const override { return impl_->HasPartition(id); }
   BufferPool& pool() override { return *impl_->pool(); }
   const NetworkStats& stats() const override { return *impl_->stats(); }

@@ -59,6 +59,7 @@ struct ChannelSpec {
   bool local = false;        // producer runs in this TaskManager
   std::string host;          // remote producer's data address
   uint16_t port = 0;
+  std::string credential;    // the job's data-plane credential, sent with the request
 };
 
 /// Network counters of one TaskManager (monotonic).
@@ -70,6 +71,8 @@ struct NetworkStats {
   std::atomic<uint64_t> buffers_sent_local{0};
   /// Partition requests (remote or local) answered "not found" on this TaskManager.
   std::atomic<uint64_t> partition_requests_not_found{0};
+  /// Partition requests refused: they did not carry the job's data-plane credential.
+  std::atomic<uint64_t> partition_requests_refused{0};
 };
 
 /// Told (on any thread) that an input or output may have become available; must not block.
@@ -150,6 +153,9 @@ class NetworkEnvironment {
       std::vector<ChannelSpec> channels) = 0;
   /// Cancels and forgets every partition of a job, and cancels its input gates.
   virtual void ReleaseJob(const std::string& job_id) = 0;
+  /// Sets the job's data-plane credential: remote partition requests for the job's
+  /// partitions are served only if they carry it. Kept for the environment's lifetime.
+  virtual void SetJobCredential(const std::string& job_id, std::string credential) = 0;
   /// Returns true while the partition is registered (created, not yet consumed/released).
   virtual bool HasPartition(const PartitionId& id) const = 0;
 

@@ -35,6 +35,9 @@ class NetworkEnvironmentImpl : public std::enable_shared_from_this<NetworkEnviro
                                                                    int num_subpartitions);
   absl::StatusOr<std::unique_ptr<InputGate>> CreateInputGate(std::vector<ChannelSpec> channels);
   void ReleaseJob(const std::string& job_id);
+  void SetJobCredential(const std::string& job_id, std::string credential);
+  /// True if `presented` is the job's credential (false for a job without one).
+  bool CredentialMatches(const std::string& job_id, std::string_view presented) const;
   bool HasPartition(const PartitionId& id) const;
 
   /// Returns the registered partition, or nullptr (not created yet, or released).
@@ -72,6 +75,7 @@ class NetworkEnvironmentImpl : public std::enable_shared_from_this<NetworkEnviro
   std::unordered_map<const PartitionServerConnection*, std::shared_ptr<PartitionServerConnection>>
       servers_;                                        // guarded by mu_
   std::vector<std::weak_ptr<SingleInputGate>> gates_;  // guarded by mu_
+  std::unordered_map<std::string, std::string> credentials_;  // by job id; guarded by mu_
 };
 
 }  // namespace eddy::net

@@ -131,6 +131,7 @@ void PartitionRequestClient::SendRequest(RemoteInputChannel& channel) {
   request.partition = channel.spec().partition;
   request.subpartition = channel.spec().subpartition;
   request.credit = channel.initial_credit();
+  request.credential = channel.spec().credential;
   QueueFrame(wire::EncodePartitionRequest(request));
 }
 

@@ -196,6 +196,17 @@ absl::Status PartitionServerConnection::OnPartitionRequest(std::string_view body
     QueueControl(wire::EncodeChannelMessage(wire::MessageType::kPartitionNotFound, id));
     return absl::OkStatus();
   }
+  if (!env->CredentialMatches(request->partition.job_id, request->credential)) {
+    stats_->partition_requests_refused.fetch_add(1, std::memory_order_relaxed);
+    std::string message = absl::StrCat(
+        "partition request for ", request->partition.ToString(), " from ", peer_,
+        request->credential.empty() ? " carried no credential"
+                                    : " carried a credential that is not its job's",
+        ": refused");
+    EDDY_LOG(WARN) << message;
+    QueueControl(wire::EncodeErrorResponse(id, absl::PermissionDeniedError(message)));
+    return absl::OkStatus();
+  }
   absl::Status attached = partition->AttachReader(
       request->subpartition, std::make_shared<ServerChannelListener>(weak_from_this(), id));
   if (!attached.ok()) {

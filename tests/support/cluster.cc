@@ -71,7 +71,10 @@ std::string TestCluster::Url(const std::string& path) const {
 }
 
 nlohmann::json TestCluster::Get(const std::string& path) const {
-  auto response = HttpRequest("GET", Url(path), "", "application/json", std::chrono::seconds(5));
+  HttpHeaders headers;
+  if (!token_.empty()) headers.emplace_back("Authorization", "Bearer " + token_);
+  auto response =
+      HttpRequest("GET", Url(path), "", "application/json", std::chrono::seconds(5), headers);
   if (!response.ok() || response->status != 200) return nullptr;
   return nlohmann::json::parse(response->body, nullptr, false);
 }

@@ -34,6 +34,9 @@ class TestCluster {
   uint16_t rpc_port() const { return rpc_port_; }
   const std::string& dir() const { return dir_; }
 
+  /// The REST token Get() sends (a cluster with rest.auth.tokens-file); RunCli does not
+  /// send it: pass --token or set EDDY_TOKEN.
+  void SetToken(std::string token) { token_ = std::move(token); }
   /// GETs `path` and returns its JSON, or null if the JobManager did not answer 200.
   nlohmann::json Get(const std::string& path) const;
   /// Number of registered TaskManagers, or -1 if the JobManager does not answer.
@@ -64,6 +67,7 @@ class TestCluster {
   ChildProcess jobmanager_;
   std::vector<ChildProcess> taskmanagers_;
   int cli_runs_ = 0;
+  std::string token_;
 };
 
 /// Base of end-to-end test fixtures: a fresh directory per test for logs and data, kept

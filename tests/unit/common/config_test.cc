@@ -188,7 +188,11 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kS3AccessKey,
                                               opt::kS3SecretKey,
                                               opt::kS3UploadMinPartSize,
-                                              opt::kS3MaxRetries};
+                                              opt::kS3MaxRetries,
+                                              opt::kRestAuthTokensFile,
+                                              opt::kRestAuthOpenPaths,
+                                              opt::kWebAllowOrigin,
+                                              opt::kAllowInsecureCluster};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;

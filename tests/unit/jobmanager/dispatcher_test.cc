@@ -99,7 +99,6 @@ class DispatcherTest : public ::testing::Test {
     Dispatcher::Options options;
     options.rpc_timeout = 2s;
     options.slot_request_timeout = 1h;
-    options.blob_url_base = "http://127.0.0.1:1/blobs/";
     for (const auto& s : settings) ASSERT_TRUE(options.config.ApplyOverride(s).ok()) << s;
     dispatcher_ = std::make_unique<Dispatcher>(io_, registry_, options);
     dispatcher_->Start();
@@ -112,7 +111,7 @@ class DispatcherTest : public ::testing::Test {
     info.rpc_port = rpc_port;
     info.data_port = 1;
     info.slots_total = slots;
-    registry_.Register(info, TaskManagerRegistry::Clock::now());
+    ASSERT_TRUE(registry_.Register(info, TaskManagerRegistry::Clock::now()).ok());
   }
 
   rpc::TaskReport Report(const std::string& job, rpc::ExecutionState state, int attempt) {

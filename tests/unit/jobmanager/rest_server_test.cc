@@ -24,6 +24,8 @@
 #include <vector>
 
 #include "common/http_client.h"
+#include <fstream>
+#include <unistd.h>
 
 namespace eddy {
 namespace {
@@ -296,6 +298,7 @@ TEST_F(RestServerTest, AnswersExpectContinue) {
 
   tcp::socket socket = Connect();
   net::write(socket, net::buffer(std::string("PUT /config HTTP/1.1\r\nHost: x\r\n"
+                                             "Content-Type: application/json\r\n"
                                              "Content-Length: 2\r\n"
                                              "Expect: 100-continue\r\n\r\n")));
   beast::flat_buffer buffer;
@@ -403,6 +406,138 @@ TEST_F(RestServerTest, ResponseHelpersBuildJsonAndErrors) {
   RestResponse error = RestResponse::Error(409, "job is already running");
   EXPECT_EQ(error.status, 409);
   EXPECT_EQ(json::parse(error.body), json({{"errors", {"job is already running"}}}));
+}
+
+
+// ---- Access control (RestAccessPolicy) over real connections ----
+
+class RestAccessTest : public RestServerTest {
+ protected:
+  static constexpr char kViewer[] = "viewer-token-0123456789";
+  static constexpr char kSubmitter[] = "submitter-token-0123456789";
+  static constexpr char kAdmin[] = "admin-token-0123456789abc";
+
+  void StartWithPolicy(std::vector<std::string> origins = {}) {
+    tokens_file_ = ::testing::TempDir() + "/eddy-rest-tokens-" + std::to_string(::getpid());
+    {
+      std::ofstream out(tokens_file_);
+      out << "# role per token\n"
+          << kViewer << " viewer\n"
+          << kSubmitter << "   submitter   alice  # with a name\n\n"
+          << kAdmin << " admin\n";
+    }
+    RestAccessPolicy::Options options;
+    options.tokens_file = tokens_file_;
+    options.open_paths = {"/healthz"};
+    options.allowed_origins = std::move(origins);
+    auto policy = RestAccessPolicy::Load(options);
+    ASSERT_TRUE(policy.ok()) << policy.status();
+    server_->SetAccessPolicy(std::move(*policy));
+    server_->Route("GET", "/jobs", [](const RestRequest& r) {
+      return RestResponse::Json({{"caller", r.caller.principal}});
+    });
+    server_->Route("GET", "/healthz", [](const RestRequest&) { return RestResponse::Json({}); });
+    server_->Route("POST", "/jars/upload", [](const RestRequest& r) {
+      return RestResponse::Json({{"caller", r.caller.principal}});
+    });
+    server_->Route("PATCH", "/jobs/:id", [](const RestRequest&) { return RestResponse::Json({}); },
+                   RestRole::kAdmin);
+    Start();
+  }
+  ~RestAccessTest() override { std::remove(tokens_file_.c_str()); }
+
+  HttpResponse As(const std::string& token, const std::string& method, const std::string& target,
+                  const std::string& body = "{}", const std::string& type = "application/json",
+                  HttpHeaders headers = {}) {
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    auto response = HttpRequest(method, Url(target), body, type, kTimeout, headers);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : HttpResponse{};
+  }
+
+  std::string tokens_file_;
+};
+
+TEST_F(RestAccessTest, NoTokenIs401AndRolesLimitWhatATokenMayDo) {
+  StartWithPolicy();
+  HttpResponse anonymous = As("", "GET", "/jobs");
+  EXPECT_EQ(anonymous.status, 401);
+  EXPECT_EQ(anonymous.headers["www-authenticate"], "Bearer realm=\"eddy\"");
+  EXPECT_THAT(anonymous.body, HasSubstr("needs a token"));
+  EXPECT_EQ(As("not-a-token-of-this-cluster", "GET", "/jobs").status, 401);
+  HttpResponse basic = As("", "GET", "/jobs", "", "application/json",
+                          {{"Authorization", "Basic dXNlcjpwYXNz"}});
+  EXPECT_EQ(basic.status, 401);
+  EXPECT_EQ(As("", "GET", "/healthz").status, 200) << "open paths need no token";
+
+  // viewer: reads only
+  EXPECT_EQ(As(kViewer, "GET", "/jobs").status, 200);
+  HttpResponse viewer_upload = As(kViewer, "POST", "/jars/upload");
+  EXPECT_EQ(viewer_upload.status, 403);
+  EXPECT_THAT(viewer_upload.body, HasSubstr("needs the role submitter"));
+  EXPECT_EQ(As(kViewer, "PATCH", "/jobs/x").status, 403);
+  // submitter: uploads under its name, but not an admin route
+  HttpResponse upload = As(kSubmitter, "POST", "/jars/upload");
+  EXPECT_EQ(upload.status, 200);
+  EXPECT_EQ(Body(upload)["caller"], "alice");
+  EXPECT_EQ(As(kSubmitter, "PATCH", "/jobs/x").status, 403);
+  // admin: everything; unnamed tokens are known by their hash
+  EXPECT_EQ(As(kAdmin, "PATCH", "/jobs/x").status, 200);
+  EXPECT_THAT(Body(As(kAdmin, "GET", "/jobs"))["caller"].get<std::string>(), HasSubstr("token-"));
+}
+
+TEST_F(RestAccessTest, BrowserSimpleRequestsAndForeignOriginsCannotChangeState) {
+  StartWithPolicy({"https://console.example"});
+  // Content types a page may send cross-site without a preflight.
+  for (const std::string type : {"text/plain", "text/plain; charset=utf-8",
+                                 "application/x-www-form-urlencoded"}) {
+    HttpResponse response = As(kAdmin, "POST", "/jars/upload", "x=1", type);
+    EXPECT_EQ(response.status, 415) << type;
+    EXPECT_THAT(response.body, HasSubstr("refused"));
+  }
+  // A state change from a page of another origin, even with a token.
+  HttpResponse foreign = As(kAdmin, "POST", "/jars/upload", "{}", "application/json",
+                            {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(foreign.status, 403);
+  EXPECT_EQ(foreign.headers.count("access-control-allow-origin"), 0u);
+  // The listed origin gets CORS headers; others get none.
+  HttpResponse listed = As(kViewer, "GET", "/jobs", "", "application/json",
+                           {{"Origin", "https://console.example"}});
+  EXPECT_EQ(listed.headers["access-control-allow-origin"], "https://console.example");
+  HttpResponse other = As(kViewer, "GET", "/jobs", "", "application/json",
+                          {{"Origin", "https://evil.example"}});
+  EXPECT_EQ(other.status, 200);
+  EXPECT_EQ(other.headers.count("access-control-allow-origin"), 0u);
+  // Preflights: allowed for the listed origin only.
+  EXPECT_EQ(As("", "OPTIONS", "/jars/upload", "", "application/json",
+               {{"Origin", "https://console.example"}}).status, 204);
+  EXPECT_EQ(As("", "OPTIONS", "/jars/upload", "", "application/json",
+               {{"Origin", "https://evil.example"}}).status, 403);
+}
+
+TEST_F(RestServerTest, WithoutAPolicyThereIsNoCorsHeader) {
+  server_->Route("GET", "/jobs", [](const RestRequest&) { return RestResponse::Json({}); });
+  Start();
+  HttpResponse response = Send("GET", "/jobs");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(response.headers.count("access-control-allow-origin"), 0u);
+}
+
+TEST(RestTokensTest, TokenFilesAreCheckedLineByLine) {
+  auto ok = RestAccessPolicy::ParseTokens("# c\n0123456789abcdef viewer\n", "t");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->size(), 1u);
+  auto bad_role = RestAccessPolicy::ParseTokens("0123456789abcdef viewer\n0123456789abcdeg root\n", "tokens");
+  EXPECT_THAT(std::string(bad_role.status().message()), HasSubstr("tokens:2: unknown role 'root'"));
+  auto short_token = RestAccessPolicy::ParseTokens("abc admin\n", "tokens");
+  EXPECT_THAT(std::string(short_token.status().message()), HasSubstr("tokens:1"));
+  EXPECT_THAT(std::string(short_token.status().message()), HasSubstr("at least 16"));
+  auto twice = RestAccessPolicy::ParseTokens("0123456789abcdef viewer\n0123456789abcdef admin\n", "t");
+  EXPECT_THAT(std::string(twice.status().message()), HasSubstr("twice"));
+  EXPECT_FALSE(RestAccessPolicy::ParseTokens("# nothing\n", "t").ok());
+  EXPECT_FALSE(RestAccessPolicy::ParseTokens("0123456789abcdef viewer a b\n", "t").ok());
+  auto missing = RestAccessPolicy::Load({.tokens_file = "/nonexistent/tokens"});
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/nonexistent/tokens"));
 }
 
 }  // namespace

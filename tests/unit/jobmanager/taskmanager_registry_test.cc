@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/secrets.h"
+
 namespace eddy {
 namespace {
 
@@ -20,8 +22,8 @@ TaskManagerInfo Tm(const std::string& id, int slots) {
 TEST(TaskManagerRegistryTest, CountsTaskManagersAndSlots) {
   TaskManagerRegistry registry(5s);
   auto t0 = Clock::time_point{} + 100s;
-  EXPECT_TRUE(registry.Register(Tm("a", 2), t0));
-  EXPECT_TRUE(registry.Register(Tm("b", 3), t0));
+  EXPECT_TRUE(*registry.Register(Tm("a", 2), t0));
+  EXPECT_TRUE(*registry.Register(Tm("b", 3), t0));
   EXPECT_EQ(registry.size(), 2u);
   EXPECT_EQ(registry.total_slots(), 5);
   EXPECT_EQ(registry.free_slots(), 5);
@@ -34,8 +36,8 @@ TEST(TaskManagerRegistryTest, CountsTaskManagersAndSlots) {
 TEST(TaskManagerRegistryTest, ExpiresOnlyTaskManagersPastTheTimeout) {
   TaskManagerRegistry registry(5s);
   auto t0 = Clock::time_point{} + 100s;
-  registry.Register(Tm("a", 2), t0);
-  registry.Register(Tm("b", 2), t0);
+  ASSERT_TRUE(registry.Register(Tm("a", 2), t0).ok());
+  ASSERT_TRUE(registry.Register(Tm("b", 2), t0).ok());
   EXPECT_TRUE(registry.Heartbeat(TaskManagerId("a"), t0 + 4s));
   EXPECT_TRUE(registry.ExpireLost(t0 + 5s).empty());  // exactly at the timeout: still alive
   auto lost = registry.ExpireLost(t0 + 5s + 1ms);
@@ -53,7 +55,7 @@ TEST(TaskManagerRegistryTest, HeartbeatFromUnknownTaskManagerIsRejected) {
   TaskManagerRegistry registry(5s);
   auto t0 = Clock::time_point{} + 100s;
   EXPECT_FALSE(registry.Heartbeat(TaskManagerId("ghost"), t0));
-  registry.Register(Tm("a", 2), t0);
+  ASSERT_TRUE(registry.Register(Tm("a", 2), t0).ok());
   registry.ExpireLost(t0 + 10s);
   EXPECT_FALSE(registry.Heartbeat(TaskManagerId("a"), t0 + 10s));  // expired ones must re-register
 }
@@ -61,10 +63,10 @@ TEST(TaskManagerRegistryTest, HeartbeatFromUnknownTaskManagerIsRejected) {
 TEST(TaskManagerRegistryTest, ReRegistrationRefreshesWithoutDuplicating) {
   TaskManagerRegistry registry(5s);
   auto t0 = Clock::time_point{} + 100s;
-  EXPECT_TRUE(registry.Register(Tm("a", 2), t0));
+  EXPECT_TRUE(*registry.Register(Tm("a", 2), t0));
   auto again = Tm("a", 4);
   again.data_port = 7001;
-  EXPECT_FALSE(registry.Register(again, t0 + 4s));
+  EXPECT_FALSE(*registry.Register(again, t0 + 4s));
   EXPECT_EQ(registry.size(), 1u);
   EXPECT_EQ(registry.total_slots(), 4);
   EXPECT_EQ(registry.List()[0].data_port, 7001);
@@ -74,10 +76,74 @@ TEST(TaskManagerRegistryTest, ReRegistrationRefreshesWithoutDuplicating) {
 TEST(TaskManagerRegistryTest, OutOfOrderHeartbeatDoesNotMoveTimeBack) {
   TaskManagerRegistry registry(5s);
   auto t0 = Clock::time_point{} + 100s;
-  registry.Register(Tm("a", 2), t0);
+  ASSERT_TRUE(registry.Register(Tm("a", 2), t0).ok());
   registry.Heartbeat(TaskManagerId("a"), t0 + 4s);
   registry.Heartbeat(TaskManagerId("a"), t0 + 1s);
   EXPECT_TRUE(registry.ExpireLost(t0 + 8s).empty());
+}
+
+TEST(TaskManagerRegistryTest, AnIdRegisteredOnOneConnectionCannotBeTakenFromAnother) {
+  TaskManagerRegistry registry(5s);
+  auto t0 = Clock::time_point{} + 100s;
+  auto tm = Tm("a", 2);
+  tm.rpc_connection_id = 7;
+  tm.rpc_peer = "127.0.0.1:4000";
+  ASSERT_TRUE(*registry.Register(tm, t0));
+  auto impostor = Tm("a", 4000);
+  impostor.rpc_connection_id = 8;
+  impostor.rpc_peer = "127.0.0.1:5000";
+  auto refused = registry.Register(impostor, t0 + 1s);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_NE(refused.status().message().find("127.0.0.1:5000"), std::string::npos);
+  EXPECT_EQ(registry.total_slots(), 2);
+  EXPECT_TRUE(registry.IsConnectionOf(TaskManagerId("a"), 7));
+  EXPECT_FALSE(registry.IsConnectionOf(TaskManagerId("a"), 8));
+  EXPECT_FALSE(registry.IsConnectionOf(TaskManagerId("b"), 7));
+  // Once its connection closed, the id is free again.
+  ASSERT_TRUE(registry.RemoveByConnection(7).has_value());
+  EXPECT_TRUE(*registry.Register(impostor, t0 + 2s));
+}
+
+rpc::RegisterTaskManagerRequest GoodRegistration() {
+  rpc::RegisterTaskManagerRequest r;
+  r.set_resource_id("tm-1.zone_a");
+  r.set_host("10.0.0.7");
+  r.set_data_port(6121);
+  r.set_rpc_port(6122);
+  r.set_num_slots(4);
+  r.set_rpc_credential(RandomSecret());
+  return r;
+}
+
+TEST(TaskManagerRegistryTest, RegistrationsWithUnsafeIdsOrAbsurdValuesAreRefused) {
+  EXPECT_TRUE(ValidateRegistration(GoodRegistration()).ok());
+  auto v6 = GoodRegistration();
+  v6.set_host("[fd00::1]");
+  EXPECT_TRUE(ValidateRegistration(v6).ok());
+  auto refused = [](auto change) {
+    auto r = GoodRegistration();
+    change(r);
+    return ValidateRegistration(r);
+  };
+  auto newline = refused([](auto& r) { r.set_resource_id("tm\n# TYPE evil gauge"); });
+  EXPECT_EQ(newline.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(newline.message().find('\n'), std::string::npos) << "the bad id is shown escaped";
+  EXPECT_NE(newline.message().find("tm\\n#"), std::string::npos) << newline.message();
+  EXPECT_FALSE(refused([](auto& r) { r.set_resource_id(""); }).ok());
+  EXPECT_FALSE(refused([](auto& r) { r.set_resource_id("a\"b"); }).ok());
+  EXPECT_FALSE(refused([](auto& r) { r.set_resource_id(std::string(129, 'x')); }).ok());
+  EXPECT_TRUE(refused([](auto& r) { r.set_resource_id(std::string(128, 'x')); }).ok());
+  auto slots = refused([](auto& r) { r.set_num_slots(4000000000u); });
+  EXPECT_EQ(slots.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(slots.message().find("4000000000"), std::string::npos) << slots.message();
+  EXPECT_FALSE(refused([](auto& r) { r.set_num_slots(0); }).ok());
+  EXPECT_TRUE(refused([](auto& r) { r.set_num_slots(kMaxSlotsPerTaskManager); }).ok());
+  EXPECT_FALSE(refused([](auto& r) { r.set_num_slots(kMaxSlotsPerTaskManager + 1); }).ok());
+  EXPECT_FALSE(refused([](auto& r) { r.set_host("evil host"); }).ok());
+  EXPECT_FALSE(refused([](auto& r) { r.set_host(""); }).ok());
+  EXPECT_FALSE(refused([](auto& r) { r.set_data_port(70000); }).ok());
+  EXPECT_FALSE(refused([](auto& r) { r.set_rpc_port(0); }).ok());
+  EXPECT_FALSE(refused([](auto& r) { r.set_rpc_credential(""); }).ok());
 }
 
 }  // namespace

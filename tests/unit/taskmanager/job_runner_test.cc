@@ -27,6 +27,7 @@ class JobRunnerTest : public ::testing::Test {
                                             std::lock_guard<std::mutex> lock(mu_);
                                             reports_.push_back(r);
                                           });
+    runner_->SetLibrarySource("http://127.0.0.1:1/blobs/", "token");  // nothing listens there
   }
   ~JobRunnerTest() override {
     runner_->Stop();
@@ -41,8 +42,7 @@ class JobRunnerTest : public ::testing::Test {
   static rpc::SubmitTasksRequest Deployment(int attempt) {
     rpc::SubmitTasksRequest request;
     request.set_job_id("job-1");
-    request.set_library_url("http://127.0.0.1:1/blobs/none");
-    request.set_library_sha256("none");
+    request.set_library_sha256(std::string(64, '0'));
     auto* task = request.add_tasks();
     task->set_vertex_id("op0");
     task->set_attempt(attempt);
@@ -87,6 +87,18 @@ TEST_F(JobRunnerTest, ReleaseOfAnAttemptDoesNotPoisonTheNextOne) {
   EXPECT_EQ(StateOf(1), "CANCELED");
   runner_->Submit(Deployment(3));
   EXPECT_EQ(StateOf(3), "FAILED") << "attempt 3 was refused as if released";
+}
+
+TEST_F(JobRunnerTest, ALibraryHashThatIsNoHashFailsTheDeploymentBeforeAnyFetch) {
+  // The hash names the cached file and the URL: a path in it must go nowhere.
+  auto request = Deployment(0);
+  request.set_library_sha256("../../../../etc/passwd");
+  runner_->Submit(request);
+  EXPECT_EQ(StateOf(0), "FAILED");
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_FALSE(reports_.empty());
+  EXPECT_NE(reports_.back().failure().find("is not 64 lower-case hex digits"), std::string::npos)
+      << reports_.back().failure();
 }
 
 }  // namespace

@@ -52,13 +52,16 @@ class TestTaskManager {
   NetworkEnvironment& env() { return *env_; }
   uint16_t port() const { return port_; }
   std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-  /// A channel reading `id` from this TaskManager over TCP.
+  /// A channel reading `id` from this TaskManager over TCP, with the job's credential (set
+  /// here as a deployment would).
   ChannelSpec Remote(const PartitionId& id, int subpartition = 0) const {
     ChannelSpec spec;
     spec.partition = id;
     spec.subpartition = subpartition;
     spec.host = "127.0.0.1";
     spec.port = port_;
+    spec.credential = "credential-of-" + id.job_id;
+    env_->SetJobCredential(id.job_id, spec.credential);
     return spec;
   }
   static ChannelSpec Local(const PartitionId& id, int subpartition = 0) {
@@ -636,6 +639,46 @@ TEST(NetworkEnvironmentTest, GarbageFramesCloseOnlyTheirConnection) {
   ASSERT_TRUE(consumed.ok()) << consumed;
   EXPECT_TRUE(produced.get().ok());
   ExpectRecords(got2.records[0], 77, 100);
+}
+
+TEST(NetworkEnvironmentTest, PartitionRequestsWithoutTheJobsCredentialAreRefused) {
+  TestTaskManager producer, stranger, consumer;
+  PartitionId id{"job-s", "edge-1", 0};
+  auto partition = producer.env().CreatePartition(id, 1);
+  ASSERT_TRUE(partition.ok());
+  const ChannelSpec deployed = producer.Remote(id);
+  for (const std::string& credential : {std::string(), std::string("a-guess"),
+                                        deployed.credential + "x"}) {
+    ChannelSpec forged = deployed;
+    forged.credential = credential;
+    auto gate = stranger.env().CreateInputGate({forged});
+    ASSERT_TRUE(gate.ok());
+    auto next = (*gate)->Next(seconds(30));
+    ASSERT_FALSE(next.ok()) << "a stranger read the partition with credential '" << credential << "'";
+    EXPECT_EQ(next.status().code(), absl::StatusCode::kPermissionDenied) << next.status();
+    EXPECT_THAT(std::string(next.status().message()), HasSubstr("refused"));
+  }
+  EXPECT_EQ(producer.env().stats().partition_requests_refused.load(), 3u);
+  // A job's credential does not open another job's partitions.
+  PartitionId other{"job-t", "edge-1", 0};
+  auto other_partition = producer.env().CreatePartition(other, 1);
+  ASSERT_TRUE(other_partition.ok());
+  producer.env().SetJobCredential("job-t", "credential-of-job-t");
+  ChannelSpec cross = deployed;
+  cross.partition = other;
+  auto cross_gate = stranger.env().CreateInputGate({cross});
+  ASSERT_TRUE(cross_gate.ok());
+  EXPECT_EQ((*cross_gate)->Next(seconds(30)).status().code(), absl::StatusCode::kPermissionDenied);
+
+  // The deployed consumer is undisturbed: it reads every record.
+  auto gate = consumer.env().CreateInputGate({deployed});
+  ASSERT_TRUE(gate.ok());
+  auto produced = Produce(*partition, 1, 500);
+  Received got;
+  absl::Status consumed = ConsumeAll(**gate, &got);
+  ASSERT_TRUE(consumed.ok()) << consumed;
+  EXPECT_TRUE(produced.get().ok());
+  ExpectRecords(got.records[0], 1, 500);
 }
 
 TEST(NetworkEnvironmentTest, StalledPartialFrameTimesOut) {
