@@ -1,16 +1,12 @@
 #include "api/job_library_stamp.h"
 
 #include <elf.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "api/job_builder.h"
+#include "common/mapped_file.h"
 
 namespace eddy {
 namespace {
@@ -100,26 +96,13 @@ absl::Status CheckJobLibraryBytes(std::string_view elf, const std::string& what)
 }
 
 absl::Status CheckJobLibraryFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return absl::NotFoundError(
-        absl::StrCat("cannot open job library ", path, ": ", std::strerror(errno)));
+  auto file = MappedFile::Open(path);  // read, never executed
+  if (!file.ok()) {
+    return absl::Status(file.status().code(),
+                        absl::StrCat("job library: ", file.status().message()));
   }
-  struct stat info {};
-  if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) || info.st_size == 0) {
-    ::close(fd);
-    return NotAJobLibrary(path, "it is not a non-empty regular file");
-  }
-  const size_t size = static_cast<size_t>(info.st_size);
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map == MAP_FAILED) {
-    return absl::InternalError(absl::StrCat("cannot map ", path, ": ", std::strerror(errno)));
-  }
-  absl::Status checked =
-      CheckJobLibraryBytes(std::string_view(static_cast<const char*>(map), size), path);
-  ::munmap(map, size);
-  return checked;
+  if (file->view().empty()) return NotAJobLibrary(path, "it is empty");
+  return CheckJobLibraryBytes(file->view(), path);
 }
 
 }  // namespace eddy

@@ -9,6 +9,7 @@
 #include <system_error>
 
 #include "absl/strings/str_cat.h"
+#include "common/ids.h"
 
 namespace eddy {
 namespace {
@@ -77,8 +78,11 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view bytes
                                               target.parent_path().string(), ": ", ec.message()));
     }
   }
-  const std::string tmp =
-      (target.parent_path() / absl::StrCat(".", target.filename().string(), ".tmp")).string();
+  // A temporary name of its own: writers of the same path at once (two uploads of one
+  // library) must not rename each other's half-written file.
+  const std::string tmp = (target.parent_path() /
+                           absl::StrCat(".", target.filename().string(), ".", RandomHexId(6), ".tmp"))
+                              .string();
   absl::Status status = WriteAndRename(tmp, path, bytes);
   if (!status.ok()) ::unlink(tmp.c_str());
   return status;

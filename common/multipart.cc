@@ -79,7 +79,7 @@ absl::StatusOr<std::vector<FormPart>> ParseMultipart(std::string_view content_ty
     if (next == std::string_view::npos) {
       return absl::InvalidArgumentError("multipart body is truncated: no closing boundary");
     }
-    part.body = std::string(body.substr(content_start, next - content_start));
+    part.body = body.substr(content_start, next - content_start);
     parts.push_back(std::move(part));
     pos = next + 2;
   }

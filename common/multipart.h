@@ -14,7 +14,7 @@ struct FormPart {
   std::string name;      // the form field name
   std::string filename;  // empty for plain fields
   std::string content_type;
-  std::string body;
+  std::string_view body;  // points into the parsed body
 };
 
 /// Splits `body` into its parts; `content_type` is the request's Content-Type header, which

@@ -32,13 +32,13 @@ bool IsLoopbackAddress(const std::string& host) {
 }
 
 absl::Status CheckInsecureBind(const std::string& key, const std::string& host,
-                               bool allow_insecure) {
-  if (allow_insecure || IsLoopbackAddress(host)) return absl::OkStatus();
+                               bool protected_otherwise) {
+  if (protected_otherwise || IsLoopbackAddress(host)) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       key, " is ", host, ", which is not a loopback address: anyone who reaches that port "
-      "could command the cluster, and internal TLS is not available in this version. Bind to "
-      "127.0.0.1, or set security.allow-insecure-cluster: true if the network is trusted "
-      "(see docs/security.md)"));
+      "could command the cluster. Turn on security.ssl.internal.enabled (and REST tokens, "
+      "rest.auth.tokens-file, for rest.address), bind to 127.0.0.1, or set "
+      "security.allow-insecure-cluster: true if the network is trusted (see docs/security.md)"));
 }
 
 bool SecretMatches(std::string_view expected, std::string_view presented) {

@@ -21,10 +21,11 @@ std::string RandomSecret(int bytes = kSecretBytes);
 /// there is reachable from this machine only.
 bool IsLoopbackAddress(const std::string& host);
 
-/// OK if a server may listen on `host` (the value of config key `key`) without internal
-/// TLS: a loopback address, or security.allow-insecure-cluster set (`allow_insecure`).
-/// Otherwise FailedPrecondition saying what to set.
-absl::Status CheckInsecureBind(const std::string& key, const std::string& host, bool allow_insecure);
+/// OK if a server may listen on `host` (the value of config key `key`): a loopback
+/// address, or `protected_otherwise` (internal TLS is on, or security.allow-insecure-cluster
+/// says the network is trusted). Otherwise FailedPrecondition saying what to set.
+absl::Status CheckInsecureBind(const std::string& key, const std::string& host,
+                               bool protected_otherwise);
 
 /// True if `a` equals `b`; the time taken does not depend on where they differ. An empty
 /// `expected` never matches (a credential that was never handed out).

@@ -7,7 +7,24 @@
 
 #include "absl/status/statusor.h"
 
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
+
 namespace eddy {
+
+/// An incremental SHA-256 for data that arrives in pieces.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void Update(std::string_view data);
+  /// The lower-case hex digest of everything given; call once.
+  std::string Hex();
+
+ private:
+  ::evp_md_ctx_st* ctx_;
+};
 
 /// Returns the lower-case hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);

@@ -2,14 +2,14 @@
 // /jars/{id}/run, /jobs, /jobs/overview, /jobs/{id}, /jobs/{id}/exceptions,
 // /jobs/{id}/vertices/{vid}/watermarks, /jobs/{id}/latency,
 // PATCH /jobs/{id}?mode=cancel, /jobs/{id}/checkpoints (+ /config), POST /jobs/{id}/savepoints,
-// GET /jobs/{id}/savepoints/{request id}, POST /jobs/{id}/stop, and /blobs/{sha256} for
-// TaskManagers.
+// GET /jobs/{id}/savepoints/{request id}, POST /jobs/{id}/stop. TaskManagers fetch job
+// libraries over the control RPC (FetchBlob), not over REST.
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "api/job_library_stamp.h"
 #include "common/logging.h"
+#include "common/mapped_file.h"
 #include "common/multipart.h"
-#include "common/secrets.h"
 #include "jobmanager/job_graph_validator.h"
 #include "jobmanager/jobmanager.h"
 
@@ -49,7 +49,16 @@ std::optional<RestResponse> JobManager::RefuseIfNotOwner(const RestRequest& requ
 
 void JobManager::RegisterJobRoutes() {
   rest_server_.Route("POST", "/jars/upload", [this](const RestRequest& request) {
-    auto parts = ParseMultipart(HeaderOr(request, "content-type"), request.body);
+    // A large upload arrives spooled to a file: read it mapped, not copied to the heap.
+    std::optional<MappedFile> spooled;
+    std::string_view body = request.body;
+    if (!request.body_file.empty()) {
+      auto mapped = MappedFile::Open(request.body_file);
+      if (!mapped.ok()) return FromStatus(mapped.status());
+      spooled.emplace(std::move(*mapped));
+      body = spooled->view();
+    }
+    auto parts = ParseMultipart(HeaderOr(request, "content-type"), body);
     if (!parts.ok()) return RestResponse::Error(400, std::string(parts.status().message()));
     for (const auto& part : *parts) {
       if (part.filename.empty()) continue;
@@ -84,6 +93,14 @@ void JobManager::RegisterJobRoutes() {
          {"files", files}});
   });
 
+  rest_server_.Route("DELETE", "/jars/:jarid", [this](const RestRequest& request) {
+    absl::Status deleted = blobs_.Delete(request.path_params.at("jarid"));
+    if (!deleted.ok()) return FromStatus(deleted);
+    EDDY_LOG(INFO) << "deleted job library " << request.path_params.at("jarid") << " for "
+                   << request.caller.principal;
+    return RestResponse::Json(nlohmann::json::object());
+  });
+
   rest_server_.Route("POST", "/jars/:jarid/run", [this](const RestRequest& request) {
     const std::string& jar_id = request.path_params.at("jarid");
     auto jar = blobs_.Find(jar_id);
@@ -105,21 +122,6 @@ void JobManager::RegisterJobRoutes() {
     return RestResponse::Json({{"jobid", *job_id}});
   });
 
-  // TaskManagers fetch job libraries with the blob token they got at registration.
-  rest_server_.Route("GET", "/blobs/:sha", [this](const RestRequest& request) {
-    const std::string auth = HeaderOr(request, "authorization");
-    if (auth.size() <= 7 || auth.compare(0, 7, "Bearer ") != 0 ||
-        !SecretMatches(blob_token_, std::string_view(auth).substr(7))) {
-      EDDY_LOG(WARN) << "refused a job library download without the blob token";
-      return RestResponse::Error(403, "job libraries are served to this JobManager's TaskManagers only");
-    }
-    auto bytes = blobs_.Read(request.path_params.at("sha"));
-    if (!bytes.ok()) return FromStatus(bytes.status());
-    RestResponse response;
-    response.body = std::move(*bytes);
-    response.content_type = "application/octet-stream";
-    return response;
-  }, RestRole::kInternal);
 
   rest_server_.Route("GET", "/jobs", [this](const RestRequest&) {
     return RestResponse::Json(dispatcher_->JobsJson());

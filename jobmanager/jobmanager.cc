@@ -9,11 +9,14 @@
 #include "common/logging.h"
 #include "common/secrets.h"
 #include "common/status.h"
+#include "common/tls.h"
 
 namespace eddy {
 namespace {
 constexpr int kIoThreads = 2;
 constexpr int kRestThreads = 2;
+// Largest piece of a job library one FetchBlob answer carries.
+constexpr size_t kMaxBlobPiece = 1 << 20;
 
 /// "a; b;;c" -> {"a", "b", "c"}.
 std::vector<std::string> SplitList(const std::string& value) {
@@ -33,14 +36,10 @@ int64_t MillisSince(TaskManagerInfo::Clock::time_point then) {
 
 JobManager::JobManager(Config config)
     : config_(std::move(config)),
+      tls_(InternalTlsFromConfig(config_)),
       session_(RandomHexId(8)),
-      blob_token_(absl::BytesToHexString(RandomSecret())),
       registry_(config_.GetDuration(opt::kHeartbeatTimeout)),
-      rpc_server_(io_,
-                  rpc::ConnectionOptions{
-                      .max_frame_bytes = static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
-                      .frame_timeout = config_.GetDuration(opt::kRpcTimeout)},
-                  "jobmanager"),
+      rpc_server_(io_, RpcConnectionOptions(config_, tls_), "jobmanager"),
       rest_server_(rest_io_, static_cast<size_t>(config_.GetMemorySize(opt::kRestMaxContentLength))),
       blobs_(config_.GetString(opt::kJobManagerBlobDir)),
       expiry_timer_(io_) {}
@@ -58,14 +57,25 @@ absl::Status JobManager::Start() {
     EDDY_LOG(INFO) << "REST authentication is off (" << opt::kRestAuthTokensFile
                    << " is not set): anyone who can reach the REST port may submit jobs";
   }
+  if (!tls_.ok()) return tls_.status();
   const bool insecure = config_.GetBool(opt::kAllowInsecureCluster);
   EDDY_RETURN_IF_ERROR(CheckInsecureBind(opt::kJobManagerRpcAddress,
-                                         config_.GetString(opt::kJobManagerRpcAddress), insecure));
+                                         config_.GetString(opt::kJobManagerRpcAddress),
+                                         insecure || *tls_ != nullptr));
   if (!policy->authentication_enabled()) {
     EDDY_RETURN_IF_ERROR(
         CheckInsecureBind(opt::kRestAddress, config_.GetString(opt::kRestAddress), insecure));
   }
   rest_server_.SetAccessPolicy(std::move(*policy));
+  rest_server_.SetMaxConnections(static_cast<size_t>(config_.GetInt(opt::kRestMaxConnections)));
+  EDDY_RETURN_IF_ERROR(
+      rest_server_.SetSpoolDirectory(config_.GetString(opt::kJobManagerBlobDir) + "/incoming"));
+  auto libraries = blobs_.Load();
+  if (!libraries.ok()) return libraries.status();
+  if (*libraries > 0) {
+    EDDY_LOG(INFO) << *libraries << " job libraries uploaded before are in "
+                   << config_.GetString(opt::kJobManagerBlobDir);
+  }
   RegisterRpcMethods();
   RegisterRestRoutes();
   auto rpc_port = rpc_server_.Listen(config_.GetString(opt::kJobManagerRpcAddress),
@@ -82,9 +92,7 @@ absl::Status JobManager::Start() {
   Dispatcher::Options options;
   options.slot_request_timeout = config_.GetDuration(opt::kSlotRequestTimeout);
   options.rpc_timeout = config_.GetDuration(opt::kRpcTimeout);
-  options.connection = rpc::ConnectionOptions{
-      .max_frame_bytes = static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
-      .frame_timeout = config_.GetDuration(opt::kRpcTimeout)};
+  options.connection = RpcConnectionOptions(config_, tls_);
   options.config = config_;
   dispatcher_ = std::make_unique<Dispatcher>(io_, registry_, options);
   dispatcher_->Start();
@@ -166,8 +174,6 @@ void JobManager::RegisterRpcMethods() {
         rpc::RegisterTaskManagerResponse resp;
         resp.set_jobmanager_session(session_);
         resp.set_heartbeat_interval_ms(config_.GetDuration(opt::kHeartbeatInterval).count());
-        resp.set_blob_port(rest_port_);
-        resp.set_blob_token(blob_token_);
         return resp;
       });
   rpc_server_.Register<rpc::HeartbeatRequest, rpc::HeartbeatResponse>(
@@ -200,6 +206,26 @@ void JobManager::RegisterRpcMethods() {
             resp.add_release_jobs(job_id);
           }
         }
+        return resp;
+      });
+  rpc_server_.Register<rpc::FetchBlobRequest, rpc::FetchBlobResponse>(
+      "FetchBlob",
+      [this](const rpc::CallContext& ctx,
+             const rpc::FetchBlobRequest& req) -> absl::StatusOr<rpc::FetchBlobResponse> {
+        if (!registry_.IsRegisteredConnection(ctx.connection_id)) {
+          EDDY_LOG(WARN) << "FetchBlob from " << ctx.peer
+                         << " refused: no TaskManager registered on that connection";
+          return absl::PermissionDeniedError(
+              "job libraries are served to this JobManager's registered TaskManagers only");
+        }
+        rpc::FetchBlobResponse resp;
+        // Pieces stay well inside a frame whatever rpc.max-frame-size says.
+        const size_t max_bytes = std::min<size_t>(
+            {req.max_bytes(), kMaxBlobPiece,
+             static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)) / 2});
+        auto size = blobs_.ReadRange(req.sha256(), req.offset(), max_bytes, resp.mutable_data());
+        if (!size.ok()) return size.status();
+        resp.set_size(*size);
         return resp;
       });
   rpc_server_.Register<rpc::UpdateTaskStateRequest, rpc::UpdateTaskStateResponse>(

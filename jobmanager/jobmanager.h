@@ -58,14 +58,14 @@ class JobManager {
   nlohmann::json TaskManagersJson() const;
 
   Config config_;
+  // Internal TLS (security.ssl.internal.*): null when off; an error stops Start().
+  const absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> tls_;
   std::string session_;
-  // TaskManagers present it to fetch job libraries (sent at registration).
-  const std::string blob_token_;
   std::atomic<bool> stopping_{false};
   boost::asio::io_context io_;  // control RPC, dispatcher, timers
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
-  // REST (uploads, job library downloads) on threads of its own: serving a large library
-  // to several TaskManagers must not hold up their heartbeats.
+  // REST (uploads) on threads of its own: receiving a large library must not hold up
+  // TaskManagers' heartbeats.
   boost::asio::io_context rest_io_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> rest_work_;
   std::vector<std::thread> threads_;

@@ -5,6 +5,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/bind_handler.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -12,6 +13,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/error.hpp>
+#include <boost/beast/http/file_body.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
@@ -20,6 +22,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <exception>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,6 +40,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/check.h"
+#include "common/ids.h"
 #include "common/logging.h"
 
 namespace eddy {
@@ -47,7 +51,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-// A connection that sends nothing for this long is closed.
+// A connection that sends nothing for this long is closed. While a body arrives the
+// deadline moves with every piece: a slow upload that keeps moving never times out.
 constexpr std::chrono::seconds kIdleTimeout(60);
 // After an error response, how long the peer may keep sending before the socket is closed.
 constexpr std::chrono::seconds kLingerTimeout(2);
@@ -132,6 +137,15 @@ bool MatchRoute(const RouteEntry& route, const std::vector<std::string>& path,
 
 std::string ToString(beast::string_view s) { return std::string(s.data(), s.size()); }
 
+std::string Http503(size_t max_connections) {
+  const std::string body = nlohmann::json{
+      {"errors", {absl::StrCat("the JobManager serves at most ", max_connections,
+                               " REST connections at once; try again")}}}.dump();
+  return absl::StrCat("HTTP/1.1 503 Service Unavailable\r\nServer: eddy\r\n",
+                      "Content-Type: application/json\r\nRetry-After: 1\r\n",
+                      "Content-Length: ", body.size(), "\r\nConnection: close\r\n\r\n", body);
+}
+
 }  // namespace
 
 void RestRequest::SetTarget(std::string_view target) {
@@ -183,6 +197,8 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
   const size_t max_body_bytes;
   std::vector<RouteEntry> routes;  // written only before Listen(), read-only afterwards
   RestAccessPolicy policy;         // set only before Listen(), read-only afterwards
+  std::string spool_dir = std::filesystem::temp_directory_path().string();  // likewise
+  size_t max_connections = 512;                                             // likewise
 
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built with TSan annotations,
   // so the tsan preset would report false races on everything absl::Mutex guards.
@@ -209,6 +225,7 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   ~Session() {
+    RemoveSpoolFile();
     std::lock_guard<std::mutex> lock(server_->mu);
     server_->sessions.erase(this);
   }
@@ -252,14 +269,46 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void DoReadBody() {
     if (closed_) return;
-    stream_.expires_after(kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&Session::OnReadBody, shared_from_this()));
+    const auto length = parser_->content_length();
+    if (!length || *length > kInMemoryBodyBytes) {
+      // Large or of unknown length (chunked): to a spool file as it arrives.
+      spool_path_ = absl::StrCat(server_->spool_dir, "/rest-body-", RandomHexId(12));
+      file_parser_.emplace(std::move(*parser_));
+      parser_.reset();
+      file_parser_->body_limit(server_->max_body_bytes);
+      beast::error_code ec;
+      file_parser_->get().body().open(spool_path_.c_str(), beast::file_mode::write_new, ec);
+      if (ec) {
+        EDDY_LOG(ERROR) << "REST: cannot spool a request body to " << spool_path_ << ": "
+                        << ec.message();
+        spool_path_.clear();
+        return RespondError(500, absl::StrCat("cannot store the request body: ", ec.message()));
+      }
+    }
+    ReadBodySome();
   }
 
-  void OnReadBody(beast::error_code ec, size_t /*bytes*/) {
+  void ReadBodySome() {
+    stream_.expires_after(kIdleTimeout);  // progress, not total time
+    auto next = beast::bind_front_handler(&Session::OnReadBodySome, shared_from_this());
+    if (file_parser_) {
+      http::async_read_some(stream_, buffer_, *file_parser_, std::move(next));
+    } else {
+      http::async_read_some(stream_, buffer_, *parser_, std::move(next));
+    }
+  }
+
+  void OnReadBodySome(beast::error_code ec, size_t /*bytes*/) {
     if (ec) return OnReadError(ec);
+    if (!(file_parser_ ? file_parser_->is_done() : parser_->is_done())) return ReadBodySome();
     HandleRequest();
+  }
+
+  void RemoveSpoolFile() {
+    if (spool_path_.empty()) return;
+    std::error_code ignored;
+    std::filesystem::remove(spool_path_, ignored);
+    spool_path_.clear();
   }
 
   void OnReadError(const beast::error_code& ec) {
@@ -283,9 +332,8 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
     CloseNow();
   }
 
-  void HandleRequest() {
-    http::request<http::string_body> message = parser_->release();
-    parser_.reset();
+  template <typename Body>
+  static RestRequest ToRestRequest(const http::request<Body>& message) {
     RestRequest request;
     request.method = ToString(message.method_string());
     request.SetTarget(std::string_view(message.target().data(), message.target().size()));
@@ -293,15 +341,39 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
       request.AddHeader(std::string_view(field.name_string().data(), field.name_string().size()),
                         std::string_view(field.value().data(), field.value().size()));
     }
-    request.body = std::move(message.body());
+    return request;
+  }
+
+  void HandleRequest() {
+    RestRequest request;
+    unsigned version = 11;
+    bool keep_alive = false, head = false;
+    if (file_parser_) {
+      http::request<http::file_body> message = file_parser_->release();
+      file_parser_.reset();
+      message.body().close();
+      request = ToRestRequest(message);
+      request.body_file = spool_path_;
+      version = message.version();
+      keep_alive = message.keep_alive();
+      head = message.method() == http::verb::head;
+    } else {
+      http::request<http::string_body> message = parser_->release();
+      parser_.reset();
+      request = ToRestRequest(message);
+      request.body = std::move(message.body());
+      version = message.version();
+      keep_alive = message.keep_alive();
+      head = message.method() == http::verb::head;
+    }
 
     if (!server_->BeginNetworkDispatch()) return CloseNow();
     std::string allow;
     RestResponse response = server_->Dispatch(request, &allow);
     server_->EndNetworkDispatch();
+    RemoveSpoolFile();
 
-    Respond(std::move(response), allow, message.version(), message.keep_alive(),
-            message.method() == http::verb::head, /*linger=*/false);
+    Respond(std::move(response), allow, version, keep_alive, head, /*linger=*/false);
   }
 
   void RespondError(int status, const std::string& message) {
@@ -369,6 +441,8 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<http::file_body>> file_parser_;  // a spooled body
+  std::string spool_path_;                                             // its file
   std::optional<http::response<http::empty_body>> continue_;
   std::optional<http::response<http::string_body>> response_;
   std::vector<char> linger_buffer_;
@@ -449,6 +523,21 @@ void RestServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket)
       RetryAcceptLater();
       return;
     }
+    if (sessions.size() >= max_connections) {
+      // Over the limit: a clear answer instead of a connection that hangs.
+      DoAcceptLocked();
+      auto refused = std::make_shared<tcp::socket>(std::move(socket));
+      auto answer = std::make_shared<std::string>(Http503(max_connections));
+      net::async_write(*refused, net::buffer(*answer),
+                       [refused, answer](const beast::error_code&, size_t) {
+                         beast::error_code ignored;
+                         refused->shutdown(tcp::socket::shutdown_both, ignored);
+                         refused->close(ignored);
+                       });
+      EDDY_LOG(WARN) << "REST: refused a connection with 503: " << max_connections
+                     << " connections are open (rest.server.max-connections)";
+      return;
+    }
     session = std::make_shared<Session>(shared_from_this(), std::move(socket));
     sessions.emplace(session.get(), session);
     DoAcceptLocked();
@@ -487,6 +576,32 @@ RestServer::RestServer(boost::asio::io_context& io, size_t max_body_bytes)
     : impl_(std::make_shared<Impl>(io, max_body_bytes)) {}
 
 RestServer::~RestServer() { Stop(); }
+
+void RestServer::SetMaxConnections(size_t max_connections) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  EDDY_CHECK(!impl_->listening) << "SetMaxConnections() after Listen()";
+  impl_->max_connections = std::max<size_t>(1, max_connections);
+}
+
+absl::Status RestServer::SetSpoolDirectory(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot make the REST spool directory ", dir, ": ", ec.message()));
+  }
+  // Bodies of requests that were arriving when an earlier run stopped.
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().filename().string().rfind("rest-body-", 0) == 0) {
+      std::error_code ignored;
+      std::filesystem::remove(entry.path(), ignored);
+    }
+  }
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  EDDY_CHECK(!impl_->listening) << "SetSpoolDirectory() after Listen()";
+  impl_->spool_dir = dir;
+  return absl::OkStatus();
+}
 
 void RestServer::SetAccessPolicy(RestAccessPolicy policy) {
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -28,6 +28,9 @@ struct RestRequest {
   std::map<std::string, std::string> query_params;  // decoded
   std::map<std::string, std::string> headers;       // lower-case names
   std::string body;
+  /// A large body (or one of unknown length) is not held in memory: it is spooled to this
+  /// file while it arrives, `body` stays empty, and the file is removed after the handler.
+  std::string body_file;
   /// Who sent it (set by the server once the request is authenticated).
   RestCaller caller;
 
@@ -63,6 +66,13 @@ class RestServer {
              std::optional<RestRole> role = std::nullopt);
   /// Sets who may do what (RestAccessPolicy); before Listen(). Default: everything allowed.
   void SetAccessPolicy(RestAccessPolicy policy);
+  /// Where large request bodies are spooled (created if missing); before Listen(). Default:
+  /// the system's temporary directory.
+  absl::Status SetSpoolDirectory(const std::string& dir);
+  /// Most connections open at once; one more is answered 503 and closed. Before Listen().
+  void SetMaxConnections(size_t max_connections);
+  /// Bodies up to this size are held in memory; larger ones go to a spool file.
+  static constexpr size_t kInMemoryBodyBytes = 1 << 20;
   /// Binds and starts accepting; port 0 picks a free port. Returns the bound port.
   absl::StatusOr<uint16_t> Listen(const std::string& address, uint16_t port);
   /// Stops accepting and closes open connections.

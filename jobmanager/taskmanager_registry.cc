@@ -86,6 +86,14 @@ bool TaskManagerRegistry::IsConnectionOf(const TaskManagerId& id, uint64_t conne
   return it != task_managers_.end() && it->second.rpc_connection_id == connection_id;
 }
 
+bool TaskManagerRegistry::IsRegisteredConnection(uint64_t connection_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& [id, info] : task_managers_) {
+    if (info.rpc_connection_id == connection_id) return true;
+  }
+  return false;
+}
+
 bool TaskManagerRegistry::Heartbeat(const TaskManagerId& id, Clock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = task_managers_.find(id);

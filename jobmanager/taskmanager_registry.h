@@ -63,6 +63,8 @@ class TaskManagerRegistry {
   /// True if `id` is registered on control connection `connection_id`: a call from that
   /// connection speaks for that TaskManager.
   bool IsConnectionOf(const TaskManagerId& id, uint64_t connection_id) const;
+  /// True if some TaskManager is registered on control connection `connection_id`.
+  bool IsRegisteredConnection(uint64_t connection_id) const;
   /// Records a heartbeat; returns false if the TaskManager is unknown (e.g. expired).
   bool Heartbeat(const TaskManagerId& id, Clock::time_point now);
   /// Records network metrics reported with a heartbeat.

@@ -5,7 +5,6 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "common/http_client.h"
 #include "common/logging.h"
 #include "common/sha256.h"
 
@@ -57,10 +56,9 @@ void JobRunner::WorkerLoop() {
   }
 }
 
-void JobRunner::SetLibrarySource(std::string base_url, std::string token) {
+void JobRunner::SetLibraryFetcher(LibraryFetcher fetcher) {
   std::lock_guard<std::mutex> lock(mu_);
-  library_source_ = std::move(base_url);
-  library_token_ = std::move(token);
+  fetch_library_ = std::move(fetcher);
 }
 
 void JobRunner::Submit(rpc::SubmitTasksRequest request) {
@@ -193,40 +191,34 @@ absl::StatusOr<std::shared_ptr<JobLibrary>> JobRunner::FetchLibrary(const std::s
   }
   auto it = libraries_.find(sha256);
   if (it != libraries_.end()) return it->second;
-  std::string url;
-  HttpHeaders headers;
+  LibraryFetcher fetch;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    url = library_source_;
-    headers.emplace_back("Authorization", "Bearer " + library_token_);
+    fetch = fetch_library_;
   }
-  if (url.empty()) {
+  if (!fetch) {
     return absl::FailedPreconditionError(
         "not registered with a JobManager: no source for job libraries");
   }
-  url += sha256;
-  auto response = HttpRequest("GET", url, "", "application/octet-stream", std::chrono::seconds(60),
-                              headers);
-  if (!response.ok()) return response.status();
-  if (response->status != 200) {
-    return absl::UnavailableError(
-        absl::StrCat("fetching job library ", url, " answered HTTP ", response->status));
-  }
-  std::string actual = Sha256Hex(response->body);
-  if (actual != sha256) {
-    return absl::DataLossError(absl::StrCat("job library from ", url, " has SHA-256 ", actual,
-                                            ", expected ", sha256));
-  }
   std::filesystem::create_directories(cache_dir_);
-  std::string path = absl::StrCat(cache_dir_, "/job-", sha256, ".so");
-  {
-    std::string tmp = path + ".part";
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(response->body.data(), static_cast<std::streamsize>(response->body.size()));
-    out.close();
-    if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
-    std::filesystem::rename(tmp, path);
+  const std::string path = absl::StrCat(cache_dir_, "/job-", sha256, ".so");
+  const std::string tmp = path + ".part";
+  absl::Status fetched = fetch(sha256, tmp);
+  if (fetched.ok()) {
+    auto actual = Sha256OfFile(tmp);
+    if (!actual.ok()) {
+      fetched = actual.status();
+    } else if (*actual != sha256) {
+      fetched = absl::DataLossError(absl::StrCat("the job library fetched from the JobManager has SHA-256 ",
+                                                 *actual, ", expected ", sha256));
+    }
   }
+  if (!fetched.ok()) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    return fetched;
+  }
+  std::filesystem::rename(tmp, path);
   auto lib = JobLibrary::Open(path);
   if (!lib.ok()) return lib.status();
   libraries_[sha256] = *lib;

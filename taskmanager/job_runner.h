@@ -35,9 +35,10 @@ class JobRunner {
             ReportFn report);
   ~JobRunner();
 
-  /// Where job libraries come from: `base_url` + SHA-256 (the blob server of the
-  /// JobManager this TaskManager registered with; no other source is ever used).
-  void SetLibrarySource(std::string base_url, std::string token);
+  /// Writes the job library with the given SHA-256 to a file (the TaskManager fetches it
+  /// from the JobManager it registered with; no other source is ever used).
+  using LibraryFetcher = std::function<absl::Status(const std::string& sha256, const std::string& path)>;
+  void SetLibraryFetcher(LibraryFetcher fetcher);
   /// Queues the deployment; tasks report their states through the report function.
   void Submit(rpc::SubmitTasksRequest request);
   /// Cancels every task of the job with attempt <= `attempt`; a queued deployment of such
@@ -83,8 +84,7 @@ class JobRunner {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;                          // guarded by mu_
   bool stopping_ = false;                                            // guarded by mu_
-  std::string library_source_;                                       // guarded by mu_
-  std::string library_token_;                                        // guarded by mu_
+  LibraryFetcher fetch_library_;                                     // guarded by mu_
   struct JobTasks {
     int cancelled_through = -1;  // attempts <= this were cancelled (or released)
     std::map<int, std::vector<std::unique_ptr<Task>>> attempts;  // attempt -> its tasks

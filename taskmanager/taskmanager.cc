@@ -1,11 +1,13 @@
 #include "taskmanager/taskmanager.h"
 
+#include <fstream>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/proto/rpc.pb.h"
 #include "common/secrets.h"
+#include "common/tls.h"
 #include "common/status.h"
 
 namespace eddy {
@@ -15,30 +17,24 @@ constexpr std::chrono::milliseconds kFirstBackoff{100};
 
 TaskManager::TaskManager(Config config)
     : config_(std::move(config)),
+      tls_(InternalTlsFromConfig(config_)),
       id_(config_.GetString(opt::kTaskManagerResourceId).empty()
               ? TaskManagerId(RandomHexId(16))
               : TaskManagerId(config_.GetString(opt::kTaskManagerResourceId))),
-      rpc_server_(io_,
-                  rpc::ConnectionOptions{
-                      .max_frame_bytes =
-                          static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
-                      .frame_timeout = config_.GetDuration(opt::kRpcTimeout)},
+      rpc_server_(io_, RpcConnectionOptions(config_, tls_),
                   absl::StrCat("taskmanager-", id_.value())),
-      client_(io_,
-              rpc::ConnectionOptions{
-                  .max_frame_bytes =
-                      static_cast<size_t>(config_.GetMemorySize(opt::kRpcMaxFrameSize)),
-                  .frame_timeout = config_.GetDuration(opt::kRpcTimeout)},
-              absl::StrCat("taskmanager-", id_.value())),
+      client_(io_, RpcConnectionOptions(config_, tls_), absl::StrCat("taskmanager-", id_.value())),
       rpc_credential_(RandomSecret()) {}
 
 TaskManager::~TaskManager() { Stop(); }
 
 absl::Status TaskManager::Start() {
   const std::string host = config_.GetString(opt::kTaskManagerHost);
-  EDDY_RETURN_IF_ERROR(
-      CheckInsecureBind(opt::kTaskManagerHost, host, config_.GetBool(opt::kAllowInsecureCluster)));
+  if (!tls_.ok()) return tls_.status();
+  EDDY_RETURN_IF_ERROR(CheckInsecureBind(
+      opt::kTaskManagerHost, host, config_.GetBool(opt::kAllowInsecureCluster) || *tls_ != nullptr));
   net::NetworkOptions options;
+  options.tls = *tls_;
   options.num_buffers = static_cast<size_t>(config_.GetInt(opt::kTaskManagerNetworkBuffers));
   network_ = net::NetworkEnvironment::Create(network_io_, options);
   auto data_port = network_->Listen(host, config_.GetPort(opt::kTaskManagerDataPort));
@@ -74,6 +70,10 @@ absl::Status TaskManager::Start() {
                          << response.status().message();
         }
       });
+  // Libraries come from the JobManager this TaskManager registered with, over its control
+  // connection (mutual TLS when on), never from an address in a message.
+  runner_->SetLibraryFetcher(
+      [this](const std::string& sha256, const std::string& path) { return FetchBlob(sha256, path); });
   RegisterRpcMethods();
   rpc_server_.RequireCredential(rpc_credential_);
   auto rpc_port = rpc_server_.Listen(host, config_.GetPort(opt::kTaskManagerRpcPort));
@@ -221,16 +221,37 @@ absl::Status TaskManager::RegisterOnce() {
   request.set_rpc_credential(rpc_credential_);
   EDDY_ASSIGN_OR_RETURN(auto response, client_.Call<rpc::RegisterTaskManagerResponse>(
                                            "RegisterTaskManager", request, timeout));
-  if (response.blob_port() == 0 || response.blob_port() > 65535) {
-    return absl::FailedPreconditionError(
-        "the JobManager did not say where it serves job libraries (blob port)");
-  }
   jobmanager_session_ = response.jobmanager_session();
-  // Libraries come from the JobManager at the address this TaskManager was configured
-  // with, never from a URL in a message.
-  runner_->SetLibrarySource(absl::StrCat("http://", config_.GetString(opt::kJobManagerRpcAddress),
-                                         ":", response.blob_port(), "/blobs/"),
-                            response.blob_token());
+  return absl::OkStatus();
+}
+
+absl::Status TaskManager::FetchBlob(const std::string& sha256, const std::string& path) {
+  constexpr uint32_t kPiece = 1 << 20;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  uint64_t offset = 0;
+  while (true) {
+    rpc::FetchBlobRequest request;
+    request.set_sha256(sha256);
+    request.set_offset(offset);
+    request.set_max_bytes(kPiece);
+    auto piece = client_.Call<rpc::FetchBlobResponse>("FetchBlob", request,
+                                                     config_.GetDuration(opt::kRpcTimeout));
+    if (!piece.ok()) {
+      return absl::Status(piece.status().code(),
+                          absl::StrCat("fetching job library ", sha256, " from the JobManager at byte ",
+                                       offset, ": ", piece.status().message()));
+    }
+    out.write(piece->data().data(), static_cast<std::streamsize>(piece->data().size()));
+    offset += piece->data().size();
+    if (offset >= piece->size()) break;
+    if (piece->data().empty()) {
+      return absl::DataLossError(absl::StrCat("job library ", sha256, " ended at byte ", offset,
+                                              " of ", piece->size()));
+    }
+  }
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   return absl::OkStatus();
 }
 

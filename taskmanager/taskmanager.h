@@ -46,6 +46,8 @@ class TaskManager {
   void RegistrationLoop();
   absl::Status RegisterOnce();
   absl::Status HeartbeatOnce();
+  /// Writes the job library `sha256` to `path`, piece by piece from the JobManager.
+  absl::Status FetchBlob(const std::string& sha256, const std::string& path);
   void RegisterRpcMethods();
   /// Queues a task report for the reporter thread (never blocks a task thread on an RPC).
   void ReportTask(const rpc::TaskReport& report);
@@ -55,6 +57,8 @@ class TaskManager {
   bool WaitFor(std::chrono::milliseconds d);
 
   Config config_;
+  // Internal TLS (security.ssl.internal.*): null when off; an error stops Start().
+  const absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> tls_;
   TaskManagerId id_;
   boost::asio::io_context io_;
   std::unique_ptr<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

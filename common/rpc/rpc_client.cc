@@ -50,7 +50,8 @@ absl::Status RpcClient::Connect(const std::string& host, uint16_t port,
   if (ec) return absl::UnavailableError(absl::StrCat("cannot connect to ", peer, ": ", ec.message()));
   socket->set_option(ip::tcp::no_delay(true), ec);
 
-  auto conn = std::make_shared<RpcConnection>(std::move(*socket), options_, peer);
+  auto conn =
+      std::make_shared<RpcConnection>(std::move(*socket), options_, peer, NetStream::Role::kClient);
   {
     std::lock_guard<std::mutex> lock(mu_);
     conn_ = conn;

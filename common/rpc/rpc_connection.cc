@@ -15,9 +15,10 @@ std::atomic<uint64_t> g_next_connection_id{1};
 }
 
 RpcConnection::RpcConnection(boost::asio::ip::tcp::socket socket, ConnectionOptions options,
-                             std::string peer)
-    : socket_(std::move(socket)),
-      frame_timer_(socket_.get_executor()),
+                             std::string peer, NetStream::Role role)
+    : stream_(std::move(socket), options.tls),
+      role_(role),
+      frame_timer_(stream_.get_executor()),
       options_(options),
       peer_(std::move(peer)),
       id_(g_next_connection_id.fetch_add(1)),
@@ -26,12 +27,46 @@ RpcConnection::RpcConnection(boost::asio::ip::tcp::socket socket, ConnectionOpti
 void RpcConnection::Start(EnvelopeHandler on_envelope, CloseHandler on_close) {
   on_envelope_ = std::move(on_envelope);
   on_close_ = std::move(on_close);
-  boost::asio::dispatch(socket_.get_executor(), [self = shared_from_this()] { self->ReadSome(); });
+  boost::asio::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->closed_) return;
+    if (self->stream_.tls()) {
+      // A peer that connects and never completes the handshake must not hold a connection.
+      self->timer_armed_ = true;
+      self->frame_timer_.expires_after(self->options_.frame_timeout);
+      self->frame_timer_.async_wait([self](const boost::system::error_code& ec) {
+        if (ec || self->closed_ || self->handshaken_) return;
+        self->OnHandshake(boost::asio::error::timed_out);
+      });
+    }
+    self->stream_.async_handshake(self->role_, [self](const boost::system::error_code& ec) {
+      self->OnHandshake(ec);
+    });
+  });
+}
+
+void RpcConnection::OnHandshake(const boost::system::error_code& ec) {
+  if (closed_ || handshaken_) return;
+  if (ec) {
+    std::string message = absl::StrCat("TLS handshake with ", peer_, " failed: ",
+                                       ec == boost::asio::error::timed_out
+                                           ? absl::StrCat("not done within ", options_.frame_timeout.count(), "ms")
+                                           : ec.message());
+    EDDY_LOG(WARN) << "rpc: " << message << "; closing";
+    CloseOnStrand(absl::UnavailableError(message));
+    return;
+  }
+  handshaken_ = true;
+  if (timer_armed_) {
+    timer_armed_ = false;
+    frame_timer_.cancel();
+  }
+  ReadSome();
+  if (!write_queue_.empty()) WriteNext();
 }
 
 void RpcConnection::ReadSome() {
   if (closed_) return;
-  socket_.async_read_some(boost::asio::buffer(read_buffer_),
+  stream_.async_read_some(boost::asio::buffer(read_buffer_),
                           [self = shared_from_this()](const boost::system::error_code& ec,
                                                       size_t n) { self->OnRead(ec, n); });
 }
@@ -98,17 +133,17 @@ void RpcConnection::ArmFrameTimer() {
 
 void RpcConnection::Send(const Envelope& envelope) {
   std::string frame = EncodeFrame(envelope.SerializeAsString());
-  boost::asio::post(socket_.get_executor(),
+  boost::asio::post(stream_.get_executor(),
                     [self = shared_from_this(), frame = std::move(frame)]() mutable {
                       if (self->closed_) return;
                       self->write_queue_.push_back(std::move(frame));
-                      if (self->write_queue_.size() == 1) self->WriteNext();
+                      if (self->write_queue_.size() == 1 && self->handshaken_) self->WriteNext();
                     });
 }
 
 void RpcConnection::WriteNext() {
   boost::asio::async_write(
-      socket_, boost::asio::buffer(write_queue_.front()),
+      stream_, boost::asio::buffer(write_queue_.front()),
       [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
         if (self->closed_) return;
         if (ec) {
@@ -126,14 +161,14 @@ void RpcConnection::WriteNext() {
 }
 
 void RpcConnection::Close(absl::Status reason) {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this(), reason] {
     self->CloseOnStrand(reason);
   });
 }
 
 void RpcConnection::CloseWhenFlushed(absl::Status reason) {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), reason] {
-    if (self->write_queue_.empty()) {
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this(), reason] {
+    if (self->write_queue_.empty() || !self->handshaken_) {
       self->CloseOnStrand(reason);
     } else {
       self->close_after_flush_ = reason;
@@ -143,9 +178,7 @@ void RpcConnection::CloseWhenFlushed(absl::Status reason) {
 
 void RpcConnection::CloseOnStrand(absl::Status reason) {
   if (closed_.exchange(true)) return;
-  boost::system::error_code ignored;
-  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.Close();
   frame_timer_.cancel();
   write_queue_.clear();
   if (on_close_) {

@@ -1,6 +1,8 @@
 // One control-RPC TCP connection: reads frames into Envelopes, writes Envelopes in order,
 // and closes itself on a broken stream (truncated, oversized or undecodable frame, or a
-// partial frame that stalls longer than the frame timeout). Used by both RpcServer and
+// partial frame that stalls longer than the frame timeout). With TLS (ConnectionOptions::tls)
+// it runs the handshake first, within the frame timeout; nothing is read or written before
+// it succeeded, and a failed one closes the connection with its reason. Used by both RpcServer and
 // RpcClient. All socket work runs on the connection's strand; Send() and Close() may be
 // called from any thread.
 #pragma once
@@ -18,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "common/proto/rpc.pb.h"
+#include "common/net_stream.h"
 #include "common/rpc/frame.h"
 
 namespace eddy::rpc {
@@ -26,6 +29,8 @@ struct ConnectionOptions {
   size_t max_frame_bytes = 16u << 20;
   /// How long a partially received frame may wait for its remaining bytes.
   std::chrono::milliseconds frame_timeout{10000};
+  /// Mutual TLS (security.ssl.internal.*); null: plain TCP.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
@@ -34,8 +39,10 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
   /// Called once when the connection closes; OK for an orderly close.
   using CloseHandler = std::function<void(RpcConnection&, const absl::Status&)>;
 
+  /// `role`: which side of the TLS handshake this end plays (the accepting side is the
+  /// server).
   RpcConnection(boost::asio::ip::tcp::socket socket, ConnectionOptions options,
-                std::string peer);
+                std::string peer, NetStream::Role role);
 
   /// Starts the read loop. Handlers run on the connection's strand.
   void Start(EnvelopeHandler on_envelope, CloseHandler on_close);
@@ -51,13 +58,15 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
   bool closed() const { return closed_.load(); }
 
  private:
+  void OnHandshake(const boost::system::error_code& ec);
   void ReadSome();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void WriteNext();
   void CloseOnStrand(absl::Status reason);
   void ArmFrameTimer();
 
-  boost::asio::ip::tcp::socket socket_;
+  NetStream stream_;
+  const NetStream::Role role_;
   boost::asio::steady_timer frame_timer_;
   ConnectionOptions options_;
   std::string peer_;
@@ -69,6 +78,7 @@ class RpcConnection : public std::enable_shared_from_this<RpcConnection> {
   CloseHandler on_close_;
   std::atomic<bool> closed_{false};
   bool timer_armed_ = false;
+  bool handshaken_ = false;  // reads and writes start once the TLS handshake is done
   std::optional<absl::Status> close_after_flush_;
 };
 

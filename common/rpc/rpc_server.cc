@@ -72,7 +72,8 @@ void RpcServer::Accept(std::shared_ptr<boost::asio::ip::tcp::acceptor> acceptor)
           auto remote = socket.remote_endpoint(ignored);
           std::string peer = absl::StrCat(remote.address().to_string(), ":", remote.port());
           socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
-          auto conn = std::make_shared<RpcConnection>(std::move(socket), options_, peer);
+          auto conn = std::make_shared<RpcConnection>(std::move(socket), options_, peer,
+                                                      NetStream::Role::kServer);
           auto session = std::make_shared<Session>();
           session->context.connection_id = conn->id();
           session->context.peer = peer;

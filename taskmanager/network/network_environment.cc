@@ -96,7 +96,7 @@ void NetworkEnvironmentImpl::Accept() {
         socket.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
         auto conn = std::make_shared<PartitionServerConnection>(
             std::move(socket), weak, self->stats_, self->options_.buffer_size,
-            self->options_.frame_timeout, peer);
+            self->options_.frame_timeout, peer, self->options_.tls);
         bool accepted = false;
         {
           std::lock_guard<std::mutex> lock(self->mu_);

@@ -24,6 +24,10 @@
 #include "absl/status/statusor.h"
 #include "taskmanager/network/buffer.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace eddy::net {
 
 /// Names one producer execution attempt's output on one job edge:
@@ -50,6 +54,8 @@ struct NetworkOptions {
   /// How long a consumer's partially received frame may stall before the producer closes
   /// that connection (a peer that stops mid-frame must not hold a connection forever).
   std::chrono::milliseconds frame_timeout{10000};
+  /// Mutual TLS on data connections (security.ssl.internal.*); null: plain TCP.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 /// Where a consumer channel reads from.

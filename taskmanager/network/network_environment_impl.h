@@ -53,6 +53,8 @@ class NetworkEnvironmentImpl : public std::enable_shared_from_this<NetworkEnviro
   const NetworkOptions& options() const { return options_; }
   const std::shared_ptr<BufferPool>& pool() const { return pool_; }
   const std::shared_ptr<NetworkStats>& stats() const { return stats_; }
+  /// Mutual TLS of data connections, or null.
+  const std::shared_ptr<boost::asio::ssl::context>& tls() const { return options_.tls; }
   /// "host:port" of the data port, for messages ("" before Listen()).
   std::string address() const;
 

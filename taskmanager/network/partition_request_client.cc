@@ -29,21 +29,21 @@ PartitionRequestClient::PartitionRequestClient(std::weak_ptr<NetworkEnvironmentI
       host_(std::move(host)),
       port_(port),
       address_(absl::StrCat(host_, ":", port_)),
-      socket_(boost::asio::make_strand(io)),
-      resolver_(socket_.get_executor()),
+      stream_(NetStream::Socket(boost::asio::make_strand(io))),
+      resolver_(stream_.get_executor()),
       parser_(buffer_size),
       read_buffer_(new char[kReadBufferBytes]) {}
 
 PartitionRequestClient::~PartitionRequestClient() = default;
 
 void PartitionRequestClient::Start() {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] {
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this()] {
     if (self->state_ != State::kIdle) return;
     self->state_ = State::kConnecting;
     boost::system::error_code ec;
     auto address = boost::asio::ip::make_address(self->host_, ec);
     if (!ec) {
-      self->socket_.async_connect(
+      self->stream_.lowest().async_connect(
           boost::asio::ip::tcp::endpoint(address, self->port_),
           [self](const boost::system::error_code& ec) { self->OnConnected(ec); });
       return;
@@ -58,7 +58,7 @@ void PartitionRequestClient::Start() {
             return;
           }
           boost::asio::async_connect(
-              self->socket_, results,
+              self->stream_.lowest(), results,
               [self](const boost::system::error_code& ec, const boost::asio::ip::tcp::endpoint&) {
                 self->OnConnected(ec);
               });
@@ -74,7 +74,23 @@ void PartitionRequestClient::OnConnected(const boost::system::error_code& ec) {
     return;
   }
   boost::system::error_code ignored;
-  socket_.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+  stream_.lowest().set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+  auto env = env_.lock();
+  if (env != nullptr) stream_.UseTls(env->tls());
+  stream_.async_handshake(NetStream::Role::kClient,
+                          [self = shared_from_this()](const boost::system::error_code& ec) {
+                            self->OnHandshake(ec);
+                          });
+}
+
+void PartitionRequestClient::OnHandshake(const boost::system::error_code& ec) {
+  if (state_ != State::kConnecting) return;
+  if (ec) {
+    EDDY_LOG(WARN) << "data connection to " << address_ << ": TLS handshake failed: " << ec.message();
+    Fail(absl::UnavailableError(absl::StrCat("TLS handshake with producer TaskManager at ",
+                                             address_, " failed: ", ec.message())));
+    return;
+  }
   state_ = State::kConnected;
   EDDY_LOG(DEBUG) << "data connection to " << address_ << " established";
   for (auto& [id, channel] : channels_) SendRequest(*channel);
@@ -83,7 +99,7 @@ void PartitionRequestClient::OnConnected(const boost::system::error_code& ec) {
 }
 
 void PartitionRequestClient::AddChannel(std::shared_ptr<RemoteInputChannel> channel) {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), channel] {
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this(), channel] {
     if (self->state_ == State::kClosed) {
       channel->Fail(absl::UnavailableError(
           absl::StrCat("connection to producer TaskManager at ", self->address_, " is closed")));
@@ -95,7 +111,7 @@ void PartitionRequestClient::AddChannel(std::shared_ptr<RemoteInputChannel> chan
 }
 
 void PartitionRequestClient::RemoveChannel(uint32_t channel_id) {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), channel_id] {
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this(), channel_id] {
     if (auto t = self->retry_timers_.find(channel_id); t != self->retry_timers_.end()) {
       t->second->cancel();
       self->retry_timers_.erase(t);
@@ -108,7 +124,7 @@ void PartitionRequestClient::RemoveChannel(uint32_t channel_id) {
 }
 
 void PartitionRequestClient::AnnounceCredit(std::shared_ptr<RemoteInputChannel> channel) {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), channel] {
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this(), channel] {
     uint32_t credit = channel->TakePendingCredit();
     if (credit == 0 || self->state_ != State::kConnected) return;
     auto it = self->channels_.find(channel->id());
@@ -118,7 +134,7 @@ void PartitionRequestClient::AnnounceCredit(std::shared_ptr<RemoteInputChannel> 
 }
 
 void PartitionRequestClient::Close(absl::Status reason) {
-  boost::asio::post(socket_.get_executor(),
+  boost::asio::post(stream_.get_executor(),
                     [self = shared_from_this(), reason] { self->Fail(reason); });
 }
 
@@ -152,7 +168,7 @@ void PartitionRequestClient::WriteNext() {
   for (const std::string& frame : writing_) iov.emplace_back(frame.data(), frame.size());
   write_in_flight_ = true;
   boost::asio::async_write(
-      socket_, iov, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+      stream_, iov, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
         self->write_in_flight_ = false;
         if (self->state_ == State::kClosed) return;
         if (ec) {
@@ -166,7 +182,7 @@ void PartitionRequestClient::WriteNext() {
 }
 
 void PartitionRequestClient::ReadSome() {
-  socket_.async_read_some(boost::asio::buffer(read_buffer_.get(), kReadBufferBytes),
+  stream_.async_read_some(boost::asio::buffer(read_buffer_.get(), kReadBufferBytes),
                           [self = shared_from_this()](const boost::system::error_code& ec,
                                                       size_t n) { self->OnRead(ec, n); });
 }
@@ -287,7 +303,7 @@ void PartitionRequestClient::OnPartitionNotFound(uint32_t channel_id) {
   auto delay = std::min(channel->retry_backoff,
                         std::chrono::ceil<std::chrono::milliseconds>(deadline - now));
   channel->retry_backoff = std::min(channel->retry_backoff * 2, kMaxRetryBackoff);
-  auto timer = std::make_shared<boost::asio::steady_timer>(socket_.get_executor(), delay);
+  auto timer = std::make_shared<boost::asio::steady_timer>(stream_.get_executor(), delay);
   retry_timers_[channel_id] = timer;
   timer->async_wait(
       [self = shared_from_this(), timer, channel_id,
@@ -314,10 +330,8 @@ void PartitionRequestClient::Fail(absl::Status reason) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   closed_ = true;
-  boost::system::error_code ignored;
   resolver_.cancel();
-  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.Close();
   for (auto& [id, timer] : retry_timers_) timer->cancel();
   retry_timers_.clear();
   auto channels = std::move(channels_);

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/net_stream.h"
 #include "taskmanager/network/data_protocol.h"
 #include "taskmanager/network/single_input_gate.h"
 
@@ -52,6 +53,7 @@ class PartitionRequestClient final : public std::enable_shared_from_this<Partiti
   enum class State { kIdle, kConnecting, kConnected, kClosed };
 
   void OnConnected(const boost::system::error_code& ec);
+  void OnHandshake(const boost::system::error_code& ec);
   void ReadSome();
   void OnRead(const boost::system::error_code& ec, size_t n);
   void SendRequest(RemoteInputChannel& channel);
@@ -76,7 +78,7 @@ class PartitionRequestClient final : public std::enable_shared_from_this<Partiti
   std::atomic<bool> closed_{false};
 
   // Strand only.
-  boost::asio::ip::tcp::socket socket_;
+  NetStream stream_;
   boost::asio::ip::tcp::resolver resolver_;
   State state_ = State::kIdle;
   std::unordered_map<uint32_t, std::shared_ptr<RemoteInputChannel>> channels_;

@@ -37,13 +37,14 @@ PartitionServerConnection::PartitionServerConnection(boost::asio::ip::tcp::socke
                                                      std::shared_ptr<NetworkStats> stats,
                                                      size_t buffer_size,
                                                      std::chrono::milliseconds frame_timeout,
-                                                     std::string peer)
+                                                     std::string peer,
+                                                     std::shared_ptr<boost::asio::ssl::context> tls)
     : env_(std::move(env)),
       stats_(std::move(stats)),
       frame_timeout_(frame_timeout),
       peer_(std::move(peer)),
-      socket_(std::move(socket)),
-      frame_timer_(socket_.get_executor()),
+      stream_(std::move(socket), std::move(tls)),
+      frame_timer_(stream_.get_executor()),
       parser_(buffer_size),
       read_buffer_(new char[kReadBufferBytes]) {}
 
@@ -52,16 +53,41 @@ PartitionServerConnection::~PartitionServerConnection() {
 }
 
 void PartitionServerConnection::Start() {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this()] { self->ReadSome(); });
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    if (self->closed_) return;
+    if (self->stream_.tls()) {
+      // A peer that connects and never completes the handshake must not hold a connection.
+      self->frame_timer_.expires_after(self->frame_timeout_);
+      self->frame_timer_.async_wait([self](const boost::system::error_code& ec) {
+        if (ec || self->closed_ || self->handshaken_) return;
+        EDDY_LOG(WARN) << "data connection from " << self->peer_ << ": TLS handshake not done within "
+                       << self->frame_timeout_.count() << " ms; closing";
+        self->CloseOnStrand(absl::DeadlineExceededError("TLS handshake timed out"));
+      });
+    }
+    self->stream_.async_handshake(NetStream::Role::kServer, [self](const boost::system::error_code& ec) {
+      if (self->closed_) return;
+      if (ec) {
+        EDDY_LOG(WARN) << "data connection from " << self->peer_ << ": TLS handshake failed: "
+                       << ec.message() << "; closing";
+        self->CloseOnStrand(absl::UnavailableError(absl::StrCat("TLS handshake failed: ", ec.message())));
+        return;
+      }
+      self->handshaken_ = true;
+      self->frame_timer_.cancel();
+      self->ReadSome();
+      self->WriteNext();
+    });
+  });
 }
 
 void PartitionServerConnection::Close(absl::Status reason) {
-  boost::asio::post(socket_.get_executor(),
+  boost::asio::post(stream_.get_executor(),
                     [self = shared_from_this(), reason] { self->CloseOnStrand(reason); });
 }
 
 void PartitionServerConnection::NotifyDataAvailable(uint32_t channel_id) {
-  boost::asio::post(socket_.get_executor(), [self = shared_from_this(), channel_id] {
+  boost::asio::post(stream_.get_executor(), [self = shared_from_this(), channel_id] {
     if (self->closed_) return;
     auto it = self->channels_.find(channel_id);
     if (it == self->channels_.end()) return;
@@ -74,7 +100,7 @@ void PartitionServerConnection::NotifyDataAvailable(uint32_t channel_id) {
 
 void PartitionServerConnection::ReadSome() {
   if (closed_) return;
-  socket_.async_read_some(boost::asio::buffer(read_buffer_.get(), kReadBufferBytes),
+  stream_.async_read_some(boost::asio::buffer(read_buffer_.get(), kReadBufferBytes),
                           [self = shared_from_this()](const boost::system::error_code& ec,
                                                       size_t n) { self->OnRead(ec, n); });
 }
@@ -129,9 +155,7 @@ void PartitionServerConnection::CloseOnStrand(const absl::Status& reason) {
   if (closed_) return;
   closed_ = true;
   EDDY_LOG(DEBUG) << "data connection from " << peer_ << " closed: " << reason.message();
-  boost::system::error_code ignored;
-  socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
-  socket_.close(ignored);
+  stream_.Close();
   frame_timer_armed_ = false;
   frame_timer_.cancel();
   for (auto& [id, channel] : channels_) channel.partition->DetachReader(channel.subpartition);
@@ -244,7 +268,7 @@ void PartitionServerConnection::QueueControl(std::string frame) {
 }
 
 void PartitionServerConnection::WriteNext() {
-  if (write_in_flight_ || closed_) return;
+  if (write_in_flight_ || closed_ || !handshaken_) return;
   batch_.clear();
   size_t bytes = 0;
   while (!control_.empty() && batch_.size() < kMaxFramesPerWrite) {
@@ -305,7 +329,7 @@ void PartitionServerConnection::WriteNext() {
   }
   write_in_flight_ = true;
   boost::asio::async_write(
-      socket_, iov_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+      stream_, iov_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
         self->OnWritten(ec);
       });
 }

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/net_stream.h"
 #include "taskmanager/network/data_protocol.h"
 #include "taskmanager/network/pipelined_partition.h"
 
@@ -31,10 +32,11 @@ class PartitionServerConnection final
   PartitionServerConnection(boost::asio::ip::tcp::socket socket,
                             std::weak_ptr<NetworkEnvironmentImpl> env,
                             std::shared_ptr<NetworkStats> stats, size_t buffer_size,
-                            std::chrono::milliseconds frame_timeout, std::string peer);
+                            std::chrono::milliseconds frame_timeout, std::string peer,
+                            std::shared_ptr<boost::asio::ssl::context> tls);
   ~PartitionServerConnection() override;
 
-  /// Starts the read loop.
+  /// Runs the TLS handshake (if any, within the frame timeout), then the read loop.
   void Start();
   /// Closes the connection and lets go of every subpartition it serves.
   void Close(absl::Status reason);
@@ -85,7 +87,8 @@ class PartitionServerConnection final
   const std::string peer_;
 
   // Strand only.
-  boost::asio::ip::tcp::socket socket_;
+  NetStream stream_;
+  bool handshaken_ = false;  // reads start once the TLS handshake is done
   boost::asio::steady_timer frame_timer_;
   bool frame_timer_armed_ = false;
   bool closed_ = false;

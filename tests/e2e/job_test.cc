@@ -15,6 +15,7 @@
 
 #include "common/http_client.h"
 #include "tests/support/cluster.h"
+#include "tests/support/word_count.h"
 
 namespace eddy {
 namespace {
@@ -23,86 +24,18 @@ using ::testing::HasSubstr;
 using testing::JobIdFrom;
 using testing::TestCluster;
 using testing::WaitUntil;
+using testing::RssKiB;
+using testing::ReadCounts;
+using testing::Words;
 using namespace std::chrono_literals;
 
-/// Splits text into lower-case words the way the word_count example does.
-std::vector<std::string> Words(const std::string& line) {
-  std::vector<std::string> out;
-  std::string word;
-  for (char c : line) {
-    if (std::isalnum(static_cast<unsigned char>(c))) {
-      word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    } else if (!word.empty()) {
-      out.push_back(std::move(word));
-      word.clear();
-    }
-  }
-  if (!word.empty()) out.push_back(std::move(word));
-  return out;
-}
-
-/// Writes a text of about `bytes` bytes with a skewed vocabulary; returns its path.
-std::string WriteText(const std::string& dir, size_t bytes) {
-  std::mt19937_64 rng(2026);
-  std::vector<std::string> vocabulary;
-  for (int i = 0; i < 5000; ++i) vocabulary.push_back("w" + std::to_string(i * 7919 % 100003));
-  const char* separators[] = {" ", ", ", "; ", " -- ", ". "};
-  std::string path = dir + "/input.txt";
-  std::ofstream out(path);
-  size_t written = 0;
-  while (written < bytes) {
-    std::string line;
-    int n = 1 + static_cast<int>(rng() % 14);
-    for (int i = 0; i < n; ++i) {
-      // Skewed: small indices are frequent, like real text.
-      uint64_t r = rng() % 5000;
-      uint64_t idx = (r * r) / 5000;
-      std::string w = vocabulary[idx];
-      if (rng() % 10 == 0) w[0] = 'W';  // mixed case folds to one word
-      line += w;
-      line += separators[rng() % 5];
-    }
-    line += "\n";
-    written += line.size();
-    out << line;
-  }
-  return path;
-}
-
-std::map<std::string, int64_t> ReadCounts(const std::string& dir) {
-  std::map<std::string, int64_t> counts;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path());
-    std::string line;
-    while (std::getline(in, line)) {
-      auto tab = line.find('\t');
-      if (tab == std::string::npos) {
-        ADD_FAILURE() << "malformed output line '" << line << "' in " << entry.path();
-        continue;
-      }
-      std::string word = line.substr(0, tab);
-      EXPECT_EQ(counts.count(word), 0u) << "word '" << word << "' appears twice in the output";
-      counts[word] = std::stoll(line.substr(tab + 1));
-    }
-  }
-  return counts;
-}
-
-int64_t RssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
-  }
-  return -1;
-}
 
 using JobTest = testing::ClusterTestBase;
 
 TEST_F(JobTest, WordCountAcrossTwoTaskManagersMatchesAPlainLoop) {
   TestCluster cluster(dir_);
   ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();
-  std::string input = WriteText(dir_, 6 << 20);
+  std::string input = testing::WriteWords(dir_, 6 << 20);
   std::string output = dir_ + "/out";
   auto [code, out] = cluster.RunCli({"run", Example("word_count"), "-p", "4", "--wait", "--",
                                      "--input", input, "--output", output});
@@ -272,7 +205,7 @@ TEST_F(JobTest, LibrariesThatAreNotJobsOrOfAnotherAbiAreRejectedAtSubmit) {
 TEST_F(JobTest, MoreParallelismThanSlotsFailsWithAReason) {
   TestCluster cluster(dir_, {"slot.request.timeout=1s"});
   ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();
-  std::string input = WriteText(dir_, 1000);
+  std::string input = testing::WriteWords(dir_, 1000);
   auto [code, out] = cluster.RunCli({"run", Example("word_count"), "-p", "8", "--wait", "--",
                                      "--input", input, "--output", dir_ + "/out"});
   EXPECT_NE(code, 0) << out;
@@ -282,7 +215,7 @@ TEST_F(JobTest, MoreParallelismThanSlotsFailsWithAReason) {
 }
 
 TEST_F(JobTest, EddyLocalRunsAJobInOneProcess) {
-  std::string input = WriteText(dir_, 200 << 10);
+  std::string input = testing::WriteWords(dir_, 200 << 10);
   std::string output = dir_ + "/out";
   testing::ChildProcess local("eddy", {"local", Example("word_count"), "-p", "2", "--", "--input",
                                        input, "--output", output},

@@ -14,6 +14,7 @@
 #include "common/http_client.h"
 #include "common/multipart.h"
 #include "tests/support/cluster.h"
+#include "tests/support/word_count.h"
 
 namespace eddy {
 namespace {
@@ -22,6 +23,7 @@ using ::testing::HasSubstr;
 using testing::JobIdFrom;
 using testing::TestCluster;
 using testing::WaitUntil;
+using testing::ReadCounts;
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
@@ -30,23 +32,6 @@ std::map<std::string, int64_t> ExpectedCounts(int64_t count) {
   std::map<std::string, int64_t> out;
   for (int64_t i = 0; i < count; ++i) out["w" + std::to_string((i * 7919) % 101)]++;
   return out;
-}
-
-/// Reads "<word>\t<count>" lines of every visible part file; fails on a duplicated word.
-std::map<std::string, int64_t> ReadCounts(const std::string& dir) {
-  std::map<std::string, int64_t> counts;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.path().filename().string().rfind("part-", 0) != 0) continue;
-    std::ifstream in(entry.path());
-    std::string line;
-    while (std::getline(in, line)) {
-      auto tab = line.find('\t');
-      std::string word = line.substr(0, tab);
-      EXPECT_EQ(counts.count(word), 0u) << "word '" << word << "' appears twice in the output";
-      counts[word] = std::stoll(line.substr(tab + 1));
-    }
-  }
-  return counts;
 }
 
 std::set<std::string> FileNames(const std::string& dir) {

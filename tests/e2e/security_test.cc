@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -23,6 +24,7 @@
 #include "common/rpc/frame.h"
 #include "common/rpc/rpc_client.h"
 #include "common/secrets.h"
+#include "common/sha256.h"
 #include "tests/support/cluster.h"
 #include "tests/support/process.h"
 
@@ -228,9 +230,19 @@ TEST_F(SecurityTest, ForgedRegistrationsAndTaskReportsAreRefused) {
   auto declined = stranger.client().Call<rpc::DeclineCheckpointResponse>("DeclineCheckpoint", decline, 5s);
   EXPECT_EQ(declined.status().code(), absl::StatusCode::kPermissionDenied) << declined.status();
 
+  // The job's library, asked for by a connection no TaskManager registered on.
+  auto jars = cluster_->Get("/jars");
+  ASSERT_FALSE(jars["files"].empty());
+  rpc::FetchBlobRequest fetch;
+  fetch.set_sha256(jars["files"][0]["sha256"].get<std::string>());
+  fetch.set_max_bytes(1 << 20);
+  auto fetched = stranger.client().Call<rpc::FetchBlobResponse>("FetchBlob", fetch, 5s);
+  EXPECT_EQ(fetched.status().code(), absl::StatusCode::kPermissionDenied) << fetched.status();
+
   ExpectJobUndisturbed();
   const std::string log = cluster_->jobmanager().Log();
   EXPECT_THAT(log, HasSubstr("refused a TaskManager registration"));
+  EXPECT_THAT(log, HasSubstr("FetchBlob from"));
   EXPECT_THAT(log, HasSubstr("UpdateTaskState for TaskManager 'tm-0' from"));
   EXPECT_THAT(log, HasSubstr("Heartbeat for TaskManager 'tm-0' from"));
   EXPECT_THAT(log, Not(HasSubstr("evil\neddy"))) << "a stranger's newline reached the log";
@@ -310,12 +322,13 @@ TEST_F(SecurityTest, RestTokensGateJobsAndTheCliSendsThem) {
   auto [by_viewer, by_viewer_out] = cluster.RunCli({"--token", viewer, "cancel", job_id});
   EXPECT_EQ(by_viewer, 4) << by_viewer_out;
   EXPECT_EQ(cluster.JobState(job_id), "RUNNING");
-  // Job libraries go to TaskManagers only: a REST token, even an admin's, is not enough.
+  // Job libraries go to TaskManagers only (over the control RPC): REST has no way to them,
+  // whatever the token.
   auto jars = cluster.Get("/jars");
   ASSERT_FALSE(jars["files"].empty());
   auto blob = HttpRequest("GET", cluster.Url("/blobs/" + jars["files"][0]["sha256"].get<std::string>()),
                           "", "application/json", 5s, {{"Authorization", "Bearer " + admin}});
-  EXPECT_EQ(blob->status, 403);
+  EXPECT_EQ(blob->status, 404);
 
   auto [by_alice, by_alice_out] = cluster.RunCli({"--token", alice, "cancel", job_id});
   EXPECT_EQ(by_alice, 0) << by_alice_out;
@@ -448,6 +461,215 @@ TEST_F(SecurityTest, NoProcessListensBeyondLoopbackWithoutBeingToldTo) {
     EXPECT_THAT(process.Log(), HasSubstr("is not a loopback address")) << setting;
     EXPECT_THAT(process.Log(), HasSubstr("security.allow-insecure-cluster")) << setting;
   }
+}
+
+
+TEST_F(SecurityTest, TenConcurrentDownloadsOfALargeLibraryKeepTheJobManagerSmall) {
+  // Small quarantine so that ASan's bookkeeping of freed pieces does not look like growth.
+  setenv("ASAN_OPTIONS", "quarantine_size_mb=4:malloc_context_size=5", 1);
+  // The downloaders below do not send heartbeats: a long timeout keeps them registered.
+  TestCluster cluster(dir_, {"rest.server.max-content-length=200mb", "heartbeat.timeout=10min"});
+  cluster.StartJobManager();
+  ASSERT_TRUE(cluster.WaitForTaskManagers(0)) << cluster.Logs();
+  // A real job library padded to 100 MB (the ELF section headers stay where they point).
+  std::ifstream in(TestJob("slow_sink_job"), std::ios::binary);
+  std::string library((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  constexpr size_t kSize = 100u << 20;
+  ASSERT_LT(library.size(), kSize);
+  library.resize(kSize, '\0');
+  const std::string sha = Sha256Hex(library);
+  {
+    auto [content_type, body] = BuildMultipartFile("jarfile", "big.so", library);
+    auto upload = HttpRequest("POST", cluster.Url("/jars/upload"), body, content_type, 120s);
+    ASSERT_TRUE(upload.ok()) << upload.status();
+    ASSERT_EQ(upload->status, 200) << upload->body;
+  }
+  library.clear();
+  library.shrink_to_fit();
+
+  // Ten registered TaskManagers (this process) fetch it at once, piece by piece.
+  constexpr int kDownloads = 10;
+  std::vector<std::unique_ptr<Stranger>> tms;
+  for (int i = 0; i < kDownloads; ++i) {
+    tms.push_back(std::make_unique<Stranger>());
+    ASSERT_TRUE(tms.back()->client().Connect("127.0.0.1", cluster.rpc_port(), 5s).ok());
+    rpc::RegisterTaskManagerRequest request;
+    request.set_resource_id("downloader-" + std::to_string(i));
+    request.set_host("127.0.0.1");
+    request.set_data_port(1);
+    request.set_rpc_port(1);
+    request.set_num_slots(1);
+    request.set_rpc_credential(RandomSecret());
+    auto registered = tms.back()->client().Call<rpc::RegisterTaskManagerResponse>(
+        "RegisterTaskManager", request, 5s);
+    ASSERT_TRUE(registered.ok()) << registered.status();
+  }
+  testing::PeakRss rss(cluster.jobmanager().pid(), 20ms);
+  const int64_t before = rss.start_kib();
+  std::vector<std::string> digests(kDownloads);
+  std::vector<std::thread> downloads;
+  for (int i = 0; i < kDownloads; ++i) {
+    downloads.emplace_back([&, i] {
+      Sha256 hash;
+      uint64_t offset = 0, size = 1;
+      while (offset < size) {
+        rpc::FetchBlobRequest request;
+        request.set_sha256(sha);
+        request.set_offset(offset);
+        request.set_max_bytes(1 << 20);
+        auto piece = tms[i]->client().Call<rpc::FetchBlobResponse>("FetchBlob", request, 30s);
+        if (!piece.ok() || piece->data().empty()) {
+          digests[i] = piece.ok() ? "empty piece" : std::string(piece.status().message());
+          return;
+        }
+        hash.Update(piece->data());
+        offset += piece->data().size();
+        size = piece->size();
+      }
+      digests[i] = hash.Hex();
+    });
+  }
+  for (auto& t : downloads) t.join();
+  const int64_t peak = rss.Stop();
+  for (int i = 0; i < kDownloads; ++i) EXPECT_EQ(digests[i], sha) << "download " << i;
+  const int64_t growth_mib = (peak - before) / 1024;
+  std::cout << "10 concurrent downloads of 100 MB: JobManager RSS " << before / 1024 << " MiB before, peak "
+            << peak / 1024 << " MiB (+" << growth_mib << " MiB)\n";
+  EXPECT_LT(growth_mib, 100);
+}
+
+/// A padded copy of a real job library: a valid upload of `size` bytes.
+std::string PaddedLibrary(const std::string& path, size_t size) {
+  std::ifstream in(path, std::ios::binary);
+  std::string library((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  library.resize(std::max(size, library.size()), '\0');
+  return library;
+}
+
+/// Sends `request` over a raw connection at about `bytes_per_second`; returns the response.
+std::string SendThrottled(uint16_t port, const std::string& request, size_t bytes_per_second) {
+  int fd = ConnectRaw(port);
+  if (fd < 0) return "connect failed";
+  constexpr size_t kChunk = 64 * 1024;
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t sent = 0; sent < request.size();) {
+    const size_t n = std::min(kChunk, request.size() - sent);
+    ssize_t w = ::send(fd, request.data() + sent, n, MSG_NOSIGNAL);
+    if (w <= 0) break;
+    sent += static_cast<size_t>(w);
+    // Throttling: the pace of a slow link, not a wait for a condition.
+    std::this_thread::sleep_until(start + std::chrono::microseconds(sent * 1'000'000 / bytes_per_second));
+  }
+  std::string response;
+  char buffer[4096];
+  timeval tv{};
+  tv.tv_sec = 60;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  while (true) {
+    ssize_t n = ::recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    response.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return response;
+}
+
+TEST_F(SecurityTest, SlowButMovingUploadsCompleteSixAtOnceWithoutHoldingThemInMemory) {
+  setenv("ASAN_OPTIONS", "quarantine_size_mb=4:malloc_context_size=5", 1);
+  TestCluster cluster(dir_);
+  cluster.StartJobManager();
+  ASSERT_TRUE(cluster.WaitForTaskManagers(0)) << cluster.Logs();
+  // 90 MB at 1 MB/s: 90 s, past the 60 s a connection may stay silent.
+  constexpr size_t kSize = 90u << 20;
+  constexpr size_t kRate = 1u << 20;
+  constexpr int kUploads = 6;
+  const std::string library = PaddedLibrary(TestJob("slow_sink_job"), kSize);
+  const std::string sha = Sha256Hex(library);
+  auto [content_type, body] = BuildMultipartFile("jarfile", "big.so", library);
+  const std::string request = "POST /jars/upload HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: " +
+                              content_type + "\r\nContent-Length: " + std::to_string(body.size()) +
+                              "\r\nConnection: close\r\n\r\n" + body;
+  body.clear();
+  testing::PeakRss rss(cluster.jobmanager().pid(), 100ms);
+  const int64_t before = rss.start_kib();
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::string> responses(kUploads);
+  std::vector<std::thread> uploads;
+  for (int i = 0; i < kUploads; ++i) {
+    uploads.emplace_back([&, i] { responses[i] = SendThrottled(cluster.rest_port(), request, kRate); });
+  }
+  for (auto& t : uploads) t.join();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start);
+  const int64_t peak = rss.Stop();
+  for (int i = 0; i < kUploads; ++i) {
+    EXPECT_THAT(responses[i], HasSubstr("HTTP/1.1 200")) << "upload " << i << ": " << responses[i].substr(0, 400);
+    EXPECT_THAT(responses[i], HasSubstr(sha)) << "upload " << i;
+  }
+  EXPECT_GE(seconds.count(), 85) << "the uploads were not throttled";
+  const int64_t growth_mib = (peak - before) / 1024;
+  std::cout << kUploads << " uploads of 90 MB at 1 MB/s took " << seconds.count()
+            << " s; JobManager RSS " << before / 1024 << " MiB before, peak " << peak / 1024
+            << " MiB (+" << growth_mib << " MiB)\n";
+  // Six bodies in memory would be 540 MB; spooled, what stays is mapped file pages.
+  EXPECT_LT(growth_mib, 400);
+  // Nothing is left in the spool directory.
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/blobs/incoming")) {
+    ADD_FAILURE() << "left behind: " << entry.path();
+  }
+}
+
+TEST_F(SecurityTest, UploadedLibrariesSurviveARestartAndCanBeDeleted) {
+  TestCluster cluster(dir_);
+  cluster.StartJobManager();
+  ASSERT_TRUE(cluster.WaitForTaskManagers(0)) << cluster.Logs();
+  const std::string library = PaddedLibrary(TestJob("slow_sink_job"), 0);
+  auto [content_type, body] = BuildMultipartFile("jarfile", "slow_sink_job.so", library);
+  auto upload = HttpRequest("POST", cluster.Url("/jars/upload"), body, content_type, 30s);
+  ASSERT_TRUE(upload.ok());
+  ASSERT_EQ(upload->status, 200) << upload->body;
+  const std::string id = nlohmann::json::parse(upload->body)["id"].get<std::string>();
+
+  cluster.jobmanager().Stop(SIGTERM);
+  cluster.StartJobManager();
+  ASSERT_TRUE(WaitUntil([&] { return cluster.Get("/jars").is_object(); }, 20s)) << cluster.Logs();
+  auto jars = cluster.Get("/jars");
+  ASSERT_EQ(jars["files"].size(), 1u) << jars.dump();
+  EXPECT_EQ(jars["files"][0]["id"], id);
+  EXPECT_EQ(jars["files"][0]["name"], "slow_sink_job.so");
+  EXPECT_EQ(jars["files"][0]["size"], library.size());
+
+  auto deleted = HttpRequest("DELETE", cluster.Url("/jars/" + id));
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted->status, 200) << deleted->body;
+  EXPECT_TRUE(cluster.Get("/jars")["files"].empty());
+  EXPECT_EQ(HttpRequest("DELETE", cluster.Url("/jars/" + id))->status, 404);
+  for (const auto& entry : std::filesystem::directory_iterator(dir_ + "/blobs")) {
+    EXPECT_TRUE(entry.is_directory()) << "left behind: " << entry.path();
+  }
+}
+
+TEST_F(SecurityTest, ConnectionsBeyondTheLimitGetA503) {
+  TestCluster cluster(dir_, {"rest.server.max-connections=2"});
+  cluster.StartJobManager();
+  ASSERT_TRUE(WaitUntil([&] { return cluster.Get("/overview").is_object(); }, 20s)) << cluster.Logs();
+  int held[2] = {ConnectRaw(cluster.rest_port()), ConnectRaw(cluster.rest_port())};
+  ASSERT_GE(held[0], 0);
+  ASSERT_GE(held[1], 0);
+  // Both are open (idle); a third is told why it cannot be served.
+  std::string response;
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto answer = HttpRequest("GET", cluster.Url("/overview"));
+        if (!answer.ok()) return false;
+        response = std::to_string(answer->status) + " " + answer->body;
+        return answer->status == 503;
+      },
+      10s))
+      << response;
+  EXPECT_THAT(response, HasSubstr("at most 2 REST connections"));
+  ::close(held[0]);
+  ::close(held[1]);
+  EXPECT_TRUE(WaitUntil([&] { return cluster.Get("/overview").is_object(); }, 10s));
 }
 
 }  // namespace

@@ -120,4 +120,30 @@ void RemoveTestDir(const std::string& dir) {
   std::filesystem::remove_all(dir, ignored);
 }
 
+int64_t RssKiB(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoll(line.substr(6));
+  }
+  return -1;
+}
+
+PeakRss::PeakRss(pid_t pid, std::chrono::milliseconds period)
+    : pid_(pid), start_(RssKiB(pid)), peak_(start_) {
+  sampler_ = std::thread([this, period] {
+    while (!done_) {
+      peak_ = std::max<int64_t>(peak_, RssKiB(pid_));
+      std::this_thread::sleep_for(period);  // the sampling period, not a wait for a condition
+    }
+  });
+}
+
+PeakRss::~PeakRss() { Stop(); }
+
+int64_t PeakRss::Stop() {
+  if (!done_.exchange(true)) sampler_.join();
+  return peak_;
+}
+
 }  // namespace eddy::testing

@@ -5,7 +5,9 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
 #include <functional>
 #include <string>
 #include <vector>
@@ -39,6 +41,27 @@ class ChildProcess {
   pid_t pid_ = -1;
   int exit_status_ = -1;
   std::string log_path_;
+};
+
+/// Resident memory of process `pid` in KiB (VmRSS), or -1.
+int64_t RssKiB(pid_t pid);
+
+/// Samples a process's RSS every `period` on a thread of its own, from construction until
+/// Stop() (or destruction); peak_kib() is the largest sample.
+class PeakRss {
+ public:
+  explicit PeakRss(pid_t pid, std::chrono::milliseconds period = std::chrono::milliseconds(50));
+  ~PeakRss();
+  /// Stops sampling and returns the peak in KiB.
+  int64_t Stop();
+  int64_t start_kib() const { return start_; }
+
+ private:
+  const pid_t pid_;
+  const int64_t start_;
+  std::atomic<int64_t> peak_;
+  std::atomic<bool> done_{false};
+  std::thread sampler_;
 };
 
 /// Polls `condition` every `poll` until it holds or `timeout` passes; returns whether it held.

@@ -190,9 +190,14 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kS3UploadMinPartSize,
                                               opt::kS3MaxRetries,
                                               opt::kRestAuthTokensFile,
+                                              opt::kRestMaxConnections,
                                               opt::kRestAuthOpenPaths,
                                               opt::kWebAllowOrigin,
-                                              opt::kAllowInsecureCluster};
+                                              opt::kAllowInsecureCluster,
+                                              opt::kSslInternalEnabled,
+                                              opt::kSslInternalCert,
+                                              opt::kSslInternalKey,
+                                              opt::kSslInternalTrustCert};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;

@@ -325,11 +325,13 @@ TEST_F(DispatcherTest, AHungTaskManagerDoesNotStallDeploymentsToOthers) {
   auto second = dispatcher_->Submit(OneVertexGraph());
   ASSERT_TRUE(second.ok());
   ASSERT_TRUE(WaitUntil([&] { return good.submits().size() == 1; }, 5s));
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  // Waiting behind the hung one would take its whole handshake timeout (rpc_timeout, 2 s);
+  // the bounds leave room for a loaded machine.
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
   EXPECT_EQ(good.submits()[0].job_id(), *second);
   start = std::chrono::steady_clock::now();
   (void)dispatcher_->Cancel(*first);  // answers at once, whatever the hung TaskManager does
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1500ms);
 }
 
 /// Returns a job's REST view without "now", the one field that says when it was asked.

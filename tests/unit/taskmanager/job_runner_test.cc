@@ -27,7 +27,9 @@ class JobRunnerTest : public ::testing::Test {
                                             std::lock_guard<std::mutex> lock(mu_);
                                             reports_.push_back(r);
                                           });
-    runner_->SetLibrarySource("http://127.0.0.1:1/blobs/", "token");  // nothing listens there
+    runner_->SetLibraryFetcher([](const std::string& sha256, const std::string&) {
+      return absl::UnavailableError("no JobManager here to fetch " + sha256 + " from");
+    });
   }
   ~JobRunnerTest() override {
     runner_->Stop();
