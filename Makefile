@@ -4,7 +4,7 @@ BUILD_DIR := build
 JOBS ?= $(shell nproc)
 DEPS_STAMP := $(BUILD_DIR)/.deps-installed
 
-.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke release format clean
+.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke fuzz release format clean
 
 all: build
 
@@ -67,6 +67,14 @@ bench-nexmark: release
 bench-smoke: $(DEPS_STAMP)
 	cmake --preset release && cmake --build --preset release -j $(JOBS) --target eddy-bench-smoke
 	ctest --test-dir $(BUILD_DIR)/release -L bench --no-tests=error --output-on-failure
+
+# The libFuzzer targets of tests/fuzz (clang, ASan + UBSan; the fuzz preset in build/fuzz):
+# saved regression inputs once, then each target FUZZ_SECONDS on a copy of its seed corpus,
+# two at a time (tests/fuzz/README.md).
+FUZZ_SECONDS ?= 60
+fuzz: $(DEPS_STAMP)
+	cmake --preset fuzz && cmake --build --preset fuzz -j $(JOBS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -19,6 +19,7 @@ PACKAGES=(
   libssl-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   librocksdb-dev
+  clang libclang-rt-14-dev llvm   # make fuzz: clang++, libFuzzer, llvm-symbolizer
 )
 # The tests run a Java reference program: any Java runtime on PATH will do.
 if ! command -v java >/dev/null 2>&1; then
