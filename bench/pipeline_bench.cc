@@ -80,9 +80,14 @@ Timing RunJob(int parallelism, const std::function<void(eddy::JobBuilder&)>& def
   std::vector<std::unique_ptr<eddy::Task>> tasks;
   static int job_counter = 0;
   std::string job_id = "benchjob" + std::to_string(job_counter++);
+  // What a deployment hands out: the job's data-plane credential, known to every
+  // TaskManager of the job.
+  const std::string credential = "credential-of-" + job_id;
+  for (auto& env : envs) env->network->SetJobCredential(job_id, credential);
   for (auto& planned : eddy::PlanDeployments(*graph, slots)) {
     eddy::TaskSetup setup;
     setup.job_id = job_id;
+    setup.data_credential = credential;
     setup.graph = graph;
     setup.plan = builder;
     setup.args = std::make_shared<eddy::JobArgs>();
