@@ -25,6 +25,10 @@ std::string Sha256::Hex() {
   return out;
 }
 
+bool IsSha256Hex(std::string_view s) {
+  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+}
+
 std::string Sha256Hex(std::string_view data) {
   Sha256 h;
   h.Update(data);

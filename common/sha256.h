@@ -26,6 +26,10 @@ class Sha256 {
   ::evp_md_ctx_st* ctx_;
 };
 
+/// True if `s` looks like what Sha256Hex returns: 64 lower-case hex digits (so it can name
+/// a file or a URL path safely).
+bool IsSha256Hex(std::string_view s);
+
 /// Returns the lower-case hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
 /// Returns the lower-case hex SHA-256 of the file at `path`.

@@ -55,7 +55,7 @@ absl::StatusOr<size_t> BlobStore::Load() {
       continue;
     }
     const std::string sha = path.stem().string();
-    const bool hashed = sha.size() == 64 && sha.find_first_not_of("0123456789abcdef") == std::string::npos;
+    const bool hashed = IsSha256Hex(sha);
     if (!entry.is_regular_file() || !hashed) continue;
     const std::string library = absl::StrCat(dir_, "/", sha, ".so");
     const std::string description = absl::StrCat(dir_, "/", sha, ".json");

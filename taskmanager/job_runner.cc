@@ -182,9 +182,8 @@ void JobRunner::FailAll(const rpc::SubmitTasksRequest& request, const std::strin
 }
 
 absl::StatusOr<std::shared_ptr<JobLibrary>> JobRunner::FetchLibrary(const std::string& sha256) {
-  // The hash names the cached file and the URL: only 64 hex digits may do that.
-  if (sha256.size() != 64 ||
-      sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
+  // The hash names the cached file: only 64 hex digits may do that.
+  if (!IsSha256Hex(sha256)) {
     return absl::InvalidArgumentError(
         absl::StrCat("the job library's SHA-256 '", absl::CHexEscape(sha256.substr(0, 80)),
                      "' is not 64 lower-case hex digits"));
