@@ -10,9 +10,13 @@
 
 namespace eddy::cli {
 namespace {
-std::string& AuthToken() {
-  static std::string* const token = new std::string();
-  return *token;
+struct Connection {
+  std::string token;    // REST bearer token; empty: none
+  std::string ca_file;  // CA of the JobManager's HTTPS certificate; empty: the system's
+};
+Connection& TheConnection() {
+  static Connection* const connection = new Connection();
+  return *connection;
 }
 
 absl::StatusCode CodeOfHttpStatus(int status) {
@@ -29,7 +33,9 @@ absl::StatusCode CodeOfHttpStatus(int status) {
 }
 }  // namespace
 
-void SetAuthToken(std::string token) { AuthToken() = std::move(token); }
+void SetConnection(std::string token, std::string ca_file) {
+  TheConnection() = Connection{std::move(token), std::move(ca_file)};
+}
 
 int ExitCodeOf(const absl::Status& status) {
   switch (status.code()) {
@@ -53,8 +59,12 @@ absl::StatusOr<nlohmann::json> RequestJson(const std::string& method,
   while (!base.empty() && base.back() == '/') base.pop_back();
   std::string url = base + path;
   HttpHeaders headers;
-  if (!AuthToken().empty()) headers.emplace_back("Authorization", "Bearer " + AuthToken());
-  auto response = HttpRequest(method, url, body, content_type, timeout, headers);
+  const Connection& connection = TheConnection();
+  if (!connection.token.empty()) {
+    headers.emplace_back("Authorization", "Bearer " + connection.token);
+  }
+  auto response =
+      HttpRequest(method, url, body, content_type, timeout, headers, connection.ca_file);
   if (!response.ok()) {
     const auto code = response.status().code() == absl::StatusCode::kInvalidArgument
                           ? absl::StatusCode::kInvalidArgument  // a malformed URL

@@ -20,9 +20,11 @@ absl::Status RunClusterCommand(const std::string& jobmanager_url, std::ostream& 
 std::string FormatCluster(const std::string& jobmanager_url, const nlohmann::json& overview,
                           const nlohmann::json& taskmanagers);
 
-/// Sets the REST token every request of this process sends ("Authorization: Bearer ...";
-/// empty: none). The CLI sets it once at startup from --token or EDDY_TOKEN.
-void SetAuthToken(std::string token);
+/// Sets how every request of this process reaches the JobManager: the REST token it sends
+/// ("Authorization: Bearer ..."; empty: none) and, for https URLs, the PEM file of the CA
+/// the server's certificate must chain to (empty: the system's trusted CAs). The CLI sets
+/// them once at startup from --token/EDDY_TOKEN and --ca-cert/EDDY_CA_CERT.
+void SetConnection(std::string token, std::string ca_file);
 
 /// Sends `method path` to the JobManager and parses its JSON answer; non-2xx answers become
 /// errors carrying the server's error messages (401 Unauthenticated, 403 PermissionDenied,

@@ -9,14 +9,9 @@
 #include "cli/job_commands.h"
 
 namespace {
-std::string DefaultJobManagerUrl() {
-  const char* env = std::getenv("EDDY_JOBMANAGER");
-  return env != nullptr && *env != '\0' ? env : "http://127.0.0.1:8081";
-}
-
-std::string DefaultToken() {
-  const char* env = std::getenv("EDDY_TOKEN");
-  return env != nullptr ? env : "";
+std::string EnvOr(const char* name, const char* fallback) {
+  const char* env = std::getenv(name);
+  return env != nullptr && *env != '\0' ? env : fallback;
 }
 
 int Report(const absl::Status& status) {
@@ -32,15 +27,23 @@ constexpr int kNotUnderstood = 6;
 int main(int argc, char** argv) {
   CLI::App app{"eddy: submit and watch jobs on an Eddy cluster"};
   app.require_subcommand(1);
-  std::string jobmanager = DefaultJobManagerUrl();
-  app.add_option("--jobmanager,-m", jobmanager,
-                 "JobManager REST URL (default $EDDY_JOBMANAGER or http://127.0.0.1:8081)");
-  std::string token = DefaultToken();
-  app.add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+  std::string jobmanager = EnvOr("EDDY_JOBMANAGER", "http://127.0.0.1:8081");
+  std::string token = EnvOr("EDDY_TOKEN", "");
+  std::string ca_cert = EnvOr("EDDY_CA_CERT", "");
+  // Accepted before the subcommand and after it.
+  auto add_connection_options = [&](CLI::App* command) {
+    command->add_option("--jobmanager,-m", jobmanager,
+                        "JobManager REST URL, http:// or https:// (default $EDDY_JOBMANAGER or "
+                        "http://127.0.0.1:8081)");
+    command->add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+    command->add_option("--ca-cert", ca_cert,
+                        "PEM file of the CA that signed the JobManager's HTTPS certificate "
+                        "(default $EDDY_CA_CERT, else the system's trusted CAs)");
+  };
+  add_connection_options(&app);
 
   auto* cluster = app.add_subcommand("cluster", "Show the cluster overview and its TaskManagers");
-  cluster->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
-  cluster->add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+  add_connection_options(cluster);
 
   eddy::cli::RunOptions run;
   auto* run_cmd = app.add_subcommand("run", "Submit a job library: eddy run JOB.so [-p N] [-- ARGS]");
@@ -50,8 +53,7 @@ int main(int argc, char** argv) {
   run_cmd->add_flag("--wait,-w", run.wait, "Follow the job to its end; exit non-zero unless it FINISHED");
   run_cmd->add_option("-D", run.config, "Job configuration key=value (repeatable), e.g. -D restart-strategy=fixed-delay")
       ->allow_extra_args(false);
-  run_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
-  run_cmd->add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+  add_connection_options(run_cmd);
   run_cmd->add_option("--from-savepoint,-s", run.from_savepoint,
                       "Start from a savepoint or retained checkpoint (its directory or _metadata; "
                       "a job's checkpoint directory picks its latest complete checkpoint)");
@@ -60,19 +62,16 @@ int main(int argc, char** argv) {
   run_cmd->add_option("args", run.args, "Job arguments (after --)");
 
   auto* list_cmd = app.add_subcommand("list", "List jobs");
-  list_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
-  list_cmd->add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+  add_connection_options(list_cmd);
 
   std::string job_id;
   auto* status_cmd = app.add_subcommand("status", "Show a job's vertices and metrics");
   status_cmd->add_option("job", job_id, "Job id")->required();
-  status_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
-  status_cmd->add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+  add_connection_options(status_cmd);
 
   auto* cancel_cmd = app.add_subcommand("cancel", "Cancel a job");
   cancel_cmd->add_option("job", job_id, "Job id")->required();
-  cancel_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
-  cancel_cmd->add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+  add_connection_options(cancel_cmd);
 
   eddy::cli::LocalOptions local;
   std::string savepoint_dir;
@@ -80,8 +79,7 @@ int main(int argc, char** argv) {
       "savepoint", "Take a savepoint of a running job: eddy savepoint JOB [DIR]");
   savepoint_cmd->add_option("job", job_id, "Job id")->required();
   savepoint_cmd->add_option("dir", savepoint_dir, "Target directory (default state.savepoints.dir)");
-  savepoint_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
-  savepoint_cmd->add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+  add_connection_options(savepoint_cmd);
   bool drain = false;
   auto* stop_cmd = app.add_subcommand(
       "stop", "Stop a job with a savepoint: eddy stop JOB --savepoint DIR");
@@ -90,8 +88,7 @@ int main(int argc, char** argv) {
   stop_cmd->add_flag("--drain,-d", drain,
                      "End the sources' input first: the MAX watermark fires every window and "
                      "timer before the savepoint, and the job FINISHES");
-  stop_cmd->add_option("--jobmanager,-m", jobmanager, "JobManager REST URL");
-  stop_cmd->add_option("--token", token, "REST bearer token (default $EDDY_TOKEN)");
+  add_connection_options(stop_cmd);
 
   auto* local_cmd = app.add_subcommand(
       "local", "Run a job on a JobManager and TaskManagers inside this process");
@@ -112,7 +109,7 @@ int main(int argc, char** argv) {
     const int code = app.exit(e);
     return code == 0 ? 0 : kUsageError;
   }
-  eddy::cli::SetAuthToken(token);
+  eddy::cli::SetConnection(token, ca_cert);
   if ((*status_cmd || *cancel_cmd || *savepoint_cmd || *stop_cmd) && job_id.empty()) {
     std::cerr << "eddy: the job id is empty (see eddy list)\n";
     return kUsageError;

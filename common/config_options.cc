@@ -142,6 +142,20 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .default_value = "",
          .description = "PEM certificate of the cluster CA: peers must present a certificate "
                         "it signed."},
+        {.key = opt::kSslRestEnabled,
+         .type = ConfigType::kBool,
+         .default_value = "false",
+         .description = "HTTPS on the REST endpoint (TLS 1.2 or newer) with "
+                        "security.ssl.rest.cert and security.ssl.rest.key."},
+        {.key = opt::kSslRestCert,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "PEM certificate (chain) the REST endpoint presents; its names must "
+                        "match the host clients connect to."},
+        {.key = opt::kSslRestKey,
+         .type = ConfigType::kString,
+         .default_value = "",
+         .description = "PEM private key of security.ssl.rest.cert."},
         {.key = opt::kRestMaxContentLength,
          .type = ConfigType::kMemorySize,
          .default_value = "100mb",

@@ -10,6 +10,9 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/ssl.h>
 #include <charconv>
 #include <cstdint>
 #include <limits>
@@ -56,6 +59,32 @@ absl::Status StepError(const beast::error_code& ec, std::string_view what, const
   return absl::UnavailableError(absl::StrCat("cannot ", Av(what), " ", url, ": ", ec.message()));
 }
 
+// Sends `request` on `stream` and reads the whole response, each step by `deadline`.
+template <typename Stream>
+absl::StatusOr<http::response<http::string_body>> Exchange(
+    Stream& stream, http::request<http::string_body>& request,
+    std::chrono::steady_clock::time_point deadline, net::io_context& io,
+    const std::string& full_url, std::chrono::milliseconds timeout) {
+  beast::error_code ec;
+  beast::get_lowest_layer(stream).expires_at(deadline);
+  http::async_write(stream, request, [&](const beast::error_code& e, size_t) { ec = e; });
+  RunStep(io);
+  if (ec) return StepError(ec, "send request to", full_url, timeout);
+
+  beast::flat_buffer buffer;
+  buffer.reserve(256 * 1024);  // reads fill its free capacity (else 512 bytes each)
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(boost::none);  // callers ask for what they want; no silent truncation
+  beast::get_lowest_layer(stream).expires_at(deadline);
+  http::async_read(stream, buffer, parser, [&](const beast::error_code& e, size_t) { ec = e; });
+  RunStep(io);
+  if (ec) return StepError(ec, "read response from", full_url, timeout);
+
+  beast::error_code ignored;
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+  return parser.release();
+}
+
 }  // namespace
 
 absl::StatusOr<ParsedUrl> ParseHttpUrl(std::string_view url) {
@@ -64,17 +93,18 @@ absl::StatusOr<ParsedUrl> ParseHttpUrl(std::string_view url) {
   };
   std::string_view rest = Sv(absl::StripAsciiWhitespace(Av(url)));
   if (rest.empty()) return invalid("empty");
+  ParsedUrl parsed;
   if (absl::StartsWithIgnoreCase(Av(rest), "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat("https is not supported: ", Av(url)));
-  }
-  if (absl::StartsWithIgnoreCase(Av(rest), "http://")) {
+    rest.remove_prefix(8);
+    parsed.https = true;
+    parsed.port = 443;
+  } else if (absl::StartsWithIgnoreCase(Av(rest), "http://")) {
     rest.remove_prefix(7);
   } else if (size_t scheme = rest.find("://"); scheme != std::string_view::npos) {
     return invalid(absl::StrCat("unsupported scheme '", Av(rest.substr(0, scheme)),
-                                "' (only http is supported)"));
+                                "' (http and https are supported)"));
   }
 
-  ParsedUrl parsed;
   size_t authority_end = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, authority_end);
   if (authority_end != std::string_view::npos) {
@@ -147,11 +177,11 @@ std::string UrlEncodePathSegment(std::string_view segment) {
 absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
                                          std::string_view body, std::string_view content_type,
                                          std::chrono::milliseconds timeout,
-                                         const HttpHeaders& headers) {
+                                         const HttpHeaders& headers, const std::string& ca_file) {
   absl::StatusOr<ParsedUrl> parsed = ParseHttpUrl(url);
   if (!parsed.ok()) return parsed.status();
   const std::string authority = Authority(parsed->host, parsed->port);
-  const std::string server = absl::StrCat("http://", authority);
+  const std::string server = absl::StrCat(parsed->https ? "https://" : "http://", authority);
   const std::string full_url = absl::StrCat(server, parsed->target);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
 
@@ -202,24 +232,47 @@ absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_vi
   }
   request.prepare_payload();
 
-  stream.expires_at(deadline);
-  http::async_write(stream, request, [&](const beast::error_code& e, size_t) { ec = e; });
-  RunStep(io);
-  if (ec) return StepError(ec, "send request to", full_url, timeout);
+  absl::StatusOr<http::response<http::string_body>> exchanged;
+  if (parsed->https) {
+    // The server's certificate must chain to `ca_file` (or the system's CAs) and name the
+    // host of the URL.
+    net::ssl::context context(net::ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION);
+    if (!ca_file.empty()) {
+      context.load_verify_file(ca_file, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cannot use CA certificate file ", ca_file, ": ", ec.message()));
+      }
+    } else {
+      context.set_default_verify_paths(ec);
+    }
+    context.set_verify_mode(net::ssl::verify_peer);
+    beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), context);
+    tls.set_verify_callback(net::ssl::host_name_verification(parsed->host));
+    if (SSL_set_tlsext_host_name(tls.native_handle(), parsed->host.c_str()) != 1) {
+      return absl::InternalError(absl::StrCat("cannot set the TLS server name ", parsed->host));
+    }
+    beast::get_lowest_layer(tls).expires_at(deadline);
+    tls.async_handshake(net::ssl::stream_base::client, [&](const beast::error_code& e) { ec = e; });
+    RunStep(io);
+    if (ec) {
+      absl::Status failed = StepError(ec, "complete a TLS handshake with", server, timeout);
+      if (ec.category() == net::error::get_ssl_category()) {
+        return absl::UnavailableError(absl::StrCat(
+            failed.message(), " (the server's certificate must be signed by ",
+            ca_file.empty() ? std::string("a CA the system trusts") : ca_file,
+            " and name the host ", parsed->host, ")"));
+      }
+      return failed;
+    }
+    exchanged = Exchange(tls, request, deadline, io, full_url, timeout);
+  } else {
+    exchanged = Exchange(stream, request, deadline, io, full_url, timeout);
+  }
+  if (!exchanged.ok()) return exchanged.status();
 
-  beast::flat_buffer buffer;
-  buffer.reserve(256 * 1024);  // reads fill its free capacity (else 512 bytes each)
-  http::response_parser<http::string_body> parser;
-  parser.body_limit(boost::none);  // callers ask for what they want; no silent truncation
-  stream.expires_at(deadline);
-  http::async_read(stream, buffer, parser, [&](const beast::error_code& e, size_t) { ec = e; });
-  RunStep(io);
-  if (ec) return StepError(ec, "read response from", full_url, timeout);
-
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-
-  http::response<http::string_body> message = parser.release();
+  http::response<http::string_body> message = std::move(*exchanged);
   HttpResponse response;
   response.status = static_cast<int>(message.result_int());
   response.body = std::move(message.body());

@@ -1,4 +1,4 @@
-// A small blocking HTTP/1.1 client (Boost.Beast) for the CLI and the tests: one request per
+// A small blocking HTTP/1.1 and HTTPS client (Boost.Beast, OpenSSL) for the CLI and the tests: one request per
 // connection, with a deadline covering connect, write and read. Thread-safe: no shared
 // state between calls.
 #pragma once
@@ -22,11 +22,13 @@ struct HttpResponse {
 
 struct ParsedUrl {
   std::string host;
-  uint16_t port = 80;
+  bool https = false;
+  uint16_t port = 80;  // 443 for https
   std::string target = "/";  // path and query
 };
 
-/// Parses "http://host:port/path?query" (scheme optional, port default 80). Errors name the
+/// Parses "http://host:port/path?query" or "https://..." (scheme optional: http; port
+/// default 80, or 443 for https). Errors name the
 /// URL and say what is wrong with it.
 absl::StatusOr<ParsedUrl> ParseHttpUrl(std::string_view url);
 
@@ -38,12 +40,15 @@ std::string UrlEncodePathSegment(std::string_view segment);
 using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 
 /// Sends one request and returns the response of any status code; an error status only when
-/// no HTTP response was had (refused, timed out, malformed).
+/// no HTTP response was had (refused, timed out, malformed, TLS refused). For https the
+/// server's certificate must chain to `ca_file` (PEM; empty: the system's trusted CAs) and
+/// name the URL's host.
 absl::StatusOr<HttpResponse> HttpRequest(std::string_view method, std::string_view url,
                                          std::string_view body = "",
                                          std::string_view content_type = "application/json",
                                          std::chrono::milliseconds timeout =
                                              std::chrono::seconds(10),
-                                         const HttpHeaders& headers = {});
+                                         const HttpHeaders& headers = {},
+                                         const std::string& ca_file = "");
 
 }  // namespace eddy

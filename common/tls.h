@@ -32,6 +32,11 @@ absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> MakeMutualTlsContext(
 absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> InternalTlsFromConfig(
     const Config& config);
 
+/// The server context of the REST endpoint's HTTPS (security.ssl.rest.*): presents the
+/// REST certificate, asks clients for none. nullptr when it is not enabled.
+absl::StatusOr<std::shared_ptr<boost::asio::ssl::context>> RestTlsFromConfig(
+    const Config& config);
+
 /// Control-RPC connection options from the configuration (rpc.max-frame-size, rpc.timeout)
 /// with `tls` (null, or an error that the caller reports at start: plain TCP meanwhile).
 rpc::ConnectionOptions RpcConnectionOptions(

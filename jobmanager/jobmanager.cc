@@ -66,6 +66,16 @@ absl::Status JobManager::Start() {
     EDDY_RETURN_IF_ERROR(
         CheckInsecureBind(opt::kRestAddress, config_.GetString(opt::kRestAddress), insecure));
   }
+  auto rest_tls = RestTlsFromConfig(config_);
+  if (!rest_tls.ok()) return rest_tls.status();
+  if (*rest_tls == nullptr && policy->authentication_enabled() &&
+      !IsLoopbackAddress(config_.GetString(opt::kRestAddress))) {
+    EDDY_LOG(WARN) << "REST tokens travel in clear text: " << opt::kRestAddress << " is "
+                   << config_.GetString(opt::kRestAddress) << " and " << opt::kSslRestEnabled
+                   << " is false";
+  }
+  rest_server_.SetTls(*rest_tls);
+  rest_scheme_ = *rest_tls ? "https" : "http";
   rest_server_.SetAccessPolicy(std::move(*policy));
   rest_server_.SetMaxConnections(static_cast<size_t>(config_.GetInt(opt::kRestMaxConnections)));
   EDDY_RETURN_IF_ERROR(
@@ -104,7 +114,7 @@ absl::Status JobManager::Start() {
   started_ = true;
   EDDY_LOG(INFO) << "JobManager " << EDDY_VERSION << " session " << session_
                  << ": rpc on " << config_.GetString(opt::kJobManagerRpcAddress) << ":" << rpc_port_
-                 << ", REST on http://" << config_.GetString(opt::kRestAddress) << ":"
+                 << ", REST on " << rest_scheme_ << "://" << config_.GetString(opt::kRestAddress) << ":"
                  << rest_port_ << ", heartbeat timeout "
                  << FormatDuration(registry_.heartbeat_timeout());
   return absl::OkStatus();

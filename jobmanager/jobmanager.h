@@ -77,6 +77,7 @@ class JobManager {
   boost::asio::steady_timer expiry_timer_;
   uint16_t rpc_port_ = 0;
   uint16_t rest_port_ = 0;
+  std::string rest_scheme_ = "http";  // "https" with security.ssl.rest.enabled
   bool started_ = false;
 };
 

@@ -19,6 +19,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <exception>
@@ -30,6 +31,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -175,6 +177,8 @@ RestResponse RestResponse::Error(int status, const std::string& message) {
 }
 
 struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
+  class SessionBase;
+  template <typename Stream>
   class Session;
 
   Impl(net::io_context& io, size_t max_body_bytes) : io(io), max_body_bytes(max_body_bytes) {}
@@ -199,6 +203,7 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
   RestAccessPolicy policy;         // set only before Listen(), read-only afterwards
   std::string spool_dir = std::filesystem::temp_directory_path().string();  // likewise
   size_t max_connections = 512;                                             // likewise
+  std::shared_ptr<net::ssl::context> tls;                                   // likewise
 
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built with TSan annotations,
   // so the tsan preset would report false races on everything absl::Mutex guards.
@@ -209,46 +214,85 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
   bool stopped = false;
   int dispatching = 0;  // handlers running for connections
   std::optional<tcp::acceptor> acceptor;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+  std::unordered_map<SessionBase*, std::weak_ptr<SessionBase>> sessions;
 };
 
-// One HTTP/1.1 connection. All its work runs on its own strand; only Close() may be called
-// from elsewhere.
-class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
+// What the server needs of a connection, whether plain or TLS.
+class RestServer::Impl::SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void Start() = 0;
+  /// Closes the connection from any thread; a running handler finishes first.
+  virtual void Close() = 0;
+};
+
+// One HTTP/1.1 connection over `Stream`: beast::tcp_stream, or an ssl_stream over one
+// (security.ssl.rest.enabled), whose TLS handshake comes first, within the idle timeout.
+// All its work runs on its own strand; only Close() may be called from elsewhere.
+template <typename Stream>
+class RestServer::Impl::Session final : public SessionBase,
+                                        public std::enable_shared_from_this<Session<Stream>> {
  public:
   static constexpr size_t kReadBufferBytes = 256 * 1024;
-  Session(std::shared_ptr<Impl> server, tcp::socket socket)
-      : server_(std::move(server)), stream_(std::move(socket)) {
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  template <typename... TlsContext>
+  Session(std::shared_ptr<Impl> server, tcp::socket socket, TlsContext&... tls)
+      : server_(std::move(server)), stream_(std::move(socket), tls...) {
     // Reads take what fits the buffer's free capacity: without room they would be 512
     // bytes each (a 14 MB upload took 28,000 reads).
     buffer_.reserve(kReadBufferBytes);
   }
 
-  ~Session() {
+  ~Session() override {
     RemoveSpoolFile();
     std::lock_guard<std::mutex> lock(server_->mu);
     server_->sessions.erase(this);
   }
 
-  void Start() {
-    net::dispatch(stream_.get_executor(),
-                  beast::bind_front_handler(&Session::DoReadHeader, shared_from_this()));
+  void Start() override {
+    if constexpr (kTls) {
+      net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
+        self->Lowest().expires_after(kIdleTimeout);
+        self->stream_.async_handshake(net::ssl::stream_base::server,
+                                      [self](const beast::error_code& ec) {
+                                        if (ec) {
+                                          EDDY_LOG(DEBUG) << "REST TLS handshake with "
+                                                          << self->Peer() << " failed: "
+                                                          << ec.message();
+                                          return self->CloseNow();
+                                        }
+                                        self->DoReadHeader();
+                                      });
+      });
+    } else {
+      net::dispatch(stream_.get_executor(),
+                    beast::bind_front_handler(&Session::DoReadHeader, this->shared_from_this()));
+    }
   }
 
-  /// Closes the connection from any thread; a running handler finishes first.
-  void Close() {
+  void Close() override {
     net::post(stream_.get_executor(),
-              beast::bind_front_handler(&Session::CloseNow, shared_from_this()));
+              beast::bind_front_handler(&Session::CloseNow, this->shared_from_this()));
   }
 
  private:
+  beast::tcp_stream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  std::string Peer() {
+    beast::error_code ec;
+    auto endpoint = Lowest().socket().remote_endpoint(ec);
+    return ec ? std::string("a closed connection")
+              : absl::StrCat(endpoint.address().to_string(), ":", endpoint.port());
+  }
+
   void DoReadHeader() {
     if (closed_) return;
     parser_.emplace();
     parser_->body_limit(server_->max_body_bytes);
-    stream_.expires_after(kIdleTimeout);
+    Lowest().expires_after(kIdleTimeout);
     http::async_read_header(stream_, buffer_, *parser_,
-                            beast::bind_front_handler(&Session::OnReadHeader, shared_from_this()));
+                            beast::bind_front_handler(&Session::OnReadHeader, this->shared_from_this()));
   }
 
   void OnReadHeader(beast::error_code ec, size_t /*bytes*/) {
@@ -256,9 +300,9 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (parser_->is_done()) return HandleRequest();
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, parser_->get().version());
-      stream_.expires_after(kIdleTimeout);
+      Lowest().expires_after(kIdleTimeout);
       http::async_write(stream_, *continue_,
-                        [self = shared_from_this()](beast::error_code e, size_t) {
+                        [self = this->shared_from_this()](beast::error_code e, size_t) {
                           if (e) return self->CloseNow();
                           self->DoReadBody();
                         });
@@ -289,8 +333,8 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBodySome() {
-    stream_.expires_after(kIdleTimeout);  // progress, not total time
-    auto next = beast::bind_front_handler(&Session::OnReadBodySome, shared_from_this());
+    Lowest().expires_after(kIdleTimeout);  // progress, not total time
+    auto next = beast::bind_front_handler(&Session::OnReadBodySome, this->shared_from_this());
     if (file_parser_) {
       http::async_read_some(stream_, buffer_, *file_parser_, std::move(next));
     } else {
@@ -402,9 +446,9 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
     response_->content_length(response.body.size());
     if (!head) response_->body() = std::move(response.body);
 
-    stream_.expires_after(kIdleTimeout);
+    Lowest().expires_after(kIdleTimeout);
     http::async_write(stream_, *response_,
-                      [self = shared_from_this(), keep_alive, linger](
+                      [self = this->shared_from_this(), keep_alive, linger](
                           beast::error_code ec, size_t) { self->OnWrite(ec, keep_alive, linger); });
   }
 
@@ -413,17 +457,17 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (ec) return CloseNow();
     if (keep_alive) return DoReadHeader();
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ignored);
     if (!linger) return CloseNow();
     linger_buffer_.resize(4096);
-    stream_.expires_after(kLingerTimeout);
+    Lowest().expires_after(kLingerTimeout);
     DoLinger();
   }
 
   // Discards input until the peer closes or the linger timeout closes the stream.
   void DoLinger() {
     stream_.async_read_some(net::buffer(linger_buffer_),
-                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                            [self = this->shared_from_this()](beast::error_code ec, size_t) {
                               if (ec) return self->CloseNow();
                               self->DoLinger();
                             });
@@ -433,12 +477,12 @@ class RestServer::Impl::Session : public std::enable_shared_from_this<Session> {
     if (closed_) return;
     closed_ = true;
     beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
+    Lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+    Lowest().close();
   }
 
   const std::shared_ptr<Impl> server_;
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::request_parser<http::file_body>> file_parser_;  // a spooled body
@@ -513,7 +557,7 @@ void RestServer::Impl::DoAcceptLocked() {
 }
 
 void RestServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket) {
-  std::shared_ptr<Session> session;  // dropped outside `mu`: ~Session takes it
+  std::shared_ptr<SessionBase> session;  // dropped outside `mu`: ~Session takes it
   {
     std::lock_guard<std::mutex> lock(mu);
     if (stopped || !acceptor.has_value()) return;
@@ -526,7 +570,15 @@ void RestServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket)
     if (sessions.size() >= max_connections) {
       // Over the limit: a clear answer instead of a connection that hangs.
       DoAcceptLocked();
+      EDDY_LOG(WARN) << "REST: refused a connection: " << max_connections
+                     << " connections are open (rest.server.max-connections)";
       auto refused = std::make_shared<tcp::socket>(std::move(socket));
+      if (tls) {  // no plain answer on an HTTPS port; the client sees the connection close
+        beast::error_code ignored;
+        refused->shutdown(tcp::socket::shutdown_both, ignored);
+        refused->close(ignored);
+        return;
+      }
       auto answer = std::make_shared<std::string>(Http503(max_connections));
       net::async_write(*refused, net::buffer(*answer),
                        [refused, answer](const beast::error_code&, size_t) {
@@ -534,11 +586,14 @@ void RestServer::Impl::OnAccept(const beast::error_code& ec, tcp::socket socket)
                          refused->shutdown(tcp::socket::shutdown_both, ignored);
                          refused->close(ignored);
                        });
-      EDDY_LOG(WARN) << "REST: refused a connection with 503: " << max_connections
-                     << " connections are open (rest.server.max-connections)";
       return;
     }
-    session = std::make_shared<Session>(shared_from_this(), std::move(socket));
+    if (tls) {
+      session = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+          shared_from_this(), std::move(socket), *tls);
+    } else {
+      session = std::make_shared<Session<beast::tcp_stream>>(shared_from_this(), std::move(socket));
+    }
     sessions.emplace(session.get(), session);
     DoAcceptLocked();
   }
@@ -554,7 +609,7 @@ void RestServer::Impl::RetryAcceptLater() {
 }
 
 void RestServer::Impl::Stop() {
-  std::vector<std::shared_ptr<Session>> open;
+  std::vector<std::shared_ptr<SessionBase>> open;
   {
     std::unique_lock<std::mutex> lock(mu);
     stopped = true;
@@ -601,6 +656,12 @@ absl::Status RestServer::SetSpoolDirectory(const std::string& dir) {
   EDDY_CHECK(!impl_->listening) << "SetSpoolDirectory() after Listen()";
   impl_->spool_dir = dir;
   return absl::OkStatus();
+}
+
+void RestServer::SetTls(std::shared_ptr<boost::asio::ssl::context> tls) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  EDDY_CHECK(!impl_->listening) << "SetTls() after Listen()";
+  impl_->tls = std::move(tls);
 }
 
 void RestServer::SetAccessPolicy(RestAccessPolicy policy) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
@@ -66,6 +67,9 @@ class RestServer {
              std::optional<RestRole> role = std::nullopt);
   /// Sets who may do what (RestAccessPolicy); before Listen(). Default: everything allowed.
   void SetAccessPolicy(RestAccessPolicy policy);
+  /// Serves HTTPS with `tls` (a server context, e.g. RestTlsFromConfig); null: plain HTTP.
+  /// Before Listen().
+  void SetTls(std::shared_ptr<boost::asio::ssl::context> tls);
   /// Where large request bodies are spooled (created if missing); before Listen(). Default:
   /// the system's temporary directory.
   absl::Status SetSpoolDirectory(const std::string& dir);

@@ -1,7 +1,8 @@
 // End-to-end tests of internal TLS (security.ssl.internal.*): certificates made by
 // deploy/make-cluster-certs.sh, a JobManager and two TaskManagers speaking mutual TLS on
 // every control and data connection, and an independent TLS client (openssl s_client) that
-// tries the ports without a certificate and with one from another CA.
+// tries the ports without a certificate and with one from another CA; and HTTPS on REST
+// (security.ssl.rest.*), verified by the CLI and by curl.
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -139,6 +140,75 @@ TEST_F(TlsTest, BadCertificateFilesStopTheProcessWithAMessageNamingThem) {
                            dir_ + "/tm.log");
   ASSERT_TRUE(WaitUntil([&] { return !tm.running(); }, 20s));
   EXPECT_THAT(tm.Log(), HasSubstr("/nonexistent/key.pem"));
+}
+
+
+TEST_F(TlsTest, RestServesHttpsThatTheCliAndCurlVerify) {
+  const std::string certs = MakeCerts(dir_ + "/certs");
+  const std::string other = MakeCerts(dir_ + "/other-ca");
+  const std::string token = "submitter-token-0123456789abcdef";
+  {
+    std::ofstream tokens(dir_ + "/tokens");
+    tokens << token << " submitter alice\n";
+  }
+  auto settings = TlsSettings(certs);
+  settings.insert(settings.end(), {"security.ssl.rest.enabled=true",
+                                   "security.ssl.rest.cert=" + certs + "/rest.pem",
+                                   "security.ssl.rest.key=" + certs + "/rest-key.pem",
+                                   "rest.auth.tokens-file=" + dir_ + "/tokens"});
+  TestCluster cluster(dir_, settings);
+  const std::string ca = certs + "/ca.pem";
+  cluster.UseHttps(ca);
+  cluster.SetToken(token);
+  ASSERT_TRUE(cluster.Start(2)) << cluster.Logs();
+  EXPECT_THAT(cluster.jobmanager().Log(), HasSubstr("REST on https://"));
+
+  // The CLI verifies the JobManager with --ca-cert and runs word_count to a correct result.
+  const std::string input = testing::WriteWords(dir_, 1 << 20);
+  const std::string output = dir_ + "/out";
+  auto [code, out] = cluster.RunCli({"run", "--ca-cert", ca, "--token", token,
+                                     Example("word_count"), "-p", "2", "--wait", "--", "--input",
+                                     input, "--output", output});
+  ASSERT_EQ(code, 0) << out << cluster.Logs();
+  EXPECT_TRUE(testing::ReadCounts(output) == testing::CountWords(input))
+      << "word counts differ from the reference";
+
+  // Without the CA, or trusting another CA, the CLI refuses the server (exit 3, unreachable)
+  // before it sends the token.
+  for (const std::vector<std::string>& trust :
+       {std::vector<std::string>{}, std::vector<std::string>{"--ca-cert", other + "/ca.pem"}}) {
+    std::vector<std::string> args = {"list", "--token", token};
+    args.insert(args.end(), trust.begin(), trust.end());
+    auto [refused_code, refused_out] = cluster.RunCli(args);
+    EXPECT_EQ(refused_code, 3) << refused_out;
+    EXPECT_THAT(refused_out, HasSubstr("certificate verify failed"));
+  }
+  // EDDY_CA_CERT works as --ca-cert does, by host name too; plain http:// gets no answer.
+  const std::string port = std::to_string(cluster.rest_port());
+  const std::string eddy = testing::BinDir() + "/eddy";
+  auto [env_code, env_out] =
+      Shell(dir_, "EDDY_CA_CERT=" + ca + " EDDY_TOKEN=" + token + " " + eddy +
+                      " list --jobmanager https://localhost:" + port);
+  EXPECT_EQ(env_code, 0) << env_out;
+  EXPECT_THAT(env_out, HasSubstr("FINISHED"));
+  auto [plain_code, plain_out] = Shell(dir_, "EDDY_TOKEN=" + token + " " + eddy +
+                                                 " list --jobmanager http://127.0.0.1:" + port);
+  EXPECT_EQ(plain_code, 3) << plain_out;
+
+  // An independent client: curl verifies the certificate with the CA and gets the overview;
+  // without the CA it refuses the server.
+  auto [curl_code, curl_out] =
+      Shell(dir_, "curl -sS --max-time 20 --cacert " + ca + " -H 'Authorization: Bearer " + token +
+                      "' https://127.0.0.1:" + port + "/overview");
+  EXPECT_EQ(curl_code, 0) << curl_out;
+  EXPECT_THAT(curl_out, HasSubstr("\"taskmanagers\":2"));
+  auto [untrusted_code, untrusted_out] =
+      Shell(dir_, "curl -sS --max-time 20 https://127.0.0.1:" + port + "/healthz");
+  EXPECT_NE(untrusted_code, 0) << untrusted_out;
+  // TLS 1.1 is refused.
+  auto [old_code, old_out] = Shell(dir_, "timeout 20 openssl s_client -tls1_1 -connect 127.0.0.1:" +
+                                             port + " </dev/null 2>&1");
+  EXPECT_THAT(old_out, HasSubstr("alert protocol version")) << old_out;
 }
 
 }  // namespace

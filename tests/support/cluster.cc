@@ -67,14 +67,16 @@ bool TestCluster::WaitForTaskManagers(int n, std::chrono::milliseconds timeout) 
 }
 
 std::string TestCluster::Url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(rest_port_) + path;
+  return (ca_file_.empty() ? "http://127.0.0.1:" : "https://127.0.0.1:") +
+         std::to_string(rest_port_) + path;
 }
 
 nlohmann::json TestCluster::Get(const std::string& path) const {
   HttpHeaders headers;
   if (!token_.empty()) headers.emplace_back("Authorization", "Bearer " + token_);
   auto response =
-      HttpRequest("GET", Url(path), "", "application/json", std::chrono::seconds(5), headers);
+      HttpRequest("GET", Url(path), "", "application/json", std::chrono::seconds(5), headers,
+                  ca_file_);
   if (!response.ok() || response->status != 200) return nullptr;
   return nlohmann::json::parse(response->body, nullptr, false);
 }

@@ -37,6 +37,9 @@ class TestCluster {
   /// The REST token Get() sends (a cluster with rest.auth.tokens-file); RunCli does not
   /// send it: pass --token or set EDDY_TOKEN.
   void SetToken(std::string token) { token_ = std::move(token); }
+  /// The JobManager serves HTTPS (security.ssl.rest.enabled): Url() says https and Get()
+  /// trusts `ca_file`. RunCli does not pass it: add --ca-cert.
+  void UseHttps(std::string ca_file) { ca_file_ = std::move(ca_file); }
   /// GETs `path` and returns its JSON, or null if the JobManager did not answer 200.
   nlohmann::json Get(const std::string& path) const;
   /// Number of registered TaskManagers, or -1 if the JobManager does not answer.
@@ -68,6 +71,7 @@ class TestCluster {
   std::vector<ChildProcess> taskmanagers_;
   int cli_runs_ = 0;
   std::string token_;
+  std::string ca_file_;  // non-empty: REST is HTTPS
 };
 
 /// Base of end-to-end test fixtures: a fresh directory per test for logs and data, kept

@@ -197,7 +197,10 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kSslInternalEnabled,
                                               opt::kSslInternalCert,
                                               opt::kSslInternalKey,
-                                              opt::kSslInternalTrustCert};
+                                              opt::kSslInternalTrustCert,
+                                              opt::kSslRestEnabled,
+                                              opt::kSslRestCert,
+                                              opt::kSslRestKey};
   for (std::string_view key : keys) {
     const ConfigOptionSpec* spec = FindConfigOption(key);
     ASSERT_NE(spec, nullptr) << key;

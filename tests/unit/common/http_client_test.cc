@@ -63,11 +63,18 @@ TEST(HttpClientTest, ParsesBracketedIpv6) {
   EXPECT_EQ(url->target, "/overview");
 }
 
-TEST(HttpClientTest, RejectsHttps) {
-  absl::StatusOr<ParsedUrl> url = ParseHttpUrl("https://h:443/x");
-  ASSERT_FALSE(url.ok());
-  EXPECT_EQ(url.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(url.status().message(), HasSubstr("https is not supported: https://h:443/x"));
+TEST(HttpClientTest, ParsesHttpsWithItsDefaultPort) {
+  absl::StatusOr<ParsedUrl> url = ParseHttpUrl("https://h/x");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_TRUE(url->https);
+  EXPECT_EQ(url->port, 443);
+  url = ParseHttpUrl("HTTPS://h:8443");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_TRUE(url->https);
+  EXPECT_EQ(url->port, 8443);
+  url = ParseHttpUrl("h:8081");
+  ASSERT_TRUE(url.ok()) << url.status();
+  EXPECT_FALSE(url->https);
 }
 
 TEST(HttpClientTest, RejectsBadUrls) {
@@ -113,7 +120,7 @@ TEST(HttpClientTest, ReturnsUnavailableQuicklyForClosedPort) {
 }
 
 TEST(HttpClientTest, PassesOnUrlErrors) {
-  absl::StatusOr<HttpResponse> response = HttpRequest("GET", "https://127.0.0.1:1/");
+  absl::StatusOr<HttpResponse> response = HttpRequest("GET", "ftp://127.0.0.1:1/");
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
 }

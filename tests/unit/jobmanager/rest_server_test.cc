@@ -15,6 +15,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -23,7 +25,9 @@
 #include <thread>
 #include <vector>
 
+#include "common/config.h"
 #include "common/http_client.h"
+#include "common/tls.h"
 #include <fstream>
 #include <unistd.h>
 
@@ -538,6 +542,103 @@ TEST(RestTokensTest, TokenFilesAreCheckedLineByLine) {
   EXPECT_FALSE(RestAccessPolicy::ParseTokens("0123456789abcdef viewer a b\n", "t").ok());
   auto missing = RestAccessPolicy::Load({.tokens_file = "/nonexistent/tokens"});
   EXPECT_THAT(std::string(missing.status().message()), HasSubstr("/nonexistent/tokens"));
+}
+
+
+// Certificates from deploy/make-cluster-certs.sh in `dir`, the REST one naming `names`.
+std::string MakeRestCerts(const std::string& dir, const std::string& names) {
+  const std::string command = "EDDY_REST_NAMES='" + names + "' " + EDDY_SOURCE_DIR +
+                              "/deploy/make-cluster-certs.sh " + dir + " >/dev/null";
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  return dir;
+}
+
+std::shared_ptr<net::ssl::context> RestTls(const std::string& certs) {
+  Config config;
+  EXPECT_TRUE(config.Set(opt::kSslRestEnabled, "true").ok());
+  EXPECT_TRUE(config.Set(opt::kSslRestCert, certs + "/rest.pem").ok());
+  EXPECT_TRUE(config.Set(opt::kSslRestKey, certs + "/rest-key.pem").ok());
+  auto tls = RestTlsFromConfig(config);
+  EXPECT_TRUE(tls.ok()) << tls.status();
+  return tls.ok() ? *tls : nullptr;
+}
+
+class RestHttpsTest : public RestServerTest {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("eddy-rest-https-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  absl::StatusOr<HttpResponse> Get(const std::string& url, const std::string& ca) {
+    return HttpRequest("GET", url, "", "application/json", kTimeout, {}, ca);
+  }
+
+  std::filesystem::path dir_;
+};
+
+TEST_F(RestHttpsTest, ServesHttpsThatClientsVerifyByCaAndHostName) {
+  const std::string certs = MakeRestCerts(dir_ / "certs", "DNS:localhost,IP:127.0.0.1");
+  const std::string other = MakeRestCerts(dir_ / "other", "DNS:localhost,IP:127.0.0.1");
+  server_->SetTls(RestTls(certs));
+  server_->Route("GET", "/overview", [](const RestRequest&) { return RestResponse::Json(7); });
+  Start();
+  const std::string port = std::to_string(port_);
+
+  // Verified by the cluster CA, by IP address and by name.
+  for (const char* host : {"127.0.0.1", "localhost"}) {
+    auto response = Get(std::string("https://") + host + ":" + port + "/overview", certs + "/ca.pem");
+    ASSERT_TRUE(response.ok()) << host << ": " << response.status();
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(Body(*response), json(7));
+  }
+  // Not trusted: without the CA (the system's CAs do not know it), or with another CA.
+  for (const std::string& ca : {std::string(), other + "/ca.pem"}) {
+    auto refused = Get("https://127.0.0.1:" + port + "/overview", ca);
+    ASSERT_FALSE(refused.ok()) << "trusted with CA '" << ca << "'";
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+    EXPECT_THAT(std::string(refused.status().message()), HasSubstr("certificate verify failed"));
+  }
+  // Plain HTTP on the HTTPS port gets no HTTP answer.
+  auto plain = Get("http://127.0.0.1:" + port + "/overview", "");
+  EXPECT_FALSE(plain.ok()) << "plain HTTP was answered " << plain->status;
+  // The server still serves after those.
+  auto again = Get("https://127.0.0.1:" + port + "/overview", certs + "/ca.pem");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->status, 200);
+}
+
+TEST_F(RestHttpsTest, ACertificateForAnotherHostIsRefused) {
+  const std::string certs = MakeRestCerts(dir_ / "certs", "DNS:jobmanager.invalid");
+  server_->SetTls(RestTls(certs));
+  server_->Route("GET", "/overview", [](const RestRequest&) { return RestResponse::Json(7); });
+  Start();
+  auto refused = Get("https://127.0.0.1:" + std::to_string(port_) + "/overview",
+                     certs + "/ca.pem");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("name the host 127.0.0.1"));
+}
+
+TEST_F(RestHttpsTest, MissingOrMismatchedFilesAreErrorsNamingThem) {
+  const std::string certs = MakeRestCerts(dir_ / "certs", "DNS:localhost");
+  Config config;
+  ASSERT_TRUE(config.Set(opt::kSslRestEnabled, "true").ok());
+  auto no_cert = RestTlsFromConfig(config);
+  ASSERT_FALSE(no_cert.ok());
+  EXPECT_THAT(std::string(no_cert.status().message()), HasSubstr("security.ssl.rest.cert"));
+  ASSERT_TRUE(config.Set(opt::kSslRestCert, certs + "/rest.pem").ok());
+  ASSERT_TRUE(config.Set(opt::kSslRestKey, certs + "/member-key.pem").ok());
+  auto wrong_key = RestTlsFromConfig(config);
+  ASSERT_FALSE(wrong_key.ok());
+  EXPECT_THAT(std::string(wrong_key.status().message()), HasSubstr(certs + "/member-key.pem"));
+  ASSERT_TRUE(config.Set(opt::kSslRestEnabled, "false").ok());
+  auto off = RestTlsFromConfig(config);
+  ASSERT_TRUE(off.ok());
+  EXPECT_EQ(*off, nullptr);
 }
 
 }  // namespace
