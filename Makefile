@@ -4,7 +4,7 @@ BUILD_DIR := build
 JOBS ?= $(shell nproc)
 DEPS_STAMP := $(BUILD_DIR)/.deps-installed
 
-.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke fuzz release format clean
+.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke fuzz release package format clean
 
 all: build
 
@@ -22,9 +22,9 @@ build: $(DEPS_STAMP) $(BUILD_DIR)/build.ninja
 	cmake --build --preset $(PRESET) -j $(JOBS)
 
 # Bench programs are ctests too (label bench, a small run each); they run optimized in
-# `make bench-smoke`, not here.
+# `make bench-smoke`, not here; so do the deployment tests (label deploy, `make deploy-test`).
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE bench
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 600 -LE "bench|deploy"
 
 test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -L unit
@@ -48,6 +48,17 @@ stop:
 
 release: $(DEPS_STAMP)
 	cmake --preset release && cmake --build --preset release -j $(JOBS)
+
+# `make package`: the Debian package build/release/eddy_<version>_<arch>.deb of the release
+# build (deploy/package/make-deb.sh): the binaries, the libraries, headers and CMake package
+# that `cmake --install` puts in /usr, the example job word_count.so, the systemd units and
+# /etc/eddy/eddy.yaml of deploy/ec2. Only what it installs is built. Its tests:
+# `ctest --test-dir build/release -L deploy` (docs/deploy-ec2.md).
+EDDY_PACKAGE_TARGETS := eddy eddy-jobmanager eddy-taskmanager eddy_proto eddy_common eddy_fs \
+  eddy_api eddy_connectors word_count
+package: $(DEPS_STAMP)
+	cmake --preset release && cmake --build --preset release -j $(JOBS) --target $(EDDY_PACKAGE_TARGETS)
+	deploy/package/make-deb.sh $(BUILD_DIR)/release
 
 # `make bench`: the pipeline table. `make bench-nexmark`: every Nexmark query as the COST loop,
 # on `eddy local` and on a local cluster of processes (heap and RocksDB state), events/s per
@@ -81,3 +92,26 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# `make image`: the container image eddy:<version> (deploy/container/Containerfile, see
+# deploy/container/README.md), compiled from this source tree inside the image build (about
+# 20 min on 2 cores), with buildah if present, else docker or podman.
+# `make image EDDY_BUILD=prebuilt` packs build/release/eddy_<version>_<arch>.deb of
+# `make package` instead. IMAGE=name:tag names it otherwise.
+IMAGE_VERSION := $(shell sed -n 's/^project.eddy VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt)
+IMAGE ?= eddy:$(IMAGE_VERSION)
+EDDY_BUILD ?= source
+.PHONY: image
+image:
+	@set -e; \
+	if [ "$(EDDY_BUILD)" = prebuilt ]; then \
+	  ctx=$(BUILD_DIR)/release; ign=; \
+	  ls $$ctx/eddy_*.deb >/dev/null 2>&1 || { echo "make image: no $$ctx/eddy_*.deb; run 'make package'" >&2; exit 1; }; \
+	else ctx=.; ign="--ignorefile deploy/container/Containerfile.dockerignore"; fi; \
+	args="--build-arg EDDY_BUILD=$(EDDY_BUILD) --build-arg EDDY_VERSION=$(IMAGE_VERSION)"; \
+	args="$$args --build-arg EDDY_REVISION=$$(git rev-parse HEAD 2>/dev/null || true)"; \
+	args="$$args -f deploy/container/Containerfile -t $(IMAGE)"; \
+	if command -v buildah >/dev/null; then set -x; buildah bud $$ign $$args $$ctx; \
+	elif command -v docker >/dev/null; then set -x; docker build $$args $$ctx; \
+	elif command -v podman >/dev/null; then set -x; podman build $$ign $$args $$ctx; \
+	else echo "make image: needs buildah, docker or podman" >&2; exit 1; fi

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -279,7 +280,8 @@ Config::Config() {
 }
 
 absl::StatusOr<Config> Config::Load(const std::string& yaml_path,
-                                    const std::vector<std::string>& overrides) {
+                                    const std::vector<std::string>& overrides,
+                                    std::string_view properties) {
   Config config;
   if (!yaml_path.empty()) {
     std::ifstream in(yaml_path, std::ios::binary);
@@ -293,6 +295,9 @@ absl::StatusOr<Config> Config::Load(const std::string& yaml_path,
     std::stringstream text;
     text << in.rdbuf();
     EDDY_RETURN_IF_ERROR(config.MergeYaml(text.str(), yaml_path));
+  }
+  if (!absl::StripAsciiWhitespace(Av(properties)).empty()) {
+    EDDY_RETURN_IF_ERROR(config.MergeYaml(properties, kPropertiesEnv));
   }
   for (const std::string& key_equals_value : overrides) {
     EDDY_RETURN_IF_ERROR(config.ApplyOverride(key_equals_value));
@@ -451,15 +456,41 @@ uint16_t Config::GetPort(std::string_view key) const {
   return static_cast<uint16_t>(n);
 }
 
+bool IsSecretKey(std::string_view key) {
+  return absl::StrContains(Av(key), "secret") || absl::StrContains(Av(key), "password") ||
+         absl::StrContains(Av(key), "access-key");
+}
+
 void AddConfigFlags(CLI::App& app, ConfigFlags* flags) {
   app.add_option("--config", flags->config_file,
                  "YAML file of configuration keys (see docs/configuration.md)")
       ->type_name("FILE");
   // One value per occurrence, so that "--set a=1 positional" leaves the positional alone.
   app.add_option("--set", flags->overrides,
-                 "Overrides one configuration key, after the --config file; repeatable")
+                 "Overrides one configuration key, after the --config file and "
+                 "$EDDY_PROPERTIES; repeatable")
       ->type_name("KEY=VALUE")
       ->allow_extra_args(false);
+  app.add_flag("--print-config", flags->print_config,
+               "Prints the effective configuration as key: value lines and exits");
+}
+
+absl::StatusOr<Config> LoadConfig(const ConfigFlags& flags) {
+  const char* properties = std::getenv(kPropertiesEnv);
+  return Config::Load(flags.config_file, flags.overrides,
+                      properties != nullptr ? properties : "");
+}
+
+std::string FormatConfig(const Config& config) {
+  std::string out;
+  for (const auto& [key, value] : config.values()) {
+    absl::StrAppend(&out, key, ": ",
+                    IsSecretKey(key) && !value.empty() ? "******"
+                    : value.empty()                   ? "\"\""
+                                                      : value,
+                    "\n");
+  }
+  return out;
 }
 
 }  // namespace eddy

@@ -140,9 +140,11 @@ class Config {
   Config();
 
   /// Builds the effective configuration: defaults, then the YAML file (if `yaml_path` is
-  /// non-empty), then each "key=value" override in order.
+  /// non-empty), then `properties` ("key: value" lines, as in $EDDY_PROPERTIES; may be
+  /// empty), then each "key=value" override in order.
   static absl::StatusOr<Config> Load(const std::string& yaml_path,
-                                     const std::vector<std::string>& overrides);
+                                     const std::vector<std::string>& overrides,
+                                     std::string_view properties = "");
 
   /// Validates and sets one key. Errors name the key and the allowed form.
   absl::Status Set(std::string_view key, std::string_view value);
@@ -170,12 +172,26 @@ class Config {
   std::map<std::string, std::string, std::less<>> values_;
 };
 
-/// Command-line flags shared by every binary: --config FILE and repeatable --set key=value.
+/// True for keys whose values are secrets (shown as "******" by /jobmanager/config and
+/// --print-config): names containing "secret", "password" or "access-key".
+bool IsSecretKey(std::string_view key);
+
+/// Command-line flags shared by the JobManager and TaskManager: --config FILE, repeatable
+/// --set key=value, --print-config.
 struct ConfigFlags {
   std::string config_file;
   std::vector<std::string> overrides;
+  bool print_config = false;
 };
-/// Adds --config and --set to `app`, storing into `flags`.
+/// Adds --config, --set and --print-config to `app`, storing into `flags`.
 void AddConfigFlags(CLI::App& app, ConfigFlags* flags);
+
+/// The environment variable with "key: value" lines (YAML) applied after the --config file
+/// and before --set: per-container settings in Kubernetes (Flink's FLINK_PROPERTIES habit).
+inline constexpr char kPropertiesEnv[] = "EDDY_PROPERTIES";
+/// The configuration a binary runs with: defaults, --config file, $EDDY_PROPERTIES, --set.
+absl::StatusOr<Config> LoadConfig(const ConfigFlags& flags);
+/// Every key as a "key: value" line, sorted, secrets masked (--print-config).
+std::string FormatConfig(const Config& config);
 
 }  // namespace eddy

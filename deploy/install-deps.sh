@@ -20,6 +20,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   librocksdb-dev
   clang libclang-rt-14-dev llvm   # make fuzz: clang++, libFuzzer, llvm-symbolizer
+  dpkg-dev systemd cloud-init mmdebstrap   # make package; its tests (ctest -L deploy)
 )
 # The tests run a Java reference program: any Java runtime on PATH will do.
 if ! command -v java >/dev/null 2>&1; then
@@ -47,7 +48,7 @@ fi
 
 # Node.js test tools (deploy/npm/package.json, pinned by its package-lock.json): DuckDB for
 # the Nexmark reference results, s3rver and the AWS SDK's S3 client for the S3 tests.
-NPM_TOOLS=(@duckdb/node-api s3rver @aws-sdk/client-s3)
+NPM_TOOLS=(@duckdb/node-api s3rver @aws-sdk/client-s3 kubernetes-models yaml)
 npm_missing=()
 for tool in "${NPM_TOOLS[@]}"; do
   if [ ! -f "$NPM_DIR/node_modules/$tool/package.json" ]; then npm_missing+=("$tool"); fi

@@ -349,10 +349,7 @@ void JobManager::RegisterRestRoutes() {
     auto list = nlohmann::json::array();
     for (const auto& [key, value] : config_.values()) {
       // Flink's habit: values of keys that name secrets are never shown.
-      const bool secret = key.find("secret") != std::string::npos ||
-                          key.find("password") != std::string::npos ||
-                          key.find("access-key") != std::string::npos;
-      list.push_back({{"key", key}, {"value", secret ? "******" : value}});
+      list.push_back({{"key", key}, {"value", IsSecretKey(key) ? "******" : value}});
     }
     return RestResponse::Json(list);
   });

@@ -14,10 +14,14 @@ int main(int argc, char** argv) {
   eddy::AddConfigFlags(app, &flags);
   CLI11_PARSE(app, argc, argv);
 
-  auto config = eddy::Config::Load(flags.config_file, flags.overrides);
+  auto config = eddy::LoadConfig(flags);
   if (!config.ok()) {
     std::cerr << "eddy-jobmanager: " << config.status().message() << "\n";
     return 2;
+  }
+  if (flags.print_config) {
+    std::cout << eddy::FormatConfig(*config);
+    return 0;
   }
   eddy::SetLogComponent("jobmanager");
   eddy::LogLevel level;

@@ -254,6 +254,13 @@ absl::StatusOr<S3HttpResponse> Perform(CURL* curl, const S3Options& options,
   curl_easy_reset(curl);
   S3HttpResponse response;
   char error[CURL_ERROR_SIZE] = {0};
+  AwsCredentials keys{options.access_key, options.secret_key, options.session_token,
+                      std::nullopt, "S3 options"};
+  if (options.credentials) {
+    absl::StatusOr<AwsCredentials> got = options.credentials->Get();
+    if (!got.ok()) return got.status();
+    keys = *std::move(got);
+  }
 
   Slist headers;
   auto add_header = [&headers](const std::string& header) {
@@ -265,11 +272,11 @@ absl::StatusOr<S3HttpResponse> Perform(CURL* curl, const S3Options& options,
   if (!HasHeader(request.headers, "x-amz-content-sha256")) {
     add_header(absl::StrCat("x-amz-content-sha256: ", Sha256Hex(request.body)));
   }
-  if (!options.session_token.empty() && !HasHeader(request.headers, "x-amz-security-token")) {
-    add_header(absl::StrCat("x-amz-security-token: ", options.session_token));
+  if (!keys.session_token.empty() && !HasHeader(request.headers, "x-amz-security-token")) {
+    add_header(absl::StrCat("x-amz-security-token: ", keys.session_token));
   }
   const std::string sigv4 = absl::StrCat("aws:amz:", options.region, ":s3");
-  const std::string userpwd = absl::StrCat(options.access_key, ":", options.secret_key);
+  const std::string userpwd = absl::StrCat(keys.access_key, ":", keys.secret_key);
   Slist connect_to;
   if (!request.connect_to.empty()) {
     connect_to.reset(curl_slist_append(nullptr, request.connect_to.c_str()));
@@ -296,7 +303,7 @@ absl::StatusOr<S3HttpResponse> Perform(CURL* curl, const S3Options& options,
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &response.body);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
-  if (!options.access_key.empty()) {
+  if (!keys.access_key.empty()) {
     curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
     curl_easy_setopt(curl, CURLOPT_USERPWD, userpwd.c_str());
   }
@@ -1038,24 +1045,15 @@ absl::StatusOr<S3Options> S3Options::FromConfig(const Config& config) {
   }
   o.path_style = config.GetBool(opt::kS3PathStyleAccess) || !o.endpoint.empty();
 
-  o.access_key = config.GetString(opt::kS3AccessKey);
-  o.secret_key = config.GetString(opt::kS3SecretKey);
-  if (!o.access_key.empty() || !o.secret_key.empty()) {
-    if (o.access_key.empty() || o.secret_key.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(o.access_key.empty() ? opt::kS3SecretKey : opt::kS3AccessKey, " is set but ",
-                       o.access_key.empty() ? opt::kS3AccessKey : opt::kS3SecretKey, " is not"));
-    }
-  } else {
-    o.access_key = EnvOrEmpty("AWS_ACCESS_KEY_ID");
-    o.secret_key = EnvOrEmpty("AWS_SECRET_ACCESS_KEY");
-    if (o.access_key.empty() != o.secret_key.empty()) {
-      return absl::InvalidArgumentError(
-          o.access_key.empty() ? "AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is not"
-                               : "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
-    }
-    if (!o.access_key.empty()) o.session_token = EnvOrEmpty("AWS_SESSION_TOKEN");
-  }
+  AwsCredentialSources sources;
+  sources.env = AwsCredentialSources::ProcessEnv();
+  sources.config_access_key = config.GetString(opt::kS3AccessKey);
+  sources.config_secret_key = config.GetString(opt::kS3SecretKey);
+  sources.region = o.region;
+  absl::StatusOr<std::shared_ptr<AwsCredentialsProvider>> chain =
+      AwsCredentialsProvider::DefaultChain(std::move(sources));
+  if (!chain.ok()) return chain.status();
+  o.credentials = *std::move(chain);
 
   const int64_t part_size = config.GetMemorySize(opt::kS3UploadMinPartSize);
   if (part_size < static_cast<int64_t>(kMinPartSize) ||

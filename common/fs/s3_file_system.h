@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fs/aws_credentials.h"
 #include "common/fs/file_system.h"
 
 namespace eddy::fs {
@@ -24,7 +25,10 @@ struct S3Options {
   std::string endpoint;  // "http://127.0.0.1:9000" (path-style then); empty = AWS S3
   std::string region = "us-east-1";
   bool path_style = false;
-  std::string access_key;  // empty with secret_key = unsigned requests
+  /// Where requests get their keys (FromConfig: the default chain, aws_credentials.h). When
+  /// null, the three fields below are used as they are; all empty = unsigned requests.
+  std::shared_ptr<AwsCredentialsProvider> credentials;
+  std::string access_key;
   std::string secret_key;
   std::string session_token;  // sent as x-amz-security-token when set
   uint64_t part_size = 5 << 20;
@@ -33,11 +37,12 @@ struct S3Options {
   std::chrono::milliseconds retry_max_delay{10'000};
   int list_page_size = 1000;  // max-keys of one ListObjectsV2 request
 
-  /// Reads s3.endpoint, s3.region, s3.path.style.access, s3.access-key, s3.secret-key,
-  /// s3.upload.min.part.size and s3.max-retries, falling back to AWS_REGION /
-  /// AWS_DEFAULT_REGION and AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN.
-  /// InvalidArgument naming the key for a bad endpoint, a part size outside S3's limits
-  /// (5 MiB to 5 GiB) or half a key pair.
+  /// Reads s3.endpoint, s3.region, s3.path.style.access, s3.upload.min.part.size and
+  /// s3.max-retries (region falling back to AWS_REGION / AWS_DEFAULT_REGION), and sets
+  /// `credentials` to the default chain: s3.access-key / s3.secret-key, then the
+  /// environment, web identity, container credentials, the shared file and EC2 instance
+  /// metadata (resolved at the first request). InvalidArgument naming the key for a bad
+  /// endpoint, a part size outside S3's limits (5 MiB to 5 GiB) or half a key pair.
   static absl::StatusOr<S3Options> FromConfig(const Config& config);
 };
 

@@ -51,7 +51,15 @@ void RpcConnection::OnHandshake(const boost::system::error_code& ec) {
                                        ec == boost::asio::error::timed_out
                                            ? absl::StrCat("not done within ", options_.frame_timeout.count(), "ms")
                                            : ec.message());
-    EDDY_LOG(WARN) << "rpc: " << message << "; closing";
+    // A peer that closed before sending anything (a TCP liveness probe, a port scan) is
+    // not worth a warning; a failed exchange is.
+    const bool silent_close = ec == boost::asio::error::eof ||
+                              ec == boost::asio::ssl::error::stream_truncated;
+    if (silent_close) {
+      EDDY_LOG(DEBUG) << "rpc: " << message << "; closing";
+    } else {
+      EDDY_LOG(WARN) << "rpc: " << message << "; closing";
+    }
     CloseOnStrand(absl::UnavailableError(message));
     return;
   }

@@ -65,6 +65,35 @@ class ClusterTest : public ::testing::Test {
   uint16_t rpc_port_ = 0;
 };
 
+// The binaries take settings from the file, then $EDDY_PROPERTIES (what a Kubernetes
+// manifest sets per pod), then --set; --print-config shows the result without starting.
+TEST_F(ClusterTest, PrintConfigShowsTheFileThenEddyPropertiesThenSetFlags) {
+  {
+    std::ofstream file(dir_ + "/eddy.yaml");
+    file << "jobmanager.rpc.address: eddy-jobmanager\ntaskmanager.host: 127.0.0.1\n"
+            "rest.port: 9000\ns3.secret-key: hunter2\n";
+  }
+  for (const std::string binary : {"eddy-jobmanager", "eddy-taskmanager"}) {
+    const std::string command = "EDDY_PROPERTIES=$'taskmanager.host: 10.0.0.7\nrest.port: 9001' " +
+                                testing::BinDir() + "/" + binary + " --config " + dir_ +
+                                "/eddy.yaml --set rest.port=9002 --print-config";
+    auto [code, out] = testing::RunShell(dir_, command);
+    EXPECT_EQ(code, 0) << out;
+    EXPECT_THAT(out, HasSubstr("\njobmanager.rpc.address: eddy-jobmanager\n")) << binary;
+    EXPECT_THAT(out, HasSubstr("\ntaskmanager.host: 10.0.0.7\n")) << binary;
+    EXPECT_THAT(out, HasSubstr("\nrest.port: 9002\n")) << binary;
+    EXPECT_THAT(out, HasSubstr("\ns3.secret-key: ******\n")) << binary;
+    EXPECT_THAT(out, ::testing::Not(HasSubstr("hunter2"))) << binary;
+    EXPECT_THAT(out, ::testing::Not(HasSubstr("JobManager"))) << "it started: " << out;
+  }
+  auto [code, out] = testing::RunShell(
+      dir_, "EDDY_PROPERTIES='taskmanager.hots: x' " + testing::BinDir() +
+                "/eddy-taskmanager --print-config");
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_THAT(out, HasSubstr("EDDY_PROPERTIES"));
+  EXPECT_THAT(out, HasSubstr("taskmanager.hots"));
+}
+
 TEST_F(ClusterTest, OverviewShowsTwoTaskManagersAndFourSlots) {
   StartCluster();
   auto overview = Get("/overview");

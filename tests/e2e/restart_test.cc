@@ -2,6 +2,8 @@
 // malformed JobGraphs refused with 400s, a killed TaskManager restarting a job
 // (fixed-delay) or failing it (none), and orphaned tasks cancelled after a JobManager
 // restart.
+#include <sys/wait.h>
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -64,6 +66,23 @@ class RestartTest : public testing::ClusterTestBase {
     auto [code, out] = cluster.RunCli(args);
     EXPECT_EQ(code, 0) << out << cluster.Logs();
     return JobIdFrom(out);
+  }
+
+  /// Starts 3 TaskManagers and word_count with a fixed-delay restart strategy, waits until
+  /// it is under way, and picks a TaskManager that runs its tasks.
+  void StartRestartableJob(TestCluster& cluster, const std::string& output, std::string* job_id,
+                           int* victim) {
+    StartCluster(cluster, 3);
+    *job_id = SubmitWordCount(cluster,
+                              {"restart-strategy=fixed-delay",
+                               "restart-strategy.fixed-delay.attempts=3",
+                               "restart-strategy.fixed-delay.delay=1s"},
+                              output);
+    ASSERT_EQ(job_id->size(), 32u);
+    ASSERT_TRUE(WaitForRecords(cluster, *job_id, 2000)) << cluster.Logs();
+    const std::vector<int> busy = cluster.BusyTaskManagers();
+    *victim = busy.empty() ? -1 : busy.front();
+    ASSERT_GE(*victim, 0) << cluster.Get("/taskmanagers").dump();
   }
 
   /// Waits until the job's source has emitted `records`.
@@ -165,18 +184,9 @@ TEST_F(RestartTest, BadGraphsAreRefusedWith400AndTheClusterStillRunsAGoodJob) {
 
 TEST_F(RestartTest, KilledTaskManagerRestartsTheJobWhichFinishesWithExactOutput) {
   TestCluster cluster(dir_);
-  StartCluster(cluster, 3);
-  std::string output = dir_ + "/out";
-  std::string job_id = SubmitWordCount(cluster,
-                                       {"restart-strategy=fixed-delay",
-                                        "restart-strategy.fixed-delay.attempts=3",
-                                        "restart-strategy.fixed-delay.delay=1s"},
-                                       output);
-  ASSERT_EQ(job_id.size(), 32u);
-  ASSERT_TRUE(WaitForRecords(cluster, job_id, 2000)) << cluster.Logs();
-  const std::vector<int> busy = cluster.BusyTaskManagers();
-  int victim = busy.empty() ? -1 : busy.front();
-  ASSERT_GE(victim, 0) << cluster.Get("/taskmanagers").dump();
+  std::string output = dir_ + "/out", job_id;
+  int victim = -1;
+  ASSERT_NO_FATAL_FAILURE(StartRestartableJob(cluster, output, &job_id, &victim));
   cluster.taskmanager(victim).Kill9();
   ASSERT_TRUE(WaitUntil([&] { return cluster.JobState(job_id) == "RESTARTING"; }, 1s))
       << cluster.Get("/jobs/" + job_id).dump() << cluster.Logs();
@@ -191,6 +201,46 @@ TEST_F(RestartTest, KilledTaskManagerRestartsTheJobWhichFinishesWithExactOutput)
   auto exceptions = cluster.Get("/jobs/" + job_id + "/exceptions");
   EXPECT_THAT(exceptions.dump(), HasSubstr("tm-" + std::to_string(victim)));
   EXPECT_TRUE(WaitUntil([&] { return cluster.Get("/overview")["slots-available"] == 4; }, 5s));
+}
+
+// What Kubernetes and systemd do to stop a process: SIGTERM. A TaskManager stopped so leaves
+// the cluster at once (its control connection closes; no 60 s heartbeat timeout to wait
+// for), and its job restarts on the others and finishes with exact output; the JobManager
+// stopped so exits 0.
+TEST_F(RestartTest, TaskManagerStoppedWithSigtermLeavesAtOnceAndItsJobRestartsOnTheOthers) {
+  TestCluster cluster(dir_, {"heartbeat.timeout=60s"});
+  std::string output = dir_ + "/out", job_id;
+  int victim = -1;
+  ASSERT_NO_FATAL_FAILURE(StartRestartableJob(cluster, output, &job_id, &victim));
+
+  const auto stopped_at = std::chrono::steady_clock::now();
+  const int status = cluster.taskmanager(victim).Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the TaskManager did not exit 0 on SIGTERM: status " << status
+      << cluster.taskmanager(victim).Log();
+  ASSERT_TRUE(WaitUntil([&] { return cluster.RegisteredTaskManagers() == 2; }, 5s))
+      << "the stopped TaskManager is still registered" << cluster.Logs();
+  const auto left_after = std::chrono::steady_clock::now() - stopped_at;
+  EXPECT_LT(left_after, 10s) << "it left only after a heartbeat timeout";
+  EXPECT_THAT(cluster.jobmanager().Log(), HasSubstr("control connection closed"));
+  EXPECT_THAT(cluster.taskmanager(victim).Log(), HasSubstr("stopped"));
+
+  ASSERT_TRUE(cluster.WaitForJobState(job_id, "FINISHED", 40s))
+      << cluster.Get("/jobs/" + job_id).dump() << cluster.Logs();
+  EXPECT_GE(cluster.Get("/jobs/" + job_id)["numRestarts"].get<int>(), 1);
+  EXPECT_EQ(ReadCounts(output), ExpectedCounts(20000));
+  EXPECT_THAT(cluster.Get("/jobs/" + job_id + "/exceptions").dump(),
+              HasSubstr("tm-" + std::to_string(victim)));
+  for (int i = 0; i < 3; ++i) {
+    if (i == victim) continue;
+    EXPECT_TRUE(cluster.taskmanager(i).running()) << "TaskManager " << i << " stopped too";
+  }
+
+  const int jm_status = cluster.jobmanager().Stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(jm_status) && WEXITSTATUS(jm_status) == 0)
+      << "the JobManager did not exit 0 on SIGTERM: status " << jm_status
+      << cluster.jobmanager().Log();
+  EXPECT_THAT(cluster.jobmanager().Log(), HasSubstr("shutting down"));
 }
 
 TEST_F(RestartTest, KilledTaskManagerWithoutRestartStrategyFailsTheJobNamingIt) {

@@ -23,17 +23,8 @@ using testing::TestCluster;
 using testing::WaitUntil;
 using namespace std::chrono_literals;
 
-/// Runs a shell command to its end; returns {exit code, output}.
 std::pair<int, std::string> Shell(const std::string& dir, const std::string& command) {
-  static int runs = 0;
-  const std::string log = dir + "/shell-" + std::to_string(runs++) + ".out";
-  testing::ChildProcess process("/bin/bash", {"-c", command}, log);
-  if (!WaitUntil([&] { return !process.running(); }, 60s)) {
-    process.Stop(SIGKILL);
-    return {-1, process.Log()};
-  }
-  int status = process.Stop(SIGKILL);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, process.Log()};
+  return testing::RunShell(dir, command);
 }
 
 std::string MakeCerts(const std::string& dir) {

@@ -106,6 +106,19 @@ bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds
   }
 }
 
+std::pair<int, std::string> RunShell(const std::string& dir, const std::string& command,
+                                     std::chrono::milliseconds timeout) {
+  static std::atomic<int> runs{0};
+  const std::string log = dir + "/shell-" + std::to_string(runs++) + ".out";
+  ChildProcess process("/bin/bash", {"-c", command}, log);
+  if (!WaitUntil([&] { return !process.running(); }, timeout)) {
+    process.Stop(SIGKILL);
+    return {-1, process.Log()};
+  }
+  const int status = process.Stop(SIGKILL);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, process.Log()};
+}
+
 std::string MakeTestDir(const std::string& name) {
   const char* base = std::getenv("TEST_TMPDIR");
   std::filesystem::path dir = std::filesystem::path(base ? base : "/tmp") /

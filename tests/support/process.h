@@ -10,6 +10,7 @@
 #include <thread>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace eddy::testing {
@@ -71,6 +72,11 @@ bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral
 /// range so that processes listening on port 0 cannot take it meanwhile.
 uint16_t PickFreePort();
+
+/// Runs `command` with /bin/bash to its end (SIGKILL after `timeout`); its output goes to a
+/// numbered log file in `dir`. Returns {exit code (-1: killed or signalled), output}.
+std::pair<int, std::string> RunShell(const std::string& dir, const std::string& command,
+                                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 /// Makes a fresh directory for one test's logs and files.
 std::string MakeTestDir(const std::string& name);

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -501,6 +502,38 @@ TEST(ConfigTest, OverridesApplyAfterFileInOrder) {
   EXPECT_EQ(config->GetPort(opt::kRestPort), 9002);
   EXPECT_EQ(config->GetDuration(opt::kHeartbeatInterval), milliseconds(2'000));
   EXPECT_EQ(config->GetString(opt::kLogLevel), "warn");
+}
+
+TEST(ConfigTest, PropertiesApplyAfterTheFileAndBeforeOverrides) {
+  std::string path = WriteTempFile("properties.yaml",
+                                   "rest.port: 9000\n"
+                                   "taskmanager.host: 127.0.0.1\n"
+                                   "log.level: warn\n");
+  absl::StatusOr<Config> config =
+      Config::Load(path, {"rest.port=9002"},
+                   "taskmanager.host: 10.0.0.7\nrest.port: 9001\nlog.level: debug\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->GetString(opt::kTaskManagerHost), "10.0.0.7");  // properties over file
+  EXPECT_EQ(config->GetString(opt::kLogLevel), "debug");
+  EXPECT_EQ(config->GetPort(opt::kRestPort), 9002);  // --set over properties
+}
+
+TEST(ConfigTest, PropertiesErrorsNameTheEnvironmentVariable) {
+  absl::StatusOr<Config> config = Config::Load("", {}, "rest.prot: 1\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("EDDY_PROPERTIES"));
+  EXPECT_THAT(std::string(config.status().message()), HasSubstr("rest.prot"));
+}
+
+TEST(ConfigTest, FormatConfigListsEveryKeyAndMasksSecrets) {
+  absl::StatusOr<Config> config = Config::Load("", {"s3.secret-key=hunter2", "rest.port=9005"});
+  ASSERT_TRUE(config.ok()) << config.status();
+  const std::string text = FormatConfig(*config);
+  EXPECT_THAT(text, HasSubstr("rest.port: 9005\n"));
+  EXPECT_THAT(text, HasSubstr("s3.secret-key: ******\n"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("hunter2")));
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'),
+            static_cast<std::ptrdiff_t>(config->values().size()));
 }
 
 TEST(ConfigTest, LoadWithoutFileUsesDefaultsAndOverrides) {

@@ -399,13 +399,22 @@ TEST(S3OptionsTest, ConfigKeysComeFirstThenTheEnvironment) {
                    {"AWS_DEFAULT_REGION", nullptr},
                    {"AWS_ACCESS_KEY_ID", nullptr},
                    {"AWS_SECRET_ACCESS_KEY", nullptr},
-                   {"AWS_SESSION_TOKEN", nullptr}});
+                   {"AWS_SESSION_TOKEN", nullptr},
+                   {"AWS_ROLE_ARN", nullptr},
+                   {"AWS_CONTAINER_CREDENTIALS_FULL_URI", nullptr},
+                   {"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", nullptr},
+                   {"AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials"},
+                   {"AWS_EC2_METADATA_DISABLED", "true"}});
     absl::StatusOr<S3Options> o = S3Options::FromConfig(Config());
     ASSERT_TRUE(o.ok()) << o.status();
     EXPECT_EQ(o->region, "us-east-1");
     EXPECT_EQ(o->endpoint, "");
     EXPECT_FALSE(o->path_style);
-    EXPECT_EQ(o->access_key, "") << "no credentials: unsigned requests";
+    ASSERT_NE(o->credentials, nullptr);
+    absl::StatusOr<AwsCredentials> none = o->credentials->Get();
+    ASSERT_FALSE(none.ok()) << "credentials from " << none->provider;
+    EXPECT_EQ(none.status().code(), absl::StatusCode::kUnauthenticated);
+    EXPECT_THAT(Message(none.status()), HasSubstr("/nonexistent/credentials does not exist"));
     EXPECT_EQ(o->part_size, 5 * kMiB);
     EXPECT_EQ(o->max_retries, 5);
   }
@@ -418,9 +427,11 @@ TEST(S3OptionsTest, ConfigKeysComeFirstThenTheEnvironment) {
     absl::StatusOr<S3Options> o = S3Options::FromConfig(Config());
     ASSERT_TRUE(o.ok()) << o.status();
     EXPECT_EQ(o->region, "eu-west-1");
-    EXPECT_EQ(o->access_key, "AKIDENV");
-    EXPECT_EQ(o->secret_key, "secretenv");
-    EXPECT_EQ(o->session_token, "token");
+    absl::StatusOr<AwsCredentials> keys = o->credentials->Get();
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    EXPECT_EQ(keys->access_key, "AKIDENV");
+    EXPECT_EQ(keys->secret_key, "secretenv");
+    EXPECT_EQ(keys->session_token, "token");
 
     ScopedEnv region({{"AWS_REGION", "ap-south-1"}});
     Config config;
@@ -432,9 +443,11 @@ TEST(S3OptionsTest, ConfigKeysComeFirstThenTheEnvironment) {
     o = S3Options::FromConfig(config);
     ASSERT_TRUE(o.ok()) << o.status();
     EXPECT_EQ(o->region, "ap-south-1") << "AWS_REGION before AWS_DEFAULT_REGION";
-    EXPECT_EQ(o->access_key, "AKIDCONF");
-    EXPECT_EQ(o->secret_key, "secretconf");
-    EXPECT_EQ(o->session_token, "") << "the environment's token belongs to its keys";
+    keys = o->credentials->Get();
+    ASSERT_TRUE(keys.ok()) << keys.status();
+    EXPECT_EQ(keys->access_key, "AKIDCONF");
+    EXPECT_EQ(keys->secret_key, "secretconf");
+    EXPECT_EQ(keys->session_token, "") << "the environment's token belongs to its keys";
     EXPECT_EQ(o->endpoint, "http://127.0.0.1:9000");
     EXPECT_TRUE(o->path_style) << "implied by an endpoint";
     EXPECT_EQ(o->part_size, 8 * kMiB);
