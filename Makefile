@@ -4,7 +4,7 @@ BUILD_DIR := build
 JOBS ?= $(shell nproc)
 DEPS_STAMP := $(BUILD_DIR)/.deps-installed
 
-.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke fuzz release package format clean
+.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke fuzz release package deploy-test format clean
 
 all: build
 
@@ -59,6 +59,12 @@ EDDY_PACKAGE_TARGETS := eddy eddy-jobmanager eddy-taskmanager eddy_proto eddy_co
 package: $(DEPS_STAMP)
 	cmake --preset release && cmake --build --preset release -j $(JOBS) --target $(EDDY_PACKAGE_TARGETS)
 	deploy/package/make-deb.sh $(BUILD_DIR)/release
+
+# The deployment tests (ctest label deploy, tests/deploy/): the .deb in a fresh Debian root,
+# systemd units, cloud-init, the Kubernetes manifests and the container image, from the
+# release tree and its package. CI runs them (.ci/run).
+deploy-test: package
+	ctest --test-dir $(BUILD_DIR)/release -L deploy --no-tests=error --output-on-failure
 
 # `make bench`: the pipeline table. `make bench-nexmark`: every Nexmark query as the COST loop,
 # on `eddy local` and on a local cluster of processes (heap and RocksDB state), events/s per

@@ -3,6 +3,9 @@
 # Node.js test tools in deploy/npm (DuckDB for the Nexmark reference results, s3rver and
 # the AWS SDK's S3 client for the S3 file system tests).
 # Idempotent: when everything is already installed it only checks and exits.
+#
+# EDDY_DEPS=build installs only what building the release and `make package` need (no test
+# tools, no Node.js packages): the container image's build stage uses it.
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,13 +20,27 @@ PACKAGES=(
   libcli11-dev
   libyaml-cpp-dev
   libssl-dev libcurl4-openssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev   # the release preset configures tests and benches
   librocksdb-dev
-  clang libclang-rt-14-dev llvm   # make fuzz: clang++, libFuzzer, llvm-symbolizer
-  dpkg-dev systemd cloud-init mmdebstrap   # make package; its tests (ctest -L deploy)
+  dpkg-dev                        # make package (dpkg-shlibdeps)
 )
+BUILD_ONLY=0
+if [ "${EDDY_DEPS:-all}" = build ]; then
+  BUILD_ONLY=1
+else
+  PACKAGES+=(
+    clang libclang-rt-14-dev llvm          # make fuzz: clang++, libFuzzer, llvm-symbolizer
+    systemd cloud-init mmdebstrap          # the deployment tests (ctest -L deploy)
+    buildah python3-yaml                   # make image; the image test
+  )
+fi
+# The Kubernetes manifest test renders with `kubectl kustomize`: any kubectl on PATH will do
+# (Debian's kubernetes-client otherwise).
+if [ $BUILD_ONLY = 0 ] && ! command -v kubectl >/dev/null 2>&1; then
+  PACKAGES+=(kubernetes-client)
+fi
 # The tests run a Java reference program: any Java runtime on PATH will do.
-if ! command -v java >/dev/null 2>&1; then
+if [ $BUILD_ONLY = 0 ] && ! command -v java >/dev/null 2>&1; then
   PACKAGES+=(default-jre-headless)
 fi
 
@@ -46,8 +63,14 @@ else
   echo "install-deps: Debian packages done"
 fi
 
+if [ $BUILD_ONLY = 1 ]; then
+  echo "install-deps: done (build only: EDDY_DEPS=build)"
+  exit 0
+fi
+
 # Node.js test tools (deploy/npm/package.json, pinned by its package-lock.json): DuckDB for
-# the Nexmark reference results, s3rver and the AWS SDK's S3 client for the S3 tests.
+# the Nexmark reference results, s3rver and the AWS SDK's S3 client for the S3 tests,
+# kubernetes-models and yaml for the Kubernetes manifest test.
 NPM_TOOLS=(@duckdb/node-api s3rver @aws-sdk/client-s3 kubernetes-models yaml)
 npm_missing=()
 for tool in "${NPM_TOOLS[@]}"; do

@@ -108,6 +108,7 @@ Architecture: $ARCH
 Maintainer: $MAINTAINER
 Installed-Size: $INSTALLED_SIZE
 Depends: adduser, $SHLIBS_DEPENDS
+Recommends: ca-certificates
 Suggests: cmake, g++, libboost-dev, libprotobuf-dev, libabsl-dev, nlohmann-json3-dev, libcli11-dev, libssl-dev
 Section: net
 Priority: optional
