@@ -41,11 +41,6 @@ std::string_view Trim(std::string_view s) {
 
 std::string Lower(std::string_view s) { return absl::AsciiStrToLower(Av(s)); }
 
-std::string EnvOrEmpty(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? "" : value;
-}
-
 std::string S3Uri(std::string_view bucket, std::string_view key) {
   return absl::StrCat("s3://", Av(bucket), "/", Av(key));
 }
@@ -1033,8 +1028,9 @@ absl::StatusOr<S3Options> S3Options::FromConfig(const Config& config) {
         absl::StrCat(opt::kS3Endpoint, " '", o.endpoint, "' must start with http:// or https://"));
   }
   o.region = config.GetString(opt::kS3Region);
-  if (o.region.empty()) o.region = EnvOrEmpty("AWS_REGION");
-  if (o.region.empty()) o.region = EnvOrEmpty("AWS_DEFAULT_REGION");
+  const auto env = AwsCredentialSources::ProcessEnv();
+  if (o.region.empty()) o.region = env("AWS_REGION");
+  if (o.region.empty()) o.region = env("AWS_DEFAULT_REGION");
   if (o.region.empty()) o.region = "us-east-1";
   if (o.region.size() > 64 || !std::all_of(o.region.begin(), o.region.end(), [](char c) {
         return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-';
@@ -1046,7 +1042,7 @@ absl::StatusOr<S3Options> S3Options::FromConfig(const Config& config) {
   o.path_style = config.GetBool(opt::kS3PathStyleAccess) || !o.endpoint.empty();
 
   AwsCredentialSources sources;
-  sources.env = AwsCredentialSources::ProcessEnv();
+  sources.env = env;
   sources.config_access_key = config.GetString(opt::kS3AccessKey);
   sources.config_secret_key = config.GetString(opt::kS3SecretKey);
   sources.region = o.region;

@@ -23,15 +23,7 @@ using testing::TestCluster;
 using testing::WaitUntil;
 using namespace std::chrono_literals;
 
-std::pair<int, std::string> Shell(const std::string& dir, const std::string& command) {
-  return testing::RunShell(dir, command);
-}
-
-std::string MakeCerts(const std::string& dir) {
-  auto [code, out] = Shell(dir, std::string(EDDY_SOURCE_DIR) + "/deploy/make-cluster-certs.sh " + dir);
-  EXPECT_EQ(code, 0) << out;
-  return dir;
-}
+using testing::MakeClusterCerts;
 
 std::vector<std::string> TlsSettings(const std::string& certs) {
   return {"security.ssl.internal.enabled=true",
@@ -44,7 +36,7 @@ std::vector<std::string> TlsSettings(const std::string& certs) {
 /// It sends a line and waits for the server's answer or close.
 std::pair<int, std::string> TryHandshake(const std::string& dir, uint16_t port,
                                          const std::string& ca, const std::string& cert_args) {
-  return Shell(dir, "printf 'hello\\n' | timeout 20 openssl s_client -connect 127.0.0.1:" +
+  return testing::RunShell(dir, "printf 'hello\\n' | timeout 20 openssl s_client -connect 127.0.0.1:" +
                         std::to_string(port) + " -CAfile " + ca + " " + cert_args +
                         " -ign_eof 2>&1");
 }
@@ -52,8 +44,8 @@ std::pair<int, std::string> TryHandshake(const std::string& dir, uint16_t port,
 using TlsTest = testing::ClusterTestBase;
 
 TEST_F(TlsTest, ClusterWorksOverMutualTlsAndRefusesClientsWithoutACertificate) {
-  const std::string certs = MakeCerts(dir_ + "/certs");
-  const std::string other = MakeCerts(dir_ + "/other-ca");
+  const std::string certs = MakeClusterCerts(dir_ + "/certs");
+  const std::string other = MakeClusterCerts(dir_ + "/other-ca");
   TestCluster cluster(dir_, TlsSettings(certs));
   cluster.StartJobManager();
   const uint16_t tm_rpc = testing::PickFreePort();
@@ -99,8 +91,8 @@ TEST_F(TlsTest, ClusterWorksOverMutualTlsAndRefusesClientsWithoutACertificate) {
 }
 
 TEST_F(TlsTest, APeerWithoutTlsOrWithAnotherCaCannotJoin) {
-  const std::string certs = MakeCerts(dir_ + "/certs");
-  const std::string other = MakeCerts(dir_ + "/other-ca");
+  const std::string certs = MakeClusterCerts(dir_ + "/certs");
+  const std::string other = MakeClusterCerts(dir_ + "/other-ca");
   TestCluster cluster(dir_, TlsSettings(certs));
   cluster.StartJobManager();
   // A TaskManager of another CA, and one without TLS, never register.
@@ -115,7 +107,7 @@ TEST_F(TlsTest, APeerWithoutTlsOrWithAnotherCaCannotJoin) {
 }
 
 TEST_F(TlsTest, BadCertificateFilesStopTheProcessWithAMessageNamingThem) {
-  const std::string certs = MakeCerts(dir_ + "/certs");
+  const std::string certs = MakeClusterCerts(dir_ + "/certs");
   auto settings = TlsSettings(certs);
   settings[2] = "security.ssl.internal.key=" + certs + "/ca-key.pem";  // not the cert's key
   testing::ChildProcess jm("eddy-jobmanager",
@@ -135,8 +127,8 @@ TEST_F(TlsTest, BadCertificateFilesStopTheProcessWithAMessageNamingThem) {
 
 
 TEST_F(TlsTest, RestServesHttpsThatTheCliAndCurlVerify) {
-  const std::string certs = MakeCerts(dir_ + "/certs");
-  const std::string other = MakeCerts(dir_ + "/other-ca");
+  const std::string certs = MakeClusterCerts(dir_ + "/certs");
+  const std::string other = MakeClusterCerts(dir_ + "/other-ca");
   const std::string token = "submitter-token-0123456789abcdef";
   {
     std::ofstream tokens(dir_ + "/tokens");
@@ -178,26 +170,26 @@ TEST_F(TlsTest, RestServesHttpsThatTheCliAndCurlVerify) {
   const std::string port = std::to_string(cluster.rest_port());
   const std::string eddy = testing::BinDir() + "/eddy";
   auto [env_code, env_out] =
-      Shell(dir_, "EDDY_CA_CERT=" + ca + " EDDY_TOKEN=" + token + " " + eddy +
+      testing::RunShell(dir_, "EDDY_CA_CERT=" + ca + " EDDY_TOKEN=" + token + " " + eddy +
                       " list --jobmanager https://localhost:" + port);
   EXPECT_EQ(env_code, 0) << env_out;
   EXPECT_THAT(env_out, HasSubstr("FINISHED"));
-  auto [plain_code, plain_out] = Shell(dir_, "EDDY_TOKEN=" + token + " " + eddy +
+  auto [plain_code, plain_out] = testing::RunShell(dir_, "EDDY_TOKEN=" + token + " " + eddy +
                                                  " list --jobmanager http://127.0.0.1:" + port);
   EXPECT_EQ(plain_code, 3) << plain_out;
 
   // An independent client: curl verifies the certificate with the CA and gets the overview;
   // without the CA it refuses the server.
   auto [curl_code, curl_out] =
-      Shell(dir_, "curl -sS --max-time 20 --cacert " + ca + " -H 'Authorization: Bearer " + token +
+      testing::RunShell(dir_, "curl -sS --max-time 20 --cacert " + ca + " -H 'Authorization: Bearer " + token +
                       "' https://127.0.0.1:" + port + "/overview");
   EXPECT_EQ(curl_code, 0) << curl_out;
   EXPECT_THAT(curl_out, HasSubstr("\"taskmanagers\":2"));
   auto [untrusted_code, untrusted_out] =
-      Shell(dir_, "curl -sS --max-time 20 https://127.0.0.1:" + port + "/healthz");
+      testing::RunShell(dir_, "curl -sS --max-time 20 https://127.0.0.1:" + port + "/healthz");
   EXPECT_NE(untrusted_code, 0) << untrusted_out;
   // TLS 1.1 is refused.
-  auto [old_code, old_out] = Shell(dir_, "timeout 20 openssl s_client -tls1_1 -connect 127.0.0.1:" +
+  auto [old_code, old_out] = testing::RunShell(dir_, "timeout 20 openssl s_client -tls1_1 -connect 127.0.0.1:" +
                                              port + " </dev/null 2>&1");
   EXPECT_THAT(old_out, HasSubstr("alert protocol version")) << old_out;
 }

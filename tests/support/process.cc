@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "common/check.h"
 
 namespace eddy::testing {
@@ -117,6 +119,14 @@ std::pair<int, std::string> RunShell(const std::string& dir, const std::string& 
   }
   const int status = process.Stop(SIGKILL);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, process.Log()};
+}
+
+std::string MakeClusterCerts(const std::string& dir, const std::string& rest_names) {
+  std::filesystem::create_directories(dir);
+  auto [code, out] = RunShell(dir, "EDDY_REST_NAMES='" + rest_names + "' " + EDDY_SOURCE_DIR +
+                                       "/deploy/make-cluster-certs.sh " + dir);
+  EXPECT_EQ(code, 0) << out;
+  return dir;
 }
 
 std::string MakeTestDir(const std::string& name) {

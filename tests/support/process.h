@@ -78,6 +78,12 @@ uint16_t PickFreePort();
 std::pair<int, std::string> RunShell(const std::string& dir, const std::string& command,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+/// Makes a cluster CA, a member certificate and a REST certificate naming `rest_names`
+/// (subjectAltName entries, e.g. "DNS:localhost,IP:127.0.0.1") in `dir` with
+/// deploy/make-cluster-certs.sh; a failure fails the test. Returns `dir`.
+std::string MakeClusterCerts(const std::string& dir,
+                             const std::string& rest_names = "DNS:localhost,IP:127.0.0.1");
+
 /// Makes a fresh directory for one test's logs and files.
 std::string MakeTestDir(const std::string& name);
 /// Removes a directory made by MakeTestDir.

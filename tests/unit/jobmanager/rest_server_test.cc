@@ -28,6 +28,7 @@
 #include "common/config.h"
 #include "common/http_client.h"
 #include "common/tls.h"
+#include "tests/support/process.h"
 #include <fstream>
 #include <unistd.h>
 
@@ -545,14 +546,6 @@ TEST(RestTokensTest, TokenFilesAreCheckedLineByLine) {
 }
 
 
-// Certificates from deploy/make-cluster-certs.sh in `dir`, the REST one naming `names`.
-std::string MakeRestCerts(const std::string& dir, const std::string& names) {
-  const std::string command = "EDDY_REST_NAMES='" + names + "' " + EDDY_SOURCE_DIR +
-                              "/deploy/make-cluster-certs.sh " + dir + " >/dev/null";
-  EXPECT_EQ(std::system(command.c_str()), 0) << command;
-  return dir;
-}
-
 std::shared_ptr<net::ssl::context> RestTls(const std::string& certs) {
   Config config;
   EXPECT_TRUE(config.Set(opt::kSslRestEnabled, "true").ok());
@@ -582,8 +575,8 @@ class RestHttpsTest : public RestServerTest {
 };
 
 TEST_F(RestHttpsTest, ServesHttpsThatClientsVerifyByCaAndHostName) {
-  const std::string certs = MakeRestCerts(dir_ / "certs", "DNS:localhost,IP:127.0.0.1");
-  const std::string other = MakeRestCerts(dir_ / "other", "DNS:localhost,IP:127.0.0.1");
+  const std::string certs = testing::MakeClusterCerts(dir_ / "certs", "DNS:localhost,IP:127.0.0.1");
+  const std::string other = testing::MakeClusterCerts(dir_ / "other", "DNS:localhost,IP:127.0.0.1");
   server_->SetTls(RestTls(certs));
   server_->Route("GET", "/overview", [](const RestRequest&) { return RestResponse::Json(7); });
   Start();
@@ -613,7 +606,7 @@ TEST_F(RestHttpsTest, ServesHttpsThatClientsVerifyByCaAndHostName) {
 }
 
 TEST_F(RestHttpsTest, ACertificateForAnotherHostIsRefused) {
-  const std::string certs = MakeRestCerts(dir_ / "certs", "DNS:jobmanager.invalid");
+  const std::string certs = testing::MakeClusterCerts(dir_ / "certs", "DNS:jobmanager.invalid");
   server_->SetTls(RestTls(certs));
   server_->Route("GET", "/overview", [](const RestRequest&) { return RestResponse::Json(7); });
   Start();
@@ -624,7 +617,7 @@ TEST_F(RestHttpsTest, ACertificateForAnotherHostIsRefused) {
 }
 
 TEST_F(RestHttpsTest, MissingOrMismatchedFilesAreErrorsNamingThem) {
-  const std::string certs = MakeRestCerts(dir_ / "certs", "DNS:localhost");
+  const std::string certs = testing::MakeClusterCerts(dir_ / "certs", "DNS:localhost");
   Config config;
   ASSERT_TRUE(config.Set(opt::kSslRestEnabled, "true").ok());
   auto no_cert = RestTlsFromConfig(config);
