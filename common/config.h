@@ -65,6 +65,7 @@ inline constexpr char kJobManagerBlobDir[] = "blob.storage.directory";
 inline constexpr char kRestMaxContentLength[] = "rest.server.max-content-length";
 inline constexpr char kRestAuthTokensFile[] = "rest.auth.tokens-file";
 inline constexpr char kRestMaxConnections[] = "rest.server.max-connections";
+inline constexpr char kRestIdlenessTimeout[] = "rest.idleness-timeout";
 inline constexpr char kRestAuthOpenPaths[] = "rest.auth.open-paths";
 inline constexpr char kWebAllowOrigin[] = "web.access-control-allow-origin";
 inline constexpr char kAllowInsecureCluster[] = "security.allow-insecure-cluster";

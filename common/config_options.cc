@@ -103,6 +103,12 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .description = "Most REST connections open at once; one more is answered 503.",
          .min = 1,
          .max = 1 << 20},
+        {.key = opt::kRestIdlenessTimeout,
+         .type = ConfigType::kDuration,
+         .default_value = "60s",
+         .description = "Time a REST connection may stay silent (no byte read or written) "
+                        "before the JobManager closes it; an upload may take longer as long "
+                        "as it keeps moving."},
         {.key = opt::kRestAuthTokensFile,
          .type = ConfigType::kString,
          .default_value = "",

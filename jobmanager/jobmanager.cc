@@ -78,6 +78,7 @@ absl::Status JobManager::Start() {
   rest_scheme_ = *rest_tls ? "https" : "http";
   rest_server_.SetAccessPolicy(std::move(*policy));
   rest_server_.SetMaxConnections(static_cast<size_t>(config_.GetInt(opt::kRestMaxConnections)));
+  rest_server_.SetIdleTimeout(config_.GetDuration(opt::kRestIdlenessTimeout));
   EDDY_RETURN_IF_ERROR(
       rest_server_.SetSpoolDirectory(config_.GetString(opt::kJobManagerBlobDir) + "/incoming"));
   auto libraries = blobs_.Load();

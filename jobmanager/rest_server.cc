@@ -53,9 +53,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-// A connection that sends nothing for this long is closed. While a body arrives the
-// deadline moves with every piece: a slow upload that keeps moving never times out.
-constexpr std::chrono::seconds kIdleTimeout(60);
+// A connection that sends nothing for the idle timeout (rest.idleness-timeout) is closed.
+// While a body arrives the deadline moves with every piece: a slow upload that keeps moving
+// never times out.
 // After an error response, how long the peer may keep sending before the socket is closed.
 constexpr std::chrono::seconds kLingerTimeout(2);
 // Backoff after a failed accept (e.g. out of file descriptors) so the loop does not spin.
@@ -203,6 +203,7 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
   RestAccessPolicy policy;         // set only before Listen(), read-only afterwards
   std::string spool_dir = std::filesystem::temp_directory_path().string();  // likewise
   size_t max_connections = 512;                                             // likewise
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};         // likewise
   std::shared_ptr<net::ssl::context> tls;                                   // likewise
 
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built with TSan annotations,
@@ -253,7 +254,7 @@ class RestServer::Impl::Session final : public SessionBase,
   void Start() override {
     if constexpr (kTls) {
       net::dispatch(stream_.get_executor(), [self = this->shared_from_this()] {
-        self->Lowest().expires_after(kIdleTimeout);
+        self->Lowest().expires_after(self->server_->idle_timeout);
         self->stream_.async_handshake(net::ssl::stream_base::server,
                                       [self](const beast::error_code& ec) {
                                         if (ec) {
@@ -290,7 +291,7 @@ class RestServer::Impl::Session final : public SessionBase,
     if (closed_) return;
     parser_.emplace();
     parser_->body_limit(server_->max_body_bytes);
-    Lowest().expires_after(kIdleTimeout);
+    Lowest().expires_after(server_->idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnReadHeader, this->shared_from_this()));
   }
@@ -300,7 +301,7 @@ class RestServer::Impl::Session final : public SessionBase,
     if (parser_->is_done()) return HandleRequest();
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, parser_->get().version());
-      Lowest().expires_after(kIdleTimeout);
+      Lowest().expires_after(server_->idle_timeout);
       http::async_write(stream_, *continue_,
                         [self = this->shared_from_this()](beast::error_code e, size_t) {
                           if (e) return self->CloseNow();
@@ -333,7 +334,7 @@ class RestServer::Impl::Session final : public SessionBase,
   }
 
   void ReadBodySome() {
-    Lowest().expires_after(kIdleTimeout);  // progress, not total time
+    Lowest().expires_after(server_->idle_timeout);  // progress, not total time
     auto next = beast::bind_front_handler(&Session::OnReadBodySome, this->shared_from_this());
     if (file_parser_) {
       http::async_read_some(stream_, buffer_, *file_parser_, std::move(next));
@@ -446,7 +447,7 @@ class RestServer::Impl::Session final : public SessionBase,
     response_->content_length(response.body.size());
     if (!head) response_->body() = std::move(response.body);
 
-    Lowest().expires_after(kIdleTimeout);
+    Lowest().expires_after(server_->idle_timeout);
     http::async_write(stream_, *response_,
                       [self = this->shared_from_this(), keep_alive, linger](
                           beast::error_code ec, size_t) { self->OnWrite(ec, keep_alive, linger); });
@@ -636,6 +637,12 @@ void RestServer::SetMaxConnections(size_t max_connections) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   EDDY_CHECK(!impl_->listening) << "SetMaxConnections() after Listen()";
   impl_->max_connections = std::max<size_t>(1, max_connections);
+}
+
+void RestServer::SetIdleTimeout(std::chrono::milliseconds timeout) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  EDDY_CHECK(!impl_->listening) << "SetIdleTimeout() after Listen()";
+  impl_->idle_timeout = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100), timeout);
 }
 
 absl::Status RestServer::SetSpoolDirectory(const std::string& dir) {

@@ -75,6 +75,10 @@ class RestServer {
   absl::Status SetSpoolDirectory(const std::string& dir);
   /// Most connections open at once; one more is answered 503 and closed. Before Listen().
   void SetMaxConnections(size_t max_connections);
+  /// How long a connection may stay silent (no byte moving either way) before it is closed:
+  /// the wait for a request, each read of a body, a response write. At least 100 ms.
+  /// Before Listen(). Default: 60 s.
+  void SetIdleTimeout(std::chrono::milliseconds timeout);
   /// Bodies up to this size are held in memory; larger ones go to a spool file.
   static constexpr size_t kInMemoryBodyBytes = 1 << 20;
   /// Binds and starts accepting; port 0 picks a free port. Returns the bound port.

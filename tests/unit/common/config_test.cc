@@ -192,6 +192,7 @@ TEST(ConfigTest, EveryOptKeyIsDeclared) {
                                               opt::kS3MaxRetries,
                                               opt::kRestAuthTokensFile,
                                               opt::kRestMaxConnections,
+                                              opt::kRestIdlenessTimeout,
                                               opt::kRestAuthOpenPaths,
                                               opt::kWebAllowOrigin,
                                               opt::kAllowInsecureCluster,
