@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/cluster.h"
+#include "tests/support/sanitizers.h"
 
 namespace eddy {
 namespace {
@@ -20,13 +21,8 @@ using testing::JobIdFrom;
 using testing::TestCluster;
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kMeasureRss = false;
-constexpr int64_t kDefaultKeys = 200'000;
-#else
-constexpr bool kMeasureRss = true;
-constexpr int64_t kDefaultKeys = 10'000'000;
-#endif
+constexpr bool kMeasureRss = !testing::kAddressSanitizer;
+constexpr int64_t kDefaultKeys = testing::kAddressSanitizer ? 200'000 : 10'000'000;
 
 int64_t Keys() {
   const char* env = std::getenv("EDDY_MANY_KEYS");

@@ -28,6 +28,7 @@
 
 #include "common/config.h"
 #include "taskmanager/state/state_backend_factory.h"
+#include "tests/support/sanitizers.h"
 
 // ASan keeps freed memory in a 256 MB quarantine by default, which would count as RSS here.
 extern "C" const char* __asan_default_options() { return "quarantine_size_mb=16"; }
@@ -115,12 +116,7 @@ TEST_F(RocksDbMemoryTest, HeapBackendNeedForTheSameData) {
               "keys%s\n",
               static_cast<long long>(slice), value_bytes, grown / 1e6, per_key,
               per_key * static_cast<double>(keys) / 1e9, static_cast<long long>(keys),
-#if defined(__SANITIZE_ADDRESS__)
-              " (ASan build: redzones inflate this)"
-#else
-              ""
-#endif
-  );
+              eddy::testing::kAddressSanitizer ? " (ASan build: redzones inflate this)" : "");
   EXPECT_TRUE(backend->Dispose().ok());
 }
 
