@@ -4,7 +4,7 @@ BUILD_DIR := build
 JOBS ?= $(shell nproc)
 DEPS_STAMP := $(BUILD_DIR)/.deps-installed
 
-.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke fuzz release package deploy-test format clean
+.PHONY: all deps build test test-unit test-e2e run stop bench bench-nexmark bench-smoke fuzz release package deploy-test release-checks format clean
 
 all: build
 
@@ -65,6 +65,17 @@ package: $(DEPS_STAMP)
 # release tree and its package. CI runs them (.ci/run).
 deploy-test: package
 	ctest --test-dir $(BUILD_DIR)/release -L deploy --no-tests=error --output-on-failure
+
+# CI's optimized half (.ci/run): what bench-smoke and deploy-test build, the .deb, then both
+# ctest labels in one run, two tests at a time: the deployment tests wait mostly on apt,
+# mmdebstrap and buildah while a bench computes. No two bench tests run at once (resource
+# lock eddy-bench), nor the two deployment tests that share a Debian root.
+release-checks: $(DEPS_STAMP)
+	cmake --preset release && cmake --build --preset release -j $(JOBS) \
+	  --target eddy-bench-smoke $(EDDY_PACKAGE_TARGETS)
+	deploy/package/make-deb.sh $(BUILD_DIR)/release
+	ctest --test-dir $(BUILD_DIR)/release -L "bench|deploy" -j $(JOBS) --no-tests=error \
+	  --output-on-failure
 
 # `make bench`: the pipeline table. `make bench-nexmark`: every Nexmark query as the COST loop,
 # on `eddy local` and on a local cluster of processes (heap and RocksDB state), events/s per
