@@ -56,26 +56,27 @@ release: $(DEPS_STAMP)
 # `ctest --test-dir build/release -L deploy` (docs/deploy-ec2.md).
 EDDY_PACKAGE_TARGETS := eddy eddy-jobmanager eddy-taskmanager eddy_proto eddy_common eddy_fs \
   eddy_api eddy_connectors word_count
+# The release tree: configure, then build the targets that follow; ctest in it.
+RELEASE_BUILD = cmake --preset release && cmake --build --preset release -j $(JOBS) --target
+RELEASE_CTEST = ctest --test-dir $(BUILD_DIR)/release --no-tests=error --output-on-failure
 package: $(DEPS_STAMP)
-	cmake --preset release && cmake --build --preset release -j $(JOBS) --target $(EDDY_PACKAGE_TARGETS)
+	$(RELEASE_BUILD) $(EDDY_PACKAGE_TARGETS)
 	deploy/package/make-deb.sh $(BUILD_DIR)/release
 
 # The deployment tests (ctest label deploy, tests/deploy/): the .deb in a fresh Debian root,
 # systemd units, cloud-init, the Kubernetes manifests and the container image, from the
 # release tree and its package. CI runs them (.ci/run).
 deploy-test: package
-	ctest --test-dir $(BUILD_DIR)/release -L deploy --no-tests=error --output-on-failure
+	$(RELEASE_CTEST) -L deploy
 
 # CI's optimized half (.ci/run): what bench-smoke and deploy-test build, the .deb, then both
 # ctest labels in one run, two tests at a time: the deployment tests wait mostly on apt,
 # mmdebstrap and buildah while a bench computes. No two bench tests run at once (resource
 # lock eddy-bench), nor the two deployment tests that share a Debian root.
 release-checks: $(DEPS_STAMP)
-	cmake --preset release && cmake --build --preset release -j $(JOBS) \
-	  --target eddy-bench-smoke $(EDDY_PACKAGE_TARGETS)
+	$(RELEASE_BUILD) eddy-bench-smoke $(EDDY_PACKAGE_TARGETS)
 	deploy/package/make-deb.sh $(BUILD_DIR)/release
-	ctest --test-dir $(BUILD_DIR)/release -L "bench|deploy" -j $(JOBS) --no-tests=error \
-	  --output-on-failure
+	$(RELEASE_CTEST) -L "bench|deploy" -j $(JOBS)
 
 # `make bench`: the pipeline table. `make bench-nexmark`: every Nexmark query as the COST loop,
 # on `eddy local` and on a local cluster of processes (heap and RocksDB state), events/s per
@@ -93,8 +94,8 @@ bench-nexmark: release
 # optimized build: what CI runs so that no benchmark breaks unseen.
 # Only what those tests run is built (the eddy-bench-smoke target), not every test program.
 bench-smoke: $(DEPS_STAMP)
-	cmake --preset release && cmake --build --preset release -j $(JOBS) --target eddy-bench-smoke
-	ctest --test-dir $(BUILD_DIR)/release -L bench --no-tests=error --output-on-failure
+	$(RELEASE_BUILD) eddy-bench-smoke
+	$(RELEASE_CTEST) -L bench
 
 # The libFuzzer targets of tests/fuzz (clang, ASan + UBSan; the fuzz preset in build/fuzz):
 # saved regression inputs once, then each target FUZZ_SECONDS on a copy of its seed corpus,

@@ -340,9 +340,20 @@ absl::Status Config::Set(std::string_view key, std::string_view value) {
       if (!ParseBool(value, &b)) return BadValue(key, "true or false", value);
       break;
     }
-    case ConfigType::kDuration:
-      if (!ParseDuration(value).ok()) return BadValue(key, kDurationForm, value);
+    case ConfigType::kDuration: {
+      auto duration = ParseDuration(value);
+      if (!duration.ok()) return BadValue(key, kDurationForm, value);
+      if (duration->count() < spec->min || duration->count() > spec->max) {
+        std::string form = absl::StrCat("a duration of at least ",
+                                        FormatDuration(std::chrono::milliseconds(spec->min)));
+        if (spec->max != INT64_MAX) {
+          absl::StrAppend(&form, " and at most ",
+                          FormatDuration(std::chrono::milliseconds(spec->max)));
+        }
+        return BadValue(key, form, value);
+      }
       break;
+    }
     case ConfigType::kMemorySize:
       if (!ParseMemorySize(value).ok()) return BadValue(key, kMemorySizeForm, value);
       break;

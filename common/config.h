@@ -29,7 +29,7 @@ struct ConfigOptionSpec {
   ConfigType type;
   std::string_view default_value;  // written as a user would write it, e.g. "5s"
   std::string_view description;
-  int64_t min = 0;  // kInt and kDouble only: inclusive range
+  int64_t min = 0;  // kInt, kDouble, and kDuration in milliseconds: inclusive range
   int64_t max = INT64_MAX;
   std::vector<std::string_view> allowed = {};  // kString only: if non-empty, the only values
 };

@@ -108,7 +108,8 @@ const std::vector<ConfigOptionSpec>& AllConfigOptions() {
          .default_value = "60s",
          .description = "Time a REST connection may stay silent (no byte read or written) "
                         "before the JobManager closes it; an upload may take longer as long "
-                        "as it keeps moving."},
+                        "as it keeps moving.",
+         .min = 100},
         {.key = opt::kRestAuthTokensFile,
          .type = ConfigType::kString,
          .default_value = "",

@@ -53,9 +53,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = net::ip::tcp;
 
-// A connection that sends nothing for the idle timeout (rest.idleness-timeout) is closed.
-// While a body arrives the deadline moves with every piece: a slow upload that keeps moving
-// never times out.
 // After an error response, how long the peer may keep sending before the socket is closed.
 constexpr std::chrono::seconds kLingerTimeout(2);
 // Backoff after a failed accept (e.g. out of file descriptors) so the loop does not spin.
@@ -203,7 +200,10 @@ struct RestServer::Impl : std::enable_shared_from_this<RestServer::Impl> {
   RestAccessPolicy policy;         // set only before Listen(), read-only afterwards
   std::string spool_dir = std::filesystem::temp_directory_path().string();  // likewise
   size_t max_connections = 512;                                             // likewise
-  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};         // likewise
+  // A connection that sends nothing for this long is closed (rest.idleness-timeout). While a
+  // body arrives the deadline moves with every piece: a slow upload that keeps moving never
+  // times out. Set only before Listen(), like the rest.
+  std::chrono::milliseconds idle_timeout{std::chrono::seconds(60)};
   std::shared_ptr<net::ssl::context> tls;                                   // likewise
 
   // std::mutex rather than absl::Mutex: Debian's Abseil is not built with TSan annotations,
@@ -642,7 +642,8 @@ void RestServer::SetMaxConnections(size_t max_connections) {
 void RestServer::SetIdleTimeout(std::chrono::milliseconds timeout) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   EDDY_CHECK(!impl_->listening) << "SetIdleTimeout() after Listen()";
-  impl_->idle_timeout = std::max<std::chrono::milliseconds>(std::chrono::milliseconds(100), timeout);
+  EDDY_CHECK(timeout.count() > 0) << "SetIdleTimeout(" << timeout.count() << "ms)";
+  impl_->idle_timeout = timeout;
 }
 
 absl::Status RestServer::SetSpoolDirectory(const std::string& dir) {

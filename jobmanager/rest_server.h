@@ -76,8 +76,8 @@ class RestServer {
   /// Most connections open at once; one more is answered 503 and closed. Before Listen().
   void SetMaxConnections(size_t max_connections);
   /// How long a connection may stay silent (no byte moving either way) before it is closed:
-  /// the wait for a request, each read of a body, a response write. At least 100 ms.
-  /// Before Listen(). Default: 60 s.
+  /// the wait for a request, each read of a body, a response write. Positive; before
+  /// Listen(). Default: 60 s.
   void SetIdleTimeout(std::chrono::milliseconds timeout);
   /// Bodies up to this size are held in memory; larger ones go to a spool file.
   static constexpr size_t kInMemoryBodyBytes = 1 << 20;

@@ -292,6 +292,15 @@ TEST(ConfigTest, BadDurationNamesKeyAndForm) {
             "got 'abc'");
 }
 
+TEST(ConfigTest, DurationBelowItsMinimumNamesKeyAndBound) {
+  Config config;
+  EXPECT_EQ(Message(config.Set(opt::kRestIdlenessTimeout, "50ms")),
+            "config key 'rest.idleness-timeout': expected a duration of at least 100ms; "
+            "got '50ms'");
+  EXPECT_TRUE(config.Set(opt::kRestIdlenessTimeout, "100ms").ok());
+  EXPECT_EQ(config.GetDuration(opt::kRestIdlenessTimeout), std::chrono::milliseconds(100));
+}
+
 TEST(ConfigTest, IntOutOfRangeNamesKeyAndRange) {
   Config config;
   EXPECT_EQ(Message(config.Set(opt::kTaskManagerSlots, "0")),
